@@ -1,0 +1,1 @@
+"""Sample targets that paychaos experiments run against."""
