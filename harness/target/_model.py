@@ -1,0 +1,110 @@
+"""``target.yaml``: what the harness knows about a system under test, as typed, frozen models.
+
+The harness knows a target only through this file: how to start each service
+and check its health, which links (``from → to``) exist so each can be routed
+through a fault proxy, where the evidence for invariants lives, what load to
+drive, which config endpoints a ``config`` fault may call, and the target's
+defect switches.
+
+Service commands are templates. ``{python}`` is the harness's interpreter,
+``{port}`` the service's own port, and ``{link.NAME.url}``,
+``{link.NAME.address}`` or ``{link.NAME.dsn}`` the address a link resolves to
+— the peer itself, or a proxy in front of it during an experiment.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+
+from harness.durations import Duration
+
+POSTGRES = "postgres"  # the link target name for the target's PostgreSQL server
+PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_.\-]*)\}")
+
+Name = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_\-]*$")]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class ServiceSpec(_Model):
+    command: Annotated[list[str], Field(min_length=1)]
+    port: Annotated[int, Field(ge=1, le=65535)]
+    health: Annotated[str, Field(pattern=r"^/")] = "/healthz"
+    start_timeout: Duration = 30.0
+    env: dict[str, str] = {}
+    description: str = ""
+
+
+class LinkSpec(_Model):
+    source: str = Field(alias="from")
+    to: str
+    database: str | None = None
+    description: str = ""
+
+
+class PostgresSpec(_Model):
+    databases: Annotated[list[Name], Field(min_length=1)]
+
+
+class EvidenceSpec(_Model):
+    kind: Literal["sql", "http"]
+    database: str | None = None  # kind sql
+    service: str | None = None  # kind http
+    path: str | None = None  # kind http
+    views: list[str] = []
+    description: str = ""
+
+
+class ScenarioSpec(_Model):
+    weight: Annotated[int, Field(ge=0)] = 1
+    description: str = ""
+
+
+class LoadSpec(_Model):
+    service: str
+    scenarios: Annotated[dict[Name, ScenarioSpec], Field(min_length=1)]
+
+
+class ConfigEndpointSpec(_Model):
+    service: str
+    path: Annotated[str, Field(pattern=r"^/")]
+    method: Literal["PUT", "POST", "PATCH"] = "PUT"
+    description: str = ""
+
+
+class DefectSpec(_Model):
+    description: str
+    incident: str
+    experiment: str
+    invariants: Annotated[list[str], Field(min_length=1)]
+
+
+class Target(_Model):
+    name: Name
+    description: str = ""
+    services: Annotated[dict[Name, ServiceSpec], Field(min_length=1)]
+    links: dict[Name, LinkSpec] = {}
+    postgres: PostgresSpec | None = None
+    env: dict[str, str] = {}
+    evidence: dict[Name, EvidenceSpec] = {}
+    load: LoadSpec | None = None
+    config: dict[Name, ConfigEndpointSpec] = {}
+    defects_env: str | None = None
+    defects: dict[Name, DefectSpec] = {}
+
+    # Set by the loader: the file this came from; relative paths resolve against its folder.
+    _source: Path = PrivateAttr(default=Path("target.yaml"))
+
+    @property
+    def source(self) -> Path:
+        return self._source
+
+    @property
+    def root(self) -> Path:
+        return self._source.parent

@@ -1,0 +1,51 @@
+"""Small process and socket helpers shared by the embedded PostgreSQL and the service supervisor."""
+
+from __future__ import annotations
+
+import ctypes
+import signal
+import socket
+from collections.abc import Callable
+from pathlib import Path
+
+_PR_SET_PDEATHSIG = 1
+
+
+def parent_death_signal(sig: signal.Signals) -> Callable[[], None]:
+    """A ``preexec_fn`` asking the kernel to send ``sig`` to the child when its parent dies.
+
+    This is what keeps a SIGKILLed harness from leaving services or PostgreSQL
+    running. Python runs ``preexec_fn`` after switching ``user=``, so the setting
+    survives the credential change.
+    """
+
+    def preexec() -> None:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, int(sig), 0, 0, 0)
+
+    return preexec
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port on ``host`` that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return True
+        return False
+
+
+def tail(path: Path, lines: int = 25) -> str:
+    """The last lines of a log file, for error messages."""
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return f"(no log at {path})"
+    return "\n".join(text.splitlines()[-lines:]) or "(log is empty)"

@@ -1,0 +1,31 @@
+"""Finding out what the bank did under an idempotency key, for the services that call it.
+
+A caller whose request timed out does not know whether it landed. It asks:
+if the bank has the key, that is the answer; if not, it voids the key, so a
+copy of the request still on its way is refused, and the answer is "voided"
+— definitely not done. Gateway (payouts) and reconciler (payments, payouts)
+both settle their unknowns this way.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from targets.paystack._http import CallFailed, Http
+
+Status = Literal["posted", "declined", "voided"]
+
+
+async def settle_key(
+    http: Http, *, status_url: str, void_url: str, timeout: float
+) -> tuple[Status, dict[str, Any]]:
+    """Return the key's final status and its transaction; raise CallFailed if the bank can't say."""
+    reply = await http.call("GET", status_url, timeout=timeout)
+    if reply.status == 404:
+        reply = await http.call("POST", void_url, timeout=timeout)
+    body = reply.body if isinstance(reply.body, dict) else {}
+    txn = body.get("transaction") if reply.status == 409 else body
+    status = (txn or {}).get("status")
+    if status not in ("posted", "declined", "voided"):
+        raise CallFailed("connection", status_url, f"bank answered {reply.status}: {reply.body}")
+    return status, txn or {}

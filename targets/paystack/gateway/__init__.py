@@ -1,0 +1,1 @@
+"""gateway: idempotent payments, refunds and payouts; the outbox of result events."""

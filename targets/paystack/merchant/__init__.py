@@ -1,0 +1,1 @@
+"""merchant: the shop. Orders, paying them through the gateway, signed result notifications."""

@@ -1,0 +1,168 @@
+"""Paying orders through the gateway: a bounded set of jobs, each retried until acknowledged.
+
+Capacity is ``workers + queue_size`` jobs. A checkout that would exceed it is
+refused with 503 *before* the order is written, so every accepted order has a
+job, and a job keeps retrying (same Idempotency-Key, capped backoff) until the
+gateway acknowledges the payment. A process that dies mid-way is covered by
+:meth:`Payer.recover`, which resumes every accepted order whose payment was
+never acknowledged.
+
+Two defects live here. ``drop-on-overload`` accepts every order and silently
+drops the job when capacity is exceeded: the order stays PAYING forever.
+``retry-new-key`` sends each retry with a fresh key, so a payment that timed
+out but went through is made again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+
+from targets.paystack._http import CallFailed, Http
+from targets.paystack.merchant import orders
+
+log = logging.getLogger("paystack.merchant")
+
+
+@dataclass(frozen=True)
+class PayerConfig:
+    gateway_url: str
+    timeout: float
+    workers: int
+    queue_size: int
+    backoff_max: float
+    drop_on_overload: bool
+    new_key_per_retry: bool
+
+
+class Payer:
+    def __init__(self, pool: asyncpg.Pool, http: Http, config: PayerConfig) -> None:
+        self._pool = pool
+        self._http = http
+        self._config = config
+        self._queue: asyncio.Queue[str] = asyncio.Queue()
+        self._jobs: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        self._load = 0  # jobs accepted and not finished
+
+    @property
+    def capacity(self) -> int:
+        return self._config.workers + self._config.queue_size
+
+    def admit(self) -> bool:
+        """Reserve capacity for one order; False means refuse it (503) before writing anything.
+
+        Reserving before the order is written (no await in between) keeps two
+        concurrent checkouts from both taking the last slot.
+        """
+        if self._config.drop_on_overload or self._load < self.capacity:
+            self._load += 1
+            return True
+        return False
+
+    def release(self) -> None:
+        """Give back a reservation that did not become a job (the order was not created)."""
+        self._load -= 1
+
+    def submit(self, order_id: str, *, reserved: bool) -> asyncio.Future[dict[str, Any]] | None:
+        """Start (or join) the job paying ``order_id``; None if the job was dropped."""
+        existing = self._jobs.get(order_id)
+        if existing is not None:
+            if reserved:
+                self._load -= 1
+            return existing
+        if not reserved:
+            self._load += 1
+        if self._config.drop_on_overload and self._load > self.capacity:
+            self._load -= 1
+            log.warning("queue full: dropping the payment of order %s", order_id)
+            return None
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._jobs[order_id] = future
+        self._queue.put_nowait(order_id)
+        return future
+
+    async def recover(self) -> None:
+        """Resume orders accepted by an earlier process whose payment was never acknowledged."""
+        pending = await orders.awaiting_payment(self._pool)
+        for order_id in pending:
+            self.submit(order_id, reserved=False)
+        if pending:
+            log.info("resuming %d orders accepted before a restart", len(pending))
+
+    def workers(self) -> list[Callable[[], Awaitable[None]]]:
+        return [self._work for _ in range(self._config.workers)]
+
+    async def _work(self) -> None:
+        while True:
+            order_id = await self._queue.get()
+            future = self._jobs[order_id]
+            try:
+                future.set_result(await self._pay(order_id))
+            except asyncio.CancelledError:
+                future.cancel()
+                raise
+            except Exception as exc:
+                log.exception("paying order %s failed", order_id)
+                future.set_exception(exc)
+                future.exception()  # mark retrieved: the checkout may have stopped waiting
+            finally:
+                del self._jobs[order_id]
+                self._load -= 1
+
+    async def _pay(self, order_id: str) -> dict[str, Any]:
+        """Call the gateway until it acknowledges the payment; return its answer."""
+        order = await orders.get(self._pool, order_id)
+        assert order is not None, f"order {order_id} was accepted but is not in the database"
+        body = {
+            "order_id": order_id,
+            "account": order["account"],
+            "amount": order["amount"],
+            "promo_code": order["promo_code"],
+        }
+        attempt = 0
+        while True:
+            attempt += 1
+            key = f"order:{order_id}"
+            if self._config.new_key_per_retry:
+                key = f"order:{order_id}:{uuid.uuid4().hex[:12]}"  # defect: a new payment each retry
+            await orders.count_attempt(self._pool, order_id, key)
+            try:
+                reply = await self._http.call(
+                    "POST",
+                    f"{self._config.gateway_url}/payments",
+                    json=body,
+                    headers={"Idempotency-Key": key},
+                    timeout=self._config.timeout,
+                )
+            except CallFailed as exc:
+                await orders.update(self._pool, order_id, last_error=str(exc))
+                await asyncio.sleep(self._backoff(attempt))
+                continue
+            if reply.ok:
+                payment = reply.body
+                await orders.update(
+                    self._pool, order_id,
+                    payment_id=uuid.UUID(payment["id"]), payment_state=payment["state"],
+                )  # fmt: skip
+                return {"payment": payment}
+            if reply.status >= 500:
+                await orders.update(self._pool, order_id, last_error=f"gateway {reply.status}")
+                await asyncio.sleep(self._backoff(attempt))
+                continue
+            # The gateway refused the request itself (bad account, key conflict): final.
+            reason = f"gateway refused: {reply.status} {(reply.body or {}).get('error')}"
+            await orders.update(
+                self._pool, order_id, only_from=("PAYING",), state="FAILED", last_error=reason
+            )
+            return {"payment": None, "error": reason}
+
+    def _backoff(self, attempt: int) -> float:
+        ceiling = min(self._config.backoff_max, 0.1 * 2 ** (attempt - 1))
+        return random.uniform(ceiling / 2, ceiling)

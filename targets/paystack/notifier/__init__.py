@@ -1,0 +1,1 @@
+"""notifier: delivers signed payment results to the merchant, at least once."""

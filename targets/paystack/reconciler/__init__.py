@@ -1,0 +1,1 @@
+"""reconciler: resolves payments and payouts whose outcome is unknown, by asking the bank."""
