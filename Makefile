@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/paychaos stack demo
+	$(BIN)/python -m targets.paystack.demo
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

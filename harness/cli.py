@@ -6,18 +6,106 @@ Every command catches :class:`~harness.errors.PaychaosError` in one place
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import sys
+import time
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from types import FrameType
 
 import click
+from rich.console import Console
+from rich.table import Table
 
 from harness import __version__
 from harness.errors import ExitCode, PaychaosError
+from harness.target import EmbeddedPostgres, Server, Stack, external, load_target
+
+# The sample stack shipped with paychaos; the default target of `stack up`.
+SAMPLE_TARGET = Path(__file__).resolve().parent.parent / "targets" / "paystack" / "target.yaml"
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="paychaos")
 def cli() -> None:
     """Chaos experiments for payment stacks."""
+
+
+@cli.group()
+def stack() -> None:
+    """Run a target's services without an experiment."""
+
+
+@stack.command("up")
+@click.argument("target", required=False, type=click.Path(path_type=Path))
+@click.option(
+    "--db", metavar="URL", help="use an existing PostgreSQL (postgresql://…) instead of an embedded one"
+)
+@click.option("--defect", "defects", multiple=True, metavar="NAME", help="switch a defect on (repeatable)")
+@click.option(
+    "--ports",
+    type=click.Choice(["target", "auto"]),
+    default="target",
+    show_default=True,
+    help="the ports target.yaml gives, or free ones picked at start",
+)
+@click.option("--log-dir", type=click.Path(path_type=Path), help="where each service's log goes")
+def stack_up(
+    target: Path | None, db: str | None, defects: tuple[str, ...], ports: str, log_dir: Path | None
+) -> None:
+    """Start every service of TARGET (default: the bundled paystack) in the foreground.
+
+    Ctrl-C stops all of them, and the embedded PostgreSQL, leaving nothing running.
+    """
+    console = Console(stderr=False)
+    spec = load_target(target or SAMPLE_TARGET)
+    logs = log_dir or Path("reports") / f"stack-{datetime.now():%Y%m%d-%H%M%S}"
+    with _stop_on_sigterm(), _postgres(db, logs) as server:
+        console.print(f"starting [bold]{spec.name}[/] ({len(spec.services)} services) …")
+        mode = "auto" if ports == "auto" else "target"
+        with Stack(spec, server, log_dir=logs, defects=defects, ports=mode) as running:
+            table = Table("service", "url", "log", box=None, header_style="bold")
+            for name in spec.services:
+                table.add_row(name, running.url(name), str(running.log(name)))
+            console.print(table)
+            where = "embedded" if db is None else "external"
+            console.print(f"PostgreSQL ({where}) at {server.host}:{server.port}, user {server.user}")
+            if defects:
+                console.print(f"defects on: {', '.join(defects)}")
+            console.print("up. Ctrl-C stops everything.")
+            reported: set[str] = set()
+            while True:
+                for name, code in running.exited().items():
+                    if name not in reported:
+                        console.print(f"[red]{name} exited with code {code}[/]; see {running.log(name)}")
+                        reported.add(name)
+                time.sleep(0.5)
+
+
+@contextlib.contextmanager
+def _postgres(db: str | None, logs: Path) -> Iterator[Server]:
+    if db is not None:
+        yield external(db)
+        return
+    logs.mkdir(parents=True, exist_ok=True)
+    with EmbeddedPostgres(log_path=(logs / "postgres.log").resolve()) as server:
+        yield server
+
+
+@contextlib.contextmanager
+def _stop_on_sigterm() -> Iterator[None]:
+    """Treat SIGTERM like Ctrl-C, so `kill` also runs every cleanup."""
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -27,8 +115,8 @@ def main(argv: list[str] | None = None) -> int:
     except PaychaosError as exc:
         click.echo(f"paychaos: {exc}", err=True)
         return int(exc.exit_code)
-    except click.exceptions.Abort:
-        click.echo("paychaos: interrupted", err=True)
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        click.echo("paychaos: interrupted; everything it started is stopped", err=True)
         return int(ExitCode.INTERRUPTED)
     except click.ClickException as exc:
         exc.show()

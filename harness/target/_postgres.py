@@ -31,6 +31,7 @@ from types import TracebackType
 from urllib.parse import quote, unquote, urlsplit
 
 import asyncpg
+import psutil
 
 from harness.errors import InfrastructureError, InvalidInput
 from harness.target._process import free_port, parent_death_signal, tail
@@ -144,7 +145,11 @@ class EmbeddedPostgres:
         bindir = _binaries()
         user = _service_user()
         if self._data_dir is None:
-            self._data_dir = Path(tempfile.mkdtemp(prefix="paychaos-pg-"))
+            _remove_abandoned()
+            scratch = Path(tempfile.mkdtemp(prefix=_SCRATCH_PREFIX))
+            scratch.chmod(0o711)  # the server's user must reach data/ inside it
+            (scratch / "owner").write_text(str(os.getpid()))
+            self._data_dir = scratch / "data"
         data = self._data_dir
         if not (data / "PG_VERSION").exists():
             _copy_template(bindir, user, data)
@@ -207,12 +212,26 @@ class EmbeddedPostgres:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
         if not self._keep_data and self._data_dir is not None:
-            shutil.rmtree(self._data_dir, ignore_errors=True)
+            shutil.rmtree(self._data_dir.parent, ignore_errors=True)
             self._data_dir = None
 
 
 class _PortTaken(Exception):
     pass
+
+
+_SCRATCH_PREFIX = "paychaos-pg-"
+
+
+def _remove_abandoned() -> None:
+    """Delete temporary data directories whose owner died without cleaning up (e.g. SIGKILL)."""
+    for scratch in Path(tempfile.gettempdir()).glob(f"{_SCRATCH_PREFIX}*"):
+        try:
+            owner = int((scratch / "owner").read_text())
+        except (OSError, ValueError):
+            continue
+        if not psutil.pid_exists(owner):
+            shutil.rmtree(scratch, ignore_errors=True)
 
 
 def _binaries() -> Path:
