@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from types import FrameType
+from typing import Literal
 
 import click
 from rich.console import Console
@@ -62,9 +63,9 @@ def stack_up(
     console = Console(stderr=False)
     spec = load_target(target or SAMPLE_TARGET)
     logs = log_dir or Path("reports") / f"stack-{datetime.now():%Y%m%d-%H%M%S}"
-    with _stop_on_sigterm(), _postgres(db, logs) as server:
+    with _interruptible(), _postgres(db, logs) as server:
         console.print(f"starting [bold]{spec.name}[/] ({len(spec.services)} services) …")
-        mode = "auto" if ports == "auto" else "target"
+        mode: Literal["auto", "target"] = "auto" if ports == "auto" else "target"
         with Stack(spec, server, log_dir=logs, defects=defects, ports=mode) as running:
             table = Table("service", "url", "log", box=None, header_style="bold")
             for name in spec.services:
@@ -95,17 +96,22 @@ def _postgres(db: str | None, logs: Path) -> Iterator[Server]:
 
 
 @contextlib.contextmanager
-def _stop_on_sigterm() -> Iterator[None]:
-    """Treat SIGTERM like Ctrl-C, so `kill` also runs every cleanup."""
+def _interruptible() -> Iterator[None]:
+    """Make SIGINT and SIGTERM raise KeyboardInterrupt, so either runs every cleanup.
+
+    SIGINT is set explicitly: a process started in the background of a script
+    inherits it ignored, and then Ctrl-C (or `kill -INT`) would do nothing.
+    """
 
     def interrupt(signum: int, frame: FrameType | None) -> None:
         raise KeyboardInterrupt
 
-    previous = signal.signal(signal.SIGTERM, interrupt)
+    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def main(argv: list[str] | None = None) -> int:

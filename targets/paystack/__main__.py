@@ -67,6 +67,7 @@ def main(argv: list[str] | None = None) -> None:
         loop="uvloop",
         http="httptools",
         access_log=False,
+        proxy_headers=False,
         log_level="warning",
         # Longer than every client's idle keep-alive, so clients close first.
         timeout_keep_alive=75,

@@ -28,7 +28,7 @@ async def open_pool(dsn: str, *, size: int, timeout: float, connect_within: floa
     while True:
         try:
             return await asyncpg.create_pool(
-                dsn, min_size=min(2, size), max_size=size, command_timeout=timeout
+                dsn, min_size=min(2, size), max_size=size, command_timeout=timeout, reset=_keep_session
             )
         except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
             if time.monotonic() > deadline:
@@ -37,6 +37,14 @@ async def open_pool(dsn: str, *, size: int, timeout: float, connect_within: floa
                 ) from exc
             log.info("database not reachable yet (%s); retrying", exc)
             await asyncio.sleep(0.2)
+
+
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """Skip asyncpg's per-release reset query (RESET ALL, UNLISTEN, …): a round trip per statement.
+
+    The services never change session state: no SET, LISTEN or session-level
+    advisory locks, and every transaction is a context manager that ends it.
+    """
 
 
 async def apply_schema(pool: asyncpg.Pool, package: str, filename: str = "schema.sql") -> None:

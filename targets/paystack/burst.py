@@ -15,7 +15,9 @@ import json
 import random
 import sys
 import time
+from collections.abc import Coroutine
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import aiohttp
 
@@ -119,6 +121,14 @@ async def _checkout(
     result.order_ids.append(str(body["order_id"]))
 
 
+def _run(coro: Coroutine[Any, Any, BurstResult]) -> BurstResult:
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop comes with uvicorn[standard]
+        return asyncio.run(coro)
+    return uvloop.run(coro)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m targets.paystack.burst", description=__doc__)
     parser.add_argument("--merchant", required=True, help="merchant base URL")
@@ -129,7 +139,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     args = parser.parse_args()
-    result = asyncio.run(
+    result = _run(
         burst(
             args.merchant,
             count=args.count,

@@ -81,13 +81,12 @@ async def _settle(stack: Stack, deadline: float) -> float:
 async def _inspect(stack: Stack) -> dict[str, Any]:
     conns = {db: await asyncpg.connect(stack.dsn(db)) for db in ("bank", "merchant", "gateway", "notifier")}
     try:
-        states = {
-            "orders": dict(await conns["merchant"].fetch("SELECT state, count(*) FROM orders GROUP BY 1")),
-            "payments": dict(await conns["gateway"].fetch("SELECT state, count(*) FROM payments GROUP BY 1")),
-            "notifications": dict(
-                await conns["notifier"].fetch("SELECT state, count(*) FROM deliveries GROUP BY 1")
-            ),
-        }
+        counted = {"orders": ("merchant", "orders"), "payments": ("gateway", "payments"),
+                   "notifications": ("notifier", "deliveries")}  # fmt: skip
+        states: dict[str, dict[str, int]] = {}
+        for what, (db, table) in counted.items():
+            rows = await conns[db].fetch(f"SELECT state, count(*) AS n FROM {table} GROUP BY state")
+            states[what] = {r["state"]: r["n"] for r in rows}
         checks = {}
         for name, (db, sql) in CHECKS.items():
             rows = await conns[db].fetch(sql)
@@ -131,7 +130,8 @@ def _print(summary: dict[str, Any], out: Path) -> int:
     b = summary["burst"]
     print(
         f"  {b['sent']} checkouts in {b['seconds']:.1f}s ({b['rate']}/s): {b['paid']} paid, "
-        f"{b['declined']} declined, {b['accepted']} still paying, {b['refused']} refused, {b['errors']} errors; "
+        f"{b['declined']} declined, {b['accepted']} still paying, {b['refused']} refused, "
+        f"{b['errors']} errors; "
         f"p50 {b['p50_ms']}ms, p99 {b['p99_ms']}ms"
     )
     for what, counts in summary["states"].items():

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import dataclass
-from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -122,33 +121,33 @@ class Bank(Service):
             account, amount, reference,
         )  # fmt: skip
         legs = [Leg(account, -amount), Leg(MERCHANT, amount)]
-        async with self.pool.acquire() as conn:
-            guard: str | None = account
-            if "credit-check-race" in self.defects:
-                # Defect: check the credit line on a plain read, then debit without the
-                # guard. Concurrent debits all read the same balance and all pass.
-                row = await conn.fetchrow("SELECT balance, credit_limit FROM accounts WHERE id = $1", account)
-                fits = row is not None and row["balance"] - amount >= -row["credit_limit"]
-                guard = None if fits else account
-            return await self._post(conn, entry, legs, guard=guard)
+        guard: str | None = account
+        if "credit-check-race" in self.defects:
+            # Defect: check the credit line on a plain read, then debit without the
+            # guard. Concurrent debits all read the same balance and all pass.
+            row = await self.pool.fetchrow(
+                "SELECT balance, credit_limit FROM accounts WHERE id = $1", account
+            )
+            fits = row is not None and row["balance"] - amount >= -row["credit_limit"]
+            guard = None if fits else account
+        return await self._post(entry, legs, guard=guard)
 
     async def refund(self, request: Request) -> Response:
         body = await read_json(request)
         key = field(body, "key", str)
         debit_key = field(body, "debit_key", str)
-        async with self.pool.acquire() as conn:
-            debit = await ledger.find(conn, "bank", debit_key)
-            if debit is None or debit["kind"] != "debit" or debit["status"] != "posted":
-                return error(404, f"no posted debit with key {debit_key!r}")
-            amount = field(body, "amount", int, default=debit["amount"], positive=True)
-            if amount > debit["amount"]:
-                raise BadRequest(f"refund of {amount} exceeds the debit of {debit['amount']}")
-            entry = Entry(
-                "bank", key, "refund", fingerprint(debit_key=debit_key, amount=amount),
-                debit["account"], amount, debit["reference"], debit_key,
-            )  # fmt: skip
-            legs = [Leg(MERCHANT, -amount), Leg(debit["account"], amount)]
-            return await self._post(conn, entry, legs, guard=None)
+        debit = await ledger.find(self.pool, "bank", debit_key)
+        if debit is None or debit["kind"] != "debit" or debit["status"] != "posted":
+            return error(404, f"no posted debit with key {debit_key!r}")
+        amount = field(body, "amount", int, default=debit["amount"], positive=True)
+        if amount > debit["amount"]:
+            raise BadRequest(f"refund of {amount} exceeds the debit of {debit['amount']}")
+        entry = Entry(
+            "bank", key, "refund", fingerprint(debit_key=debit_key, amount=amount),
+            debit["account"], amount, debit["reference"], debit_key,
+        )  # fmt: skip
+        legs = [Leg(MERCHANT, -amount), Leg(debit["account"], amount)]
+        return await self._post(entry, legs, guard=None)
 
     async def payout(self, request: Request) -> Response:
         channel = self._channel(request)
@@ -164,12 +163,11 @@ class Bank(Service):
             account, amount, reference,
         )  # fmt: skip
         legs = [Leg(account, -amount), Leg(f"channel-{channel}", amount)]
-        async with self.pool.acquire() as conn:
-            return await self._post(conn, entry, legs, guard=account)
+        return await self._post(entry, legs, guard=account)
 
-    async def _post(self, conn: Any, entry: Entry, legs: list[Leg], *, guard: str | None) -> Response:
+    async def _post(self, entry: Entry, legs: list[Leg], *, guard: str | None) -> Response:
         try:
-            txn, replayed = await ledger.post(conn, entry, legs, guard=guard)
+            txn, replayed = await ledger.post(self.pool, entry, legs, guard=guard)
         except LedgerError as exc:
             return error(exc.status, str(exc), transaction=exc.txn)
         headers = {"Idempotent-Replayed": "true"} if replayed else None
@@ -189,15 +187,13 @@ class Bank(Service):
         return await self._void(f"channel-{self._channel(request)}", request.path_params["key"])
 
     async def _status(self, scope: str, key: str) -> Response:
-        async with self.pool.acquire() as conn:
-            txn = await ledger.find(conn, scope, key)
+        txn = await ledger.find(self.pool, scope, key)
         if txn is None:
             return error(404, f"nothing known under key {key!r}", key=key)
         return JSON(txn)
 
     async def _void(self, scope: str, key: str) -> Response:
-        async with self.pool.acquire() as conn:
-            txn, voided_now = await ledger.void(conn, scope, key)
+        txn, voided_now = await ledger.void(self.pool, scope, key)
         if txn["status"] == "posted":
             return error(409, f"key {key!r} is already posted; it cannot be voided", transaction=txn)
         return JSON(txn, status_code=201 if voided_now else 200)

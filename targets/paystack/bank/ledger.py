@@ -3,10 +3,10 @@
 >>> legs = [Leg("cust-00001", -500), Leg("merchant", +500)]
 >>> # txn = await post(conn, Entry(scope="bank", key="pay:…", kind="debit", ...), legs, guard="cust-00001")
 
-Accounts are locked in id order, so two transactions touching the same pair
-of accounts can never deadlock. The credit line is enforced by the UPDATE
-itself (``balance + amount >= -credit_limit``): two concurrent debits cannot both
-pass a check that only one of them fits.
+The paying (guarded) account is locked first and the others in id order, one
+global order, so concurrent transactions never deadlock. The credit line is
+enforced by the UPDATE itself (``balance + amount >= -credit_limit``): two
+concurrent debits cannot both pass a check that only one of them fits.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 
 import asyncpg
 
-from targets.paystack._db import Conn
+from targets.paystack._db import Conn, Queryable
 
 
 @dataclass(frozen=True)
@@ -62,7 +62,7 @@ class KeyConflict(LedgerError):
 _COLUMNS = "id, scope, key, kind, status, account, amount, reference, original_key, detail, created_at"
 
 
-async def find(conn: Conn, scope: str, key: str) -> dict[str, Any] | None:
+async def find(conn: Queryable, scope: str, key: str) -> dict[str, Any] | None:
     row = await conn.fetchrow(
         f"SELECT {_COLUMNS} FROM transactions WHERE scope = $1 AND key = $2", scope, key
     )
@@ -70,96 +70,53 @@ async def find(conn: Conn, scope: str, key: str) -> dict[str, Any] | None:
 
 
 async def post(
-    conn: Conn, entry: Entry, legs: list[Leg], *, guard: str | None
+    conn: Queryable, entry: Entry, legs: list[Leg], *, guard: str | None
 ) -> tuple[dict[str, Any], bool]:
     """Post ``legs`` under ``entry.key``; return the transaction and whether it was a replay.
 
     ``guard`` names the account whose credit line must hold (``None``: no check).
     Raises :class:`Declined`, :class:`UnknownAccount` or :class:`KeyConflict`.
+    The work is one call of the ``post_transaction`` function (schema.sql).
     """
     assert sum(leg.amount for leg in legs) == 0, "postings of a transaction must sum to zero"
+    ordered = sorted(legs, key=lambda g: (g.account != guard, g.account))
     try:
-        async with conn.transaction():
-            row = await conn.fetchrow(
-                f"""INSERT INTO transactions
-                        (scope, key, kind, status, request_hash, account, amount, reference, original_key)
-                    VALUES ($1, $2, $3, 'posted', $4, $5, $6, $7, $8)
-                    ON CONFLICT (scope, key) DO NOTHING
-                    RETURNING {_COLUMNS}""",
-                entry.scope, entry.key, entry.kind, entry.request_hash, entry.account,
-                entry.amount, entry.reference, entry.original_key,
-            )  # fmt: skip
-            if row is None:
-                return await _replay(conn, entry), True
-            ordered = sorted(legs, key=lambda g: g.account)
-            balances = [await _apply(conn, leg, guarded=leg.account == guard) for leg in ordered]
-            await conn.execute(
-                """INSERT INTO postings (txn_id, account, amount, balance_after)
-                   SELECT $1, a, m, b FROM unnest($2::text[], $3::bigint[], $4::bigint[]) AS u(a, m, b)""",
-                row["id"], [g.account for g in ordered], [g.amount for g in ordered], balances,
-            )  # fmt: skip
-            return dict(row), False
-    except Declined as exc:
-        # Remember the refusal under the key, so a retry gets the same answer.
-        exc.txn = await _record_declined(conn, entry, str(exc))
-        raise
+        row = await conn.fetchrow(
+            """SELECT r.outcome, (r.txn).*
+               FROM post_transaction($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) r""",
+            entry.scope, entry.key, entry.kind, entry.request_hash, entry.account, entry.amount,
+            entry.reference, entry.original_key, [g.account for g in ordered], [g.amount for g in ordered],
+            guard,
+        )  # fmt: skip
+    except asyncpg.NoDataFoundError as exc:
+        raise UnknownAccount(str(exc)) from None
     except asyncpg.UniqueViolationError as exc:
         if exc.constraint_name == "transactions_one_refund":
             raise KeyConflict("this debit has already been refunded under another key") from None
         raise
-
-
-async def _apply(conn: Conn, leg: Leg, *, guarded: bool) -> int:
-    if guarded:
-        balance = await conn.fetchval(
-            """UPDATE accounts SET balance = balance + $2
-               WHERE id = $1 AND balance + $2 >= -credit_limit RETURNING balance""",
-            leg.account, leg.amount,
-        )  # fmt: skip
-    else:
-        balance = await conn.fetchval(
-            "UPDATE accounts SET balance = balance + $2 WHERE id = $1 RETURNING balance",
-            leg.account, leg.amount,
-        )  # fmt: skip
-    if balance is None:
-        exists = await conn.fetchval("SELECT true FROM accounts WHERE id = $1", leg.account)
-        if not exists:
-            raise UnknownAccount(f"no account {leg.account!r}")
-        raise Declined(f"insufficient funds: {leg.account} cannot cover {-leg.amount}")
-    return int(balance)
-
-
-async def _replay(conn: Conn, entry: Entry) -> dict[str, Any]:
-    row = await conn.fetchrow(
-        f"SELECT {_COLUMNS}, request_hash FROM transactions WHERE scope = $1 AND key = $2",
-        entry.scope, entry.key,
-    )  # fmt: skip
     assert row is not None
-    existing = dict(row)
-    stored_hash = existing.pop("request_hash")
-    if existing["status"] == "voided":
-        raise KeyConflict(f"key {entry.key!r} was voided; nothing was or will be posted", existing)
+    txn = dict(row)
+    outcome = txn.pop("outcome")
+    stored_hash = txn.pop("request_hash")
+    if outcome == "exists":
+        _check_replay(entry, txn, stored_hash)
+        return txn, True
+    if outcome == "declined":
+        raise Declined(txn["detail"], txn)
+    return txn, False
+
+
+def _check_replay(entry: Entry, txn: dict[str, Any], stored_hash: str | None) -> None:
+    """A reused key is fine only with the same request, and then gets the first answer."""
+    if txn["status"] == "voided":
+        raise KeyConflict(f"key {entry.key!r} was voided; nothing was or will be posted", txn)
     if stored_hash != entry.request_hash:
-        raise KeyConflict(f"key {entry.key!r} was already used with a different request", existing)
-    if existing["status"] == "declined":
-        raise Declined(existing["detail"] or "declined", existing)
-    return existing
+        raise KeyConflict(f"key {entry.key!r} was already used with a different request", txn)
+    if txn["status"] == "declined":
+        raise Declined(txn["detail"] or "declined", txn)
 
 
-async def _record_declined(conn: Conn, entry: Entry, detail: str) -> dict[str, Any] | None:
-    row = await conn.fetchrow(
-        f"""INSERT INTO transactions
-                (scope, key, kind, status, request_hash, account, amount, reference, original_key, detail)
-            VALUES ($1, $2, $3, 'declined', $4, $5, $6, $7, $8, $9)
-            ON CONFLICT (scope, key) DO NOTHING
-            RETURNING {_COLUMNS}""",
-        entry.scope, entry.key, entry.kind, entry.request_hash, entry.account, entry.amount,
-        entry.reference, entry.original_key, detail,
-    )  # fmt: skip
-    return dict(row) if row else await find(conn, entry.scope, entry.key)
-
-
-async def void(conn: Conn, scope: str, key: str) -> tuple[dict[str, Any], bool]:
+async def void(conn: Queryable, scope: str, key: str) -> tuple[dict[str, Any], bool]:
     """Cancel ``key`` if nothing was posted under it yet; return (transaction, voided_now).
 
     After a void, a request that arrives late with the same key is refused, so

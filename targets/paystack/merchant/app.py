@@ -35,7 +35,7 @@ from targets.paystack._web import (
     read_json,
 )
 from targets.paystack.merchant import orders
-from targets.paystack.merchant.paying import Payer, PayerConfig
+from targets.paystack.merchant.paying import Job, Payer, PayerConfig
 
 
 @dataclass(frozen=True)
@@ -120,8 +120,8 @@ class Merchant(Service):
             raise
         if order["state"] != "PAYING":  # the same checkout again, already settled
             self.payer.release()
-            return await self._answer(order, None)
-        return await self._answer(order, self.payer.submit(order["id"], reserved=True))
+            return JSON({"order": order, "payment": None})
+        return await self._answer(order, self.payer.submit(order, reserved=True))
 
     async def create_order(self, request: Request) -> Response:
         order, created = await self._create(await read_json(request), state="CREATED")
@@ -129,17 +129,16 @@ class Merchant(Service):
 
     async def pay(self, request: Request) -> Response:
         order_id = request.path_params["id"]
-        if not await orders.update(self.pool, order_id, only_from=("CREATED",), state="PAYING"):
+        order = await orders.update(self.pool, order_id, only_from=("CREATED",), state="PAYING")
+        if order is None:
             order = await orders.get(self.pool, order_id)
             if order is None:
                 return error(404, f"no order {order_id!r}")
             if order["state"] != "PAYING":
-                return await self._answer(order, None)
+                return JSON({"order": order, "payment": None})
         if not self.payer.admit():
             return error(503, "shop is at capacity; retry later")
-        order = await orders.get(self.pool, order_id)
-        assert order is not None
-        return await self._answer(order, self.payer.submit(order_id, reserved=True))
+        return await self._answer(order, self.payer.submit(order, reserved=True))
 
     async def get_order(self, request: Request) -> Response:
         order = await orders.get(self.pool, request.path_params["id"])
@@ -156,18 +155,14 @@ class Merchant(Service):
         except orders.OrderConflict as exc:
             raise BadRequest(str(exc), 409, order=exc.existing) from None
 
-    async def _answer(self, order: dict[str, Any], job: asyncio.Future[dict[str, Any]] | None) -> Response:
-        """200 with the payment once the gateway answered; 202 while it is still being paid."""
-        result: dict[str, Any] | None = None
+    async def _answer(self, order: dict[str, Any], job: Job | None) -> Response:
+        """200 with the payment once the gateway answered; 202 while the order is still being paid."""
         if job is not None:
-            try:
-                result = await asyncio.wait_for(asyncio.shield(job), self.settings.respond_within)
-            except TimeoutError:
-                result = None
+            done, _ = await asyncio.wait({job}, timeout=self.settings.respond_within)
+            if done:
+                return JSON(job.result())
         current = await orders.get(self.pool, order["id"]) or order
-        if result is None and current["state"] in ("PAYING", "CREATED"):
-            return JSON({"order": current, "payment": None}, status_code=202)
-        return JSON({"order": current, **(result or {"payment": None})})
+        return JSON({"order": current, "payment": None}, status_code=202)
 
     async def refund(self, request: Request) -> Response:
         order_id = request.path_params["id"]
@@ -214,22 +209,12 @@ class Merchant(Service):
             return error(401, "bad or missing signature")
         try:
             event = orjson.loads(raw)
-            event_id = uuid.UUID(event["event_id"])
+            for name in ("event_id", "payment_id"):
+                uuid.UUID(event[name])
+            if event["type"] not in orders.EVENT_TYPES or not isinstance(event["order_id"], str):
+                raise ValueError(event["type"])
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
             return error(400, "not a payment event")
         idempotent = "webhook-not-idempotent" not in self.defects
-        async with self.pool.acquire() as conn, conn.transaction():
-            first = await conn.fetchval(
-                "INSERT INTO processed_events (event_id) VALUES ($1) ON CONFLICT DO NOTHING RETURNING true",
-                event_id,
-            )
-            applied = False
-            if first or not idempotent:
-                applied = await orders.apply_event(conn, event, idempotent=idempotent)
-            await conn.execute(
-                """INSERT INTO webhook_receipts (event_id, type, order_id, payment_id, first, applied)
-                   VALUES ($1, $2, $3, $4, $5, $6)""",
-                event_id, event["type"], event["order_id"], uuid.UUID(event["payment_id"]),
-                bool(first), applied,
-            )  # fmt: skip
+        first, _ = await orders.receive_event(self.pool, event, idempotent=idempotent)
         return JSON({"received": True, "duplicate": not first})

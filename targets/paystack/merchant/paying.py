@@ -42,13 +42,16 @@ class PayerConfig:
     new_key_per_retry: bool
 
 
+Job = asyncio.Future[dict[str, Any]]
+
+
 class Payer:
     def __init__(self, pool: asyncpg.Pool, http: Http, config: PayerConfig) -> None:
         self._pool = pool
         self._http = http
         self._config = config
-        self._queue: asyncio.Queue[str] = asyncio.Queue()
-        self._jobs: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        self._queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self._jobs: dict[str, Job] = {}
         self._load = 0  # jobs accepted and not finished
 
     @property
@@ -70,9 +73,12 @@ class Payer:
         """Give back a reservation that did not become a job (the order was not created)."""
         self._load -= 1
 
-    def submit(self, order_id: str, *, reserved: bool) -> asyncio.Future[dict[str, Any]] | None:
-        """Start (or join) the job paying ``order_id``; None if the job was dropped."""
-        existing = self._jobs.get(order_id)
+    def submit(self, order: dict[str, Any], *, reserved: bool) -> Job | None:
+        """Start (or join) the job paying ``order``; None if the job was dropped.
+
+        The job's result is ``{"order": …, "payment": …}`` once the gateway answered.
+        """
+        existing = self._jobs.get(order["id"])
         if existing is not None:
             if reserved:
                 self._load -= 1
@@ -81,18 +87,18 @@ class Payer:
             self._load += 1
         if self._config.drop_on_overload and self._load > self.capacity:
             self._load -= 1
-            log.warning("queue full: dropping the payment of order %s", order_id)
+            log.warning("queue full: dropping the payment of order %s", order["id"])
             return None
-        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
-        self._jobs[order_id] = future
-        self._queue.put_nowait(order_id)
-        return future
+        job: Job = asyncio.get_running_loop().create_future()
+        self._jobs[order["id"]] = job
+        self._queue.put_nowait(order)
+        return job
 
     async def recover(self) -> None:
         """Resume orders accepted by an earlier process whose payment was never acknowledged."""
         pending = await orders.awaiting_payment(self._pool)
-        for order_id in pending:
-            self.submit(order_id, reserved=False)
+        for order in pending:
+            self.submit(order, reserved=False)
         if pending:
             log.info("resuming %d orders accepted before a restart", len(pending))
 
@@ -101,25 +107,24 @@ class Payer:
 
     async def _work(self) -> None:
         while True:
-            order_id = await self._queue.get()
-            future = self._jobs[order_id]
+            order = await self._queue.get()
+            job = self._jobs[order["id"]]
             try:
-                future.set_result(await self._pay(order_id))
+                job.set_result(await self._pay(order))
             except asyncio.CancelledError:
-                future.cancel()
+                job.cancel()
                 raise
             except Exception as exc:
-                log.exception("paying order %s failed", order_id)
-                future.set_exception(exc)
-                future.exception()  # mark retrieved: the checkout may have stopped waiting
+                log.exception("paying order %s failed", order["id"])
+                job.set_exception(exc)
+                job.exception()  # mark retrieved: the checkout may have stopped waiting
             finally:
-                del self._jobs[order_id]
+                del self._jobs[order["id"]]
                 self._load -= 1
 
-    async def _pay(self, order_id: str) -> dict[str, Any]:
-        """Call the gateway until it acknowledges the payment; return its answer."""
-        order = await orders.get(self._pool, order_id)
-        assert order is not None, f"order {order_id} was accepted but is not in the database"
+    async def _pay(self, order: dict[str, Any]) -> dict[str, Any]:
+        """Call the gateway until it acknowledges the payment; return the order and payment."""
+        order_id = order["id"]
         body = {
             "order_id": order_id,
             "account": order["account"],
@@ -132,7 +137,6 @@ class Payer:
             key = f"order:{order_id}"
             if self._config.new_key_per_retry:
                 key = f"order:{order_id}:{uuid.uuid4().hex[:12]}"  # defect: a new payment each retry
-            await orders.count_attempt(self._pool, order_id, key)
             try:
                 reply = await self._http.call(
                     "POST",
@@ -142,26 +146,21 @@ class Payer:
                     timeout=self._config.timeout,
                 )
             except CallFailed as exc:
-                await orders.update(self._pool, order_id, last_error=str(exc))
+                await orders.record_attempt(self._pool, order_id, key, error=str(exc))
                 await asyncio.sleep(self._backoff(attempt))
                 continue
             if reply.ok:
                 payment = reply.body
-                await orders.update(
-                    self._pool, order_id,
-                    payment_id=uuid.UUID(payment["id"]), payment_state=payment["state"],
-                )  # fmt: skip
-                return {"payment": payment}
+                updated = await orders.record_attempt(self._pool, order_id, key, payment=payment)
+                return {"order": updated, "payment": payment}
             if reply.status >= 500:
-                await orders.update(self._pool, order_id, last_error=f"gateway {reply.status}")
+                await orders.record_attempt(self._pool, order_id, key, error=f"gateway {reply.status}")
                 await asyncio.sleep(self._backoff(attempt))
                 continue
             # The gateway refused the request itself (bad account, key conflict): final.
             reason = f"gateway refused: {reply.status} {(reply.body or {}).get('error')}"
-            await orders.update(
-                self._pool, order_id, only_from=("PAYING",), state="FAILED", last_error=reason
-            )
-            return {"payment": None, "error": reason}
+            updated = await orders.record_attempt(self._pool, order_id, key, error=reason, final=True)
+            return {"order": updated, "payment": None, "error": reason}
 
     def _backoff(self, attempt: int) -> float:
         ceiling = min(self._config.backoff_max, 0.1 * 2 ** (attempt - 1))

@@ -149,10 +149,11 @@ class Notifier(Service):
                 event_id,
             )
         finally:
+            # Freed slots are refilled on the dispatcher's next round (new events or the
+            # poll interval), so under load one claim query serves many deliveries.
             current = asyncio.current_task()
             if current is not None:
                 self._attempts.discard(current)
-            self._due.set()  # a slot is free again
 
     async def _record(self, event_id: uuid.UUID, attempt: int, outcome: str, started: datetime) -> None:
         if outcome == "delivered":
