@@ -61,6 +61,7 @@ class Stack:
         defects: tuple[str, ...] = (),
         ports: Literal["target", "auto"] | Mapping[str, int] = "target",
         routes: Mapping[str, Address] | None = None,
+        args: Mapping[str, list[str]] | None = None,
         db_prefix: str = "",
     ) -> None:
         self.target = target
@@ -69,6 +70,10 @@ class Stack:
         self.defects = _check_defects(target, defects)
         self.db_prefix = db_prefix
         self.routes = dict(routes or {})
+        self.args = {name: list(extra) for name, extra in (args or {}).items()}
+        unknown = sorted(set(self.routes) - set(target.links)) + sorted(set(self.args) - set(target.services))
+        if unknown:
+            raise InvalidInput(f"no such link or service in target {target.name!r}: {', '.join(unknown)}")
         if target.postgres and postgres is None:
             raise InvalidInput(f"target {target.name!r} needs PostgreSQL; give it a server")
         if ports == "target":
@@ -103,10 +108,17 @@ class Stack:
         """Where the source of ``link`` is told to connect: its route if one is set, else the peer."""
         return self.routes.get(link) or self.peer(link)
 
+    def route(self, link: str, address: Address) -> None:
+        """Send ``link``'s traffic to ``address`` (e.g. a fault proxy) from the next (re)start on."""
+        if link not in self.target.links:
+            raise InvalidInput(f"no link {link!r} in target {self.target.name!r}")
+        self.routes[link] = address
+
     def command(self, service: str) -> list[str]:
-        """The service's command with every placeholder filled in."""
-        return [PLACEHOLDER.sub(lambda m: self._fill(service, m.group(1)), part)
-                for part in self.target.services[service].command]  # fmt: skip
+        """The service's command with every placeholder filled in, then any extra arguments."""
+        filled = [PLACEHOLDER.sub(lambda m: self._fill(service, m.group(1)), part)
+                  for part in self.target.services[service].command]  # fmt: skip
+        return filled + self.args.get(service, [])
 
     def _fill(self, service: str, ref: str) -> str:
         if ref == "python":

@@ -94,11 +94,10 @@ class Reconciler(Service):
         errors = [r for r in results if isinstance(r, BaseException)]
         for exc in errors[:3]:
             log.warning("could not resolve: %s", exc)
-        if work:
-            await self.pool.execute(
-                "INSERT INTO passes (started_at, examined, resolved, errors) VALUES ($1, $2, $3, $4)",
-                started, len(work), resolved, len(errors),
-            )  # fmt: skip
+        await self.pool.execute(
+            "INSERT INTO passes (started_at, examined, resolved, errors) VALUES ($1, $2, $3, $4)",
+            started, len(work), resolved, len(errors),
+        )  # fmt: skip
         return resolved
 
     async def _payment(self, payment: dict[str, Any]) -> bool:

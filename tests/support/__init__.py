@@ -1,0 +1,1 @@
+"""Helpers shared by the tests: waiting on conditions, querying databases, faulty network links."""
