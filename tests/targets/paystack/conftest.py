@@ -5,12 +5,14 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
 from harness.target import Server, Stack, load_target
 from tests.conftest import ROOT
+from tests.support.db import scalar
 from tests.support.netfault import FaultyLink
 
 PAYSTACK = load_target(ROOT / "targets" / "paystack" / "target.yaml")
@@ -88,3 +90,27 @@ def new_account(stack: Stack, balance: int = 1_000_000, credit_limit: int = 0) -
         reply = bank.post("/accounts", json={"id": account, "balance": balance, "credit_limit": credit_limit})
         assert reply.status_code == 201, reply.text
     return account
+
+
+def checkout(stack: Stack, account: str, amount: int = 1_500, **extra: Any) -> httpx.Response:
+    with client(stack, "merchant", timeout=30) as merchant:
+        return merchant.post("/checkout", json={"account": account, "amount": amount} | extra)
+
+
+def order(stack: Stack, order_id: str) -> dict[str, Any]:
+    with client(stack, "merchant") as merchant:
+        return dict(merchant.get(f"/orders/{order_id}").json()["order"])
+
+
+def order_state(stack: Stack, order_id: str) -> str:
+    return str(order(stack, order_id)["state"])
+
+
+def debits(stack: Stack, order_id: str) -> int:
+    return int(
+        scalar(
+            stack.dsn("bank"),
+            "SELECT count(*) FROM transactions WHERE kind = 'debit' AND status = 'posted' AND reference = $1",
+            order_id,
+        )
+    )

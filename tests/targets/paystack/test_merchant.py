@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from typing import Any
 
 import httpx
 import pytest
@@ -13,33 +12,17 @@ from harness.target import Stack
 from tests.support.db import query, scalar
 from tests.support.netfault import FaultyLink
 from tests.support.wait import wait_until
-from tests.targets.paystack.conftest import StartStack, client, new_account
+from tests.targets.paystack.conftest import (
+    StartStack,
+    checkout,
+    client,
+    debits,
+    new_account,
+    order,
+    order_state,
+)
 
 pytestmark = pytest.mark.integration
-
-
-def checkout(stack: Stack, account: str, amount: int = 1_500, **extra: Any) -> httpx.Response:
-    with client(stack, "merchant", timeout=30) as merchant:
-        return merchant.post("/checkout", json={"account": account, "amount": amount} | extra)
-
-
-def order(stack: Stack, order_id: str) -> dict[str, Any]:
-    with client(stack, "merchant") as merchant:
-        return dict(merchant.get(f"/orders/{order_id}").json()["order"])
-
-
-def order_state(stack: Stack, order_id: str) -> str:
-    return str(order(stack, order_id)["state"])
-
-
-def debits(stack: Stack, order_id: str) -> int:
-    return int(
-        scalar(
-            stack.dsn("bank"),
-            "SELECT count(*) FROM transactions WHERE kind = 'debit' AND status = 'posted' AND reference = $1",
-            order_id,
-        )
-    )
 
 
 def test_a_checkout_is_paid_notified_and_fulfilled_once(shared: Stack) -> None:
