@@ -55,12 +55,13 @@ def _references(t: Target, located: Located) -> Iterable[str]:
         elif link.to not in services:
             yield _unknown(located, ("links", name, "to"), "service", link.to, services | {POSTGRES})
     for name, service in t.services.items():
-        for i, part in enumerate(service.command):
-            for ref in PLACEHOLDER.findall(part):
+        templates: list[tuple[str | int, str]] = [*enumerate(service.command), *service.env.items()]
+        for place, text in templates:
+            for ref in PLACEHOLDER.findall(text):
                 problem = _placeholder(t, ref)
                 if problem:
-                    where = located.where(("services", name, "command", i))
-                    yield f"{where}: services.{name}.command[{i}]: {problem}"
+                    loc = ("services", name, "command" if isinstance(place, int) else "env", place)
+                    yield f"{located.where(loc)}: {format_loc(loc)}: {problem}"
     for name, source in t.evidence.items():
         if source.kind == "sql" and source.database not in databases:
             yield _unknown(

@@ -6,7 +6,7 @@ through a fault proxy, where the evidence for invariants lives, what load to
 drive, which config endpoints a ``config`` fault may call, and the target's
 defect switches.
 
-Service commands are templates. ``{python}`` is the harness's interpreter,
+Service commands and environment values are templates. ``{python}`` is the harness's interpreter,
 ``{port}`` the service's own port, and ``{link.NAME.url}``,
 ``{link.NAME.address}`` or ``{link.NAME.dsn}`` the address a link resolves to
 — the peer itself, or a proxy in front of it during an experiment.

@@ -120,6 +120,15 @@ class Stack:
                   for part in self.target.services[service].command]  # fmt: skip
         return filled + self.args.get(service, [])
 
+    def environment(self, service: str) -> dict[str, str]:
+        """The service's environment: ours, the target's, the service's (placeholders filled), defects."""
+        env = {**os.environ, **self.target.env}
+        for name, value in self.target.services[service].env.items():
+            env[name] = PLACEHOLDER.sub(lambda m: self._fill(service, m.group(1)), value)
+        if self.target.defects_env:
+            env[self.target.defects_env] = ",".join(self.defects)
+        return env
+
     def _fill(self, service: str, ref: str) -> str:
         if ref == "python":
             return sys.executable
@@ -203,17 +212,13 @@ class Stack:
         return {n: code for n, r in self._running.items() if (code := r.process.poll()) is not None}
 
     def _spawn(self, name: str) -> None:
-        spec = self.target.services[name]
-        env = {**os.environ, **self.target.env, **spec.env}
-        if self.target.defects_env:
-            env[self.target.defects_env] = ",".join(self.defects)
         log = self.log(name)
         with open(log, "ab") as out:
             try:
                 process = subprocess.Popen(
                     self.command(name),
                     cwd=self.target.root,
-                    env=env,
+                    env=self.environment(name),
                     stdin=subprocess.DEVNULL,
                     stdout=out,
                     stderr=subprocess.STDOUT,

@@ -1,0 +1,82 @@
+"""The paychaos command, run as a user runs it: as a process, judged by its output and exit code."""
+
+from __future__ import annotations
+
+import re
+import signal
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+import psutil
+import pytest
+
+from tests.conftest import ROOT
+from tests.support.wait import wait_until
+
+PAYCHAOS = [sys.executable, "-m", "harness.cli"]
+
+
+def run(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*PAYCHAOS, *args], capture_output=True, text=True, cwd=cwd, timeout=120, check=False
+    )
+
+
+def test_version() -> None:
+    result = run("--version")
+    assert result.returncode == 0
+    assert result.stdout.startswith("paychaos, version ")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("stack", "up", "no/such/target.yaml"), "no/such/target.yaml: no such file"),
+        (
+            ("stack", "up", "--defect", "retry-new-keys"),
+            "unknown defect 'retry-new-keys' for target 'paystack'",
+        ),
+        (("stack", "up", "--db", "mysql://root@127.0.0.1"), "expected a URL like postgresql://"),
+        (("stack", "up", "--ports", "sometimes"), "Invalid value for '--ports'"),
+    ],
+)
+def test_usage_mistakes_exit_2_with_a_message(args: tuple[str, ...], message: str, tmp_path: Path) -> None:
+    result = run(*args, "--log-dir", str(tmp_path)) if args[-1] != "sometimes" else run(*args)
+    assert result.returncode == 2, result.stderr
+    assert message in result.stderr
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_stack_up_serves_until_interrupted_and_leaves_nothing_running(tmp_path: Path) -> None:
+    proc = subprocess.Popen(
+        [*PAYCHAOS, "stack", "up", "--ports", "auto", "--log-dir", str(tmp_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=ROOT,
+        env={"COLUMNS": "200", "PATH": "/usr/bin:/bin"},
+    )
+    assert proc.stdout is not None
+    lines: list[str] = []
+    for line in proc.stdout:
+        lines.append(line)
+        if line.startswith("up."):
+            break
+    output = "".join(lines)
+    urls = dict(re.findall(r"^\s*(\w+)\s+(http://127\.0\.0\.1:\d+)", output, re.MULTILINE))
+    assert sorted(urls) == ["bank", "gateway", "merchant", "notifier", "reconciler"], output
+    with urllib.request.urlopen(f"{urls['gateway']}/healthz") as reply:
+        assert reply.status == 200
+    children = psutil.Process(proc.pid).children(recursive=True)
+    assert len(children) >= 6  # five services and PostgreSQL
+    proc.send_signal(signal.SIGINT)
+    rest, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert "interrupted; everything it started is stopped" in rest
+    wait_until(
+        lambda: not any(c.is_running() and c.status() != psutil.STATUS_ZOMBIE for c in children), timeout=10
+    )
+    assert (tmp_path / "merchant.log").exists()
