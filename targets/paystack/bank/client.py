@@ -11,9 +11,32 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from targets.paystack._http import CallFailed, Http
+from targets.paystack._http import CallFailed, Http, Reply
 
 Status = Literal["posted", "declined", "voided"]
+
+
+def debit_key(payment_id: object) -> str:
+    """The bank key of a payment's debit: the gateway debits, the reconciler asks, under it."""
+    return f"pay:{payment_id}"
+
+
+def refund_key(payment_id: object) -> str:
+    return f"refund:{payment_id}"
+
+
+async def refund(http: Http, bank_url: str, payment: dict[str, Any], *, timeout: float) -> Reply:
+    """Refund a payment's debit in full under its refund key (safe to repeat).
+
+    201/200: refunded now or before; 404: nothing was debited; 409: already
+    refunded under another key. Raises CallFailed when the bank did not answer.
+    """
+    body = {
+        "key": refund_key(payment["id"]),
+        "debit_key": debit_key(payment["id"]),
+        "amount": payment["charged"],
+    }
+    return await http.call("POST", f"{bank_url}/refunds", json=body, timeout=timeout)
 
 
 async def settle_key(

@@ -32,6 +32,7 @@ from targets.paystack._web import (
     fingerprint,
     read_json,
 )
+from targets.paystack.bank import client as bank
 from targets.paystack.gateway import payments
 from targets.paystack.gateway.payments import PaymentRequest
 from targets.paystack.gateway.payouts import Channels, Payouts
@@ -165,7 +166,7 @@ class Gateway(Service):
     async def _debit(self, payment: dict[str, Any]) -> tuple[str, str | None, str | None]:
         """Ask the bank to debit; return (state, failure reason, bank transaction id)."""
         body = {
-            "key": f"pay:{payment['id']}",
+            "key": bank.debit_key(payment["id"]),
             "account": payment["account"],
             "amount": payment["charged"],
             "reference": payment["order_id"],
@@ -208,17 +209,9 @@ class Gateway(Service):
         if payment["state"] not in ("SUCCEEDED", "REFUNDING"):
             return error(409, f"only a succeeded payment can be refunded; this one is {payment['state']}")
         await payments.move(self.pool, payment_id, source=("SUCCEEDED",), target="REFUNDING")
-        body = {
-            "key": f"refund:{payment_id}",
-            "debit_key": f"pay:{payment_id}",
-            "amount": payment["charged"],
-        }
         try:
-            reply = await self.http.call(
-                "POST",
-                f"{self.settings.bank_url}/refunds",
-                json=body,
-                timeout=self.settings.bank_timeout,
+            reply = await bank.refund(
+                self.http, self.settings.bank_url, payment, timeout=self.settings.bank_timeout
             )
         except CallFailed:
             # Stays REFUNDING: the reconciler finds out whether the refund landed.

@@ -22,7 +22,7 @@ from typing import Any
 
 from targets.paystack._http import CallFailed
 from targets.paystack._web import Service, Settings
-from targets.paystack.bank.client import settle_key
+from targets.paystack.bank.client import debit_key, refund, settle_key
 
 log = logging.getLogger("paystack.reconciler")
 
@@ -106,8 +106,8 @@ class Reconciler(Service):
             return await self._refund(payment, "refund in flight")
         status, txn = await settle_key(
             self.http,
-            status_url=f"{bank}/transactions/pay:{pid}",
-            void_url=f"{bank}/transactions/pay:{pid}/void",
+            status_url=f"{bank}/transactions/{debit_key(pid)}",
+            void_url=f"{bank}/transactions/{debit_key(pid)}/void",
             timeout=self.settings.timeout,
         )
         if status != "posted":
@@ -118,11 +118,7 @@ class Reconciler(Service):
         return await self._resolve(payment, "bank: posted", "debited", bank_txn=str(txn.get("id")))
 
     async def _refund(self, payment: dict[str, Any], finding: str) -> bool:
-        pid = payment["id"]
-        body = {"key": f"refund:{pid}", "debit_key": f"pay:{pid}", "amount": payment["charged"]}
-        reply = await self.http.call(
-            "POST", f"{self.settings.bank_url}/refunds", json=body, timeout=self.settings.timeout
-        )
+        reply = await refund(self.http, self.settings.bank_url, payment, timeout=self.settings.timeout)
         # 404: nothing was debited; 409: already refunded. Either way no money is held.
         if not (reply.ok or reply.status in (404, 409)):
             raise CallFailed("connection", self.settings.bank_url, f"refund answered {reply.status}")
