@@ -29,9 +29,7 @@ def parse_duration(text: str) -> float:
         total += float(match.group(1)) * _UNITS[match.group(2)]
         pos = match.end()
     if pos != len(cleaned):
-        raise ValueError(
-            f"invalid duration {text!r}; write it like '250ms', '30s', '1m30s' or '1h20m'"
-        )
+        raise ValueError(f"invalid duration {text!r}; write it like '250ms', '30s', '1m30s' or '1h20m'")
     return total
 
 
@@ -44,7 +42,11 @@ def format_duration(seconds: float) -> str:
         return f"{seconds:g}s"
     hours, rest = divmod(whole, 3600)
     minutes, secs = divmod(rest, 60)
-    parts = [f"{hours}h" if hours else "", f"{minutes}m" if minutes else "", f"{secs}s" if secs else ""]
+    parts = [
+        f"{hours}h" if hours else "",
+        f"{minutes}m" if minutes else "",
+        f"{secs}s" if secs else "",
+    ]
     return "".join(parts)
 
 
