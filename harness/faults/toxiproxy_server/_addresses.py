@@ -41,9 +41,7 @@ def format_address(sockaddr: SockAddr) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-async def resolve_listen(
-    text: str, *, allow_non_loopback: bool
-) -> tuple[socket.AddressFamily, SockAddr]:
+async def resolve_listen(text: str, *, allow_non_loopback: bool) -> tuple[socket.AddressFamily, SockAddr]:
     """Where to bind for ``text``; ApiError 400 if the policy forbids it, 500 if unusable.
 
     Toxiproxy answers 500 for any listen error, so unusable addresses do too;
@@ -55,9 +53,7 @@ async def resolve_listen(
         raise ApiError(500, f"listen tcp: {exc}") from None
     loop = asyncio.get_running_loop()
     try:
-        infos = await loop.getaddrinfo(
-            host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
-        )
+        infos = await loop.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     except OSError as exc:
         raise ApiError(500, f"listen tcp {text}: lookup {host}: {exc.strerror or exc}") from None
     if not infos:

@@ -73,9 +73,7 @@ async def _api_errors(request: web.Request, handler: Handler) -> web.StreamRespo
 
 
 def _json(data: Any, status: int = 200) -> web.Response:
-    return web.Response(
-        status=status, text=json.dumps(data) + "\n", content_type="application/json"
-    )
+    return web.Response(status=status, text=json.dumps(data) + "\n", content_type="application/json")
 
 
 def _no_content() -> web.Response:

@@ -30,7 +30,6 @@ from typing import cast
 from harness.faults.toxiproxy_server._stages import End, Item, Outlet, Stage, make_stage
 from harness.faults.toxiproxy_server._toxics import Stream, Toxic
 
-
 # Large transport buffers mean fewer pause/resume round trips on bulk transfers.
 _WRITE_HIGH = 1 << 20
 _HOLD_HIGH = 4 << 20
@@ -199,9 +198,7 @@ class Link:
     def source_ended(self) -> None:
         self._head.finish(End.EOF)
 
-    def _make(
-        self, toxic: Toxic, *, applies: bool | None = None, previous: Stage | None = None
-    ) -> Stage:
+    def _make(self, toxic: Toxic, *, applies: bool | None = None, previous: Stage | None = None) -> Stage:
         if applies is None:
             applies = self.rng.random() < toxic.toxicity
         return make_stage(self, toxic, self.sink, applies=applies, previous=previous)

@@ -91,9 +91,7 @@ class Proxy:
     async def start(self) -> None:
         if self.enabled:
             return
-        family, sockaddr = await resolve_listen(
-            self.listen, allow_non_loopback=self._allow_non_loopback
-        )
+        family, sockaddr = await resolve_listen(self.listen, allow_non_loopback=self._allow_non_loopback)
         sock = bind_listener(family, sockaddr, self.listen)
         bound = format_address(sock.getsockname())
         loop = asyncio.get_running_loop()
@@ -187,8 +185,6 @@ class Proxy:
         if self._dialing.pop(client, None) is None or client.lost:
             upstream.transport.close()
             return
-        conn = Connection(
-            client, upstream, self.toxics, rng=self._rng, on_closed=self._connections.discard
-        )
+        conn = Connection(client, upstream, self.toxics, rng=self._rng, on_closed=self._connections.discard)
         self._connections.add(conn)
         conn.start()

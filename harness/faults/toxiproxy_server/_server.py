@@ -87,22 +87,20 @@ class ToxiproxyServer:
             raise RuntimeError("ToxiproxyServer already started")
         shown = f"[{self.host}]:{self._port}" if ":" in self.host else f"{self.host}:{self._port}"
         try:
-            family, sockaddr = await resolve_listen(
-                shown, allow_non_loopback=self.allow_non_loopback
-            )
+            family, sockaddr = await resolve_listen(shown, allow_non_loopback=self.allow_non_loopback)
             sock = bind_listener(family, sockaddr, shown)
         except ApiError as exc:
             if exc.status == 400:
                 raise ValueError(exc.message) from None
             raise OSError(exc.message) from None
         self._port = sock.getsockname()[1]
-        registry = Registry(
-            rng=random.Random(self.seed), allow_non_loopback=self.allow_non_loopback
+        registry = Registry(rng=random.Random(self.seed), allow_non_loopback=self.allow_non_loopback)
+        runner = web.AppRunner(
+            build_app(registry), access_log=None, handle_signals=False, shutdown_timeout=1.0
         )
-        runner = web.AppRunner(build_app(registry), access_log=None, handle_signals=False)
         try:
             await runner.setup()
-            await web.SockSite(runner, sock, shutdown_timeout=1.0).start()
+            await web.SockSite(runner, sock).start()
         except BaseException:
             sock.close()
             await runner.cleanup()
@@ -146,9 +144,7 @@ class ServerThread:
         self.server = server
         self._loop = new_event_loop()
         self._started: Future[None] = Future()
-        self._thread = threading.Thread(
-            target=self._run, name=f"toxiproxy-server:{server.port}", daemon=True
-        )
+        self._thread = threading.Thread(target=self._run, name=f"toxiproxy-server:{server.port}", daemon=True)
         self._thread.start()
         try:
             self._started.result(timeout=timeout)
