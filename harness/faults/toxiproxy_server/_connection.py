@@ -63,12 +63,9 @@ class Side(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)
         self.transport.pause_reading()
+        # No TCP_NODELAY here: uvloop and asyncio both set it on every TCP transport, and
+        # get_extra_info("socket") costs more than the rest of this method under uvloop.
         self.transport.set_write_buffer_limits(high=_WRITE_HIGH)
-        sock = transport.get_extra_info("socket")
-        if sock is not None:
-            # Not TCP, or already gone: latency would suffer, nothing breaks.
-            with contextlib.suppress(OSError):
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def data_received(self, data: bytes) -> None:
         self.forward(data)
