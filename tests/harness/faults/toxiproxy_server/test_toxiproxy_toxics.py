@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import select
 import socket
+import struct
 import time
 from typing import Any
 
@@ -252,3 +254,41 @@ def test_unreachable_upstream_closes_the_client(api: Api, upstream: Upstream) ->
     proxy = api.create_proxy("dead", dead.addr)
     client = connect(port_of(proxy))
     assert recv_until_eof(client) == b""
+
+
+def test_a_slow_toxic_slows_the_sender_instead_of_buffering_without_bound(
+    api: Api, proxy: dict[str, Any], upstream: Upstream
+) -> None:
+    api.add_toxic("p", "bandwidth", rate=100)
+    _client, server = open_pair(proxy, upstream)
+    server.setblocking(False)
+    block = b"x" * (1 << 20)
+    sent = 0
+    stalled_since = time.monotonic()
+    # Push until the proxy stops taking data for 0.3 s; give up (and fail) past 256 MiB.
+    while time.monotonic() - stalled_since < 0.3 and sent < 256 << 20:
+        try:
+            sent += server.send(block)
+            stalled_since = time.monotonic()
+        except BlockingIOError:
+            select.select([], [server], [], 0.05)
+    # Kernel buffers on both sides plus the proxy's own high-water marks: tens of MiB at most.
+    assert sent < 48 << 20, f"proxy kept accepting: {sent >> 20} MiB"
+
+
+def test_reset_releases_connections_held_by_a_timeout(
+    api: Api, proxy: dict[str, Any], upstream: Upstream
+) -> None:
+    api.add_toxic("p", "timeout", timeout=0)
+    client, server = open_pair(proxy, upstream)
+    server.sendall(b"held")
+    assert_silent(client, 0.1)
+    assert api.post("/reset").status == 204
+    assert recv_until_eof(client) == b""
+
+
+def test_a_client_reset_closes_the_upstream_side(proxy: dict[str, Any], upstream: Upstream) -> None:
+    client, server = open_pair(proxy, upstream)
+    client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    client.close()  # sends an RST
+    assert recv_until_eof(server) == b""
