@@ -177,7 +177,8 @@ class Proxy:
         loop = asyncio.get_running_loop()
         try:
             _, upstream = await loop.create_connection(Side, host, port)
-        except OSError as exc:
+        except Exception as exc:  # this task's top level: nobody awaits it to see an error
+            # Toxiproxy's answer to an unreachable upstream: accept, then close the client.
             log.info("proxy %s: cannot connect to upstream %s: %s", self.name, self.upstream, exc)
             self._dialing.pop(client, None)
             client.transport.close()
