@@ -13,7 +13,7 @@ Measured: a small request/response round trip over a fresh connection (connect, 
 receive, close) and over one kept-alive connection, p50 and p99, direct and proxied;
 and bulk throughput (backend → client) direct and proxied.
 
-    python bench/proxy_overhead.py                 # ~15 s on a 2-core machine
+    python bench/proxy_overhead.py                 # about 10 s on a 2-core machine
     python bench/proxy_overhead.py --json out.json --pin
 """
 
