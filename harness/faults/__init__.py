@@ -1,0 +1,1 @@
+"""Fault injection: the mechanisms paychaos uses to break a target on purpose."""

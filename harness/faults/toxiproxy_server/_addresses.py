@@ -1,0 +1,92 @@
+"""``host:port`` strings as Toxiproxy writes them, and the loopback-only listening policy.
+
+This workplace forbids listeners on anything but loopback, so every address this
+server binds (the API's and each proxy's) goes through :func:`resolve_listen`,
+which refuses a non-loopback address unless the server was created with
+``allow_non_loopback=True``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+from typing import Any
+
+from harness.faults.toxiproxy_server._errors import ApiError
+
+SockAddr = tuple[Any, ...]
+
+
+def split_host_port(text: str) -> tuple[str, int]:
+    """``"127.0.0.1:80"`` → ``("127.0.0.1", 80)``; ``"[::1]:80"`` → ``("::1", 80)``.
+
+    An empty host (``":80"``) means every interface, as in Go. Raises ValueError.
+    """
+    host, sep, port_text = text.rpartition(":")
+    if not sep:
+        raise ValueError(f"address {text}: missing port in address")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    elif ":" in host:
+        raise ValueError(f"address {text}: too many colons in address")
+    if not port_text.isdigit() or int(port_text) > 65535:
+        raise ValueError(f"address {text}: invalid port")
+    return host, int(port_text)
+
+
+def format_address(sockaddr: SockAddr) -> str:
+    """A socket address as Go's ``net.Addr.String()`` shows it."""
+    host, port = sockaddr[0], sockaddr[1]
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+async def resolve_listen(text: str, *, allow_non_loopback: bool) -> tuple[socket.AddressFamily, SockAddr]:
+    """Where to bind for ``text``; ApiError 400 if the policy forbids it, 500 if unusable.
+
+    Toxiproxy answers 500 for any listen error, so unusable addresses do too;
+    the loopback refusal is this server's own rule and is a 400.
+    """
+    try:
+        host, port = split_host_port(text)
+    except ValueError as exc:
+        raise ApiError(500, f"listen tcp: {exc}") from None
+    loop = asyncio.get_running_loop()
+    try:
+        infos = await loop.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except OSError as exc:
+        raise ApiError(500, f"listen tcp {text}: lookup {host}: {exc.strerror or exc}") from None
+    if not infos:
+        raise ApiError(500, f"listen tcp {text}: lookup {host}: no such host")
+    family, _, _, _, sockaddr = infos[0]
+    if not allow_non_loopback and not is_loopback(str(sockaddr[0])):
+        raise ApiError(
+            400,
+            f"listen address {text!r} is not a loopback address: this server only listens on "
+            "loopback (127.0.0.0/8 or ::1); create it with allow_non_loopback=True to allow others",
+        )
+    return family, sockaddr
+
+
+def is_loopback(ip: str) -> bool:
+    try:
+        return ipaddress.ip_address(ip.split("%", 1)[0]).is_loopback
+    except ValueError:
+        return False
+
+
+def bind_listener(family: socket.AddressFamily, sockaddr: SockAddr, shown: str) -> socket.socket:
+    """A listening, non-blocking socket; ApiError 500 with Go's wording if the bind fails."""
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        # Go sets SO_REUSEADDR on listeners; without it a re-enabled proxy could not take its
+        # port back while old connections sit in TIME_WAIT.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(sockaddr)
+        sock.listen(1024)
+        sock.setblocking(False)
+    except OSError as exc:
+        sock.close()
+        reason = (exc.strerror or str(exc)).lower()
+        raise ApiError(500, f"listen tcp {shown}: bind: {reason}") from None
+    return sock

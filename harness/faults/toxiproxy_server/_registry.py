@@ -1,0 +1,154 @@
+"""The set of proxies and every operation the API offers on it, with Toxiproxy's semantics.
+
+HTTP-free on purpose: ``_api.py`` decodes requests and encodes answers, this
+module decides what happens. Operations that await (binding, name lookups) are
+serialised by :attr:`Registry.lock`, taken by the API around every change.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from dataclasses import dataclass
+from typing import Any
+
+from harness.faults.toxiproxy_server._errors import (
+    ApiError,
+    proxy_already_exists,
+    proxy_not_found,
+    toxic_already_exists,
+    toxic_not_found,
+)
+from harness.faults.toxiproxy_server._proxy import Proxy, parse_upstream
+from harness.faults.toxiproxy_server._toxics import Toxic, merge_update, parse_toxic
+
+
+@dataclass(frozen=True)
+class ProxySpec:
+    """A proxy as a create or populate request describes it."""
+
+    name: str
+    listen: str
+    upstream: str
+    enabled: bool = True
+
+
+class PopulateError(ApiError):
+    """A populate that failed part-way; ``applied`` are the proxies it had already set up."""
+
+    def __init__(self, cause: ApiError, applied: list[Proxy]) -> None:
+        super().__init__(cause.status, cause.message)
+        self.applied = applied
+
+
+class Registry:
+    def __init__(self, *, rng: random.Random, allow_non_loopback: bool) -> None:
+        self.lock = asyncio.Lock()
+        self._rng = rng
+        self._allow_non_loopback = allow_non_loopback
+        self._proxies: dict[str, Proxy] = {}
+
+    def all(self) -> list[Proxy]:
+        return list(self._proxies.values())
+
+    def get(self, name: str) -> Proxy:
+        proxy = self._proxies.get(name)
+        if proxy is None:
+            raise proxy_not_found()
+        return proxy
+
+    def _new(self, spec: ProxySpec) -> Proxy:
+        return Proxy(
+            spec.name,
+            spec.listen,
+            spec.upstream,
+            rng=self._rng,
+            allow_non_loopback=self._allow_non_loopback,
+        )
+
+    async def create(self, spec: ProxySpec) -> Proxy:
+        if spec.name in self._proxies:
+            raise proxy_already_exists()
+        proxy = self._new(spec)
+        await proxy.check_listen(spec.listen)
+        if spec.enabled:
+            await proxy.start()
+        self._proxies[spec.name] = proxy
+        return proxy
+
+    async def populate(self, specs: list[ProxySpec]) -> list[Proxy]:
+        """Create or replace each proxy; one whose listen and upstream are unchanged is kept as is.
+
+        Every spec is checked before anything changes, so a bad entry changes nothing.
+        """
+        for spec in specs:
+            parse_upstream(spec.upstream)
+            await self._new(spec).check_listen(spec.listen)
+        applied: list[Proxy] = []
+        for spec in specs:
+            existing = self._proxies.get(spec.name)
+            if existing is not None:
+                if existing.listen == spec.listen and existing.upstream == spec.upstream:
+                    applied.append(existing)
+                    continue
+                existing.stop()
+                del self._proxies[spec.name]
+            proxy = self._new(spec)
+            try:
+                if spec.enabled:
+                    await proxy.start()
+            except ApiError as exc:
+                raise PopulateError(exc, applied) from None
+            self._proxies[spec.name] = proxy
+            applied.append(proxy)
+        return applied
+
+    async def update(self, proxy: Proxy, *, listen: str, upstream: str, enabled: bool) -> Proxy:
+        if listen != proxy.listen or upstream != proxy.upstream:
+            was_enabled = proxy.enabled
+            await proxy.reconfigure(listen, upstream)
+            if was_enabled and enabled:
+                await proxy.start()
+        if enabled and not proxy.enabled:
+            await proxy.start()
+        elif not enabled and proxy.enabled:
+            proxy.stop()
+        return proxy
+
+    def delete(self, name: str) -> None:
+        self.get(name).stop()
+        del self._proxies[name]
+
+    async def reset(self) -> None:
+        """Enable every proxy and remove every toxic (with the effects a removal has)."""
+        for proxy in self.all():
+            await proxy.start()
+            proxy.remove_all_toxics()
+
+    def close_all(self) -> None:
+        for proxy in self.all():
+            proxy.stop()
+
+    # Toxics.
+
+    def add_toxic(self, proxy: Proxy, body: Any) -> Toxic:
+        toxic = parse_toxic(body)
+        if proxy.find_toxic(toxic.name) is not None:
+            raise toxic_already_exists()
+        proxy.add_toxic(toxic)
+        return toxic
+
+    def get_toxic(self, proxy: Proxy, name: str) -> Toxic:
+        toxic = proxy.find_toxic(name)
+        if toxic is None:
+            raise toxic_not_found()
+        return toxic
+
+    def update_toxic(self, proxy: Proxy, name: str, body: Any) -> Toxic:
+        toxic = merge_update(self.get_toxic(proxy, name), body)
+        proxy.update_toxic(toxic)
+        return toxic
+
+    def remove_toxic(self, proxy: Proxy, name: str) -> None:
+        self.get_toxic(proxy, name)
+        proxy.remove_toxic(name)
