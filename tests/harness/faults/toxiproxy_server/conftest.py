@@ -4,9 +4,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from toxiproxy_helpers import Api, Upstream
 
 from harness.faults.toxiproxy_server import ServerThread, ToxiproxyServer
+from tests.harness.faults.toxiproxy_server.toxiproxy_helpers import Api, Upstream
 
 SEED = 20240611
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from toxiproxy_helpers import (
+
+from tests.harness.faults.toxiproxy_server.toxiproxy_helpers import (
     Api,
     Upstream,
     assert_refused,

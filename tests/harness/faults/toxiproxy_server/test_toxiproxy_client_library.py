@@ -9,9 +9,15 @@ import pytest
 import toxiproxy
 from toxiproxy.api import APIConsumer
 from toxiproxy.exceptions import InvalidToxic, NotFound, ProxyExists
-from toxiproxy_helpers import Upstream, assert_refused, connect, recv_exactly, recv_until_eof
 
 from harness.faults.toxiproxy_server import ServerThread
+from tests.harness.faults.toxiproxy_server.toxiproxy_helpers import (
+    Upstream,
+    assert_refused,
+    connect,
+    recv_exactly,
+    recv_until_eof,
+)
 
 
 @pytest.fixture

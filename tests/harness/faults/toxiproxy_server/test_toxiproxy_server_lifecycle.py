@@ -9,7 +9,9 @@ import sys
 import time
 
 import pytest
-from toxiproxy_helpers import (
+
+from harness.faults.toxiproxy_server import ToxiproxyServer
+from tests.harness.faults.toxiproxy_server.toxiproxy_helpers import (
     WAIT,
     Api,
     Upstream,
@@ -20,8 +22,6 @@ from toxiproxy_helpers import (
     recv_exactly,
     recv_until_eof,
 )
-
-from harness.faults.toxiproxy_server import ToxiproxyServer
 
 
 def test_async_start_and_stop_on_the_default_event_loop(upstream: Upstream) -> None:

@@ -10,7 +10,8 @@ import time
 from typing import Any
 
 import pytest
-from toxiproxy_helpers import (
+
+from tests.harness.faults.toxiproxy_server.toxiproxy_helpers import (
     Api,
     Upstream,
     assert_silent,
