@@ -7,13 +7,11 @@ Every command catches :class:`~harness.errors.PaychaosError` in one place
 from __future__ import annotations
 
 import contextlib
-import signal
 import sys
 import time
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
-from types import FrameType
 from typing import Literal
 
 import click
@@ -21,7 +19,8 @@ from rich.console import Console
 from rich.table import Table
 
 from harness import __version__
-from harness.errors import ExitCode, PaychaosError
+from harness._signals import interruptible
+from harness.errors import ExitCode, InfrastructureError, InvalidInput, PaychaosError
 from harness.target import EmbeddedPostgres, Server, Stack, external, load_target
 
 # The sample stack shipped with paychaos; the default target of `stack up`.
@@ -63,7 +62,7 @@ def stack_up(
     console = Console(stderr=False)
     spec = load_target(target or SAMPLE_TARGET)
     logs = log_dir or Path("reports") / f"stack-{datetime.now():%Y%m%d-%H%M%S}"
-    with _interruptible(), _postgres(db, logs) as server:
+    with interruptible(), _postgres(db, logs) as server:
         console.print(f"starting [bold]{spec.name}[/] ({len(spec.services)} services) …")
         mode: Literal["auto", "target"] = "auto" if ports == "auto" else "target"
         with Stack(spec, server, log_dir=logs, defects=defects, ports=mode) as running:
@@ -95,23 +94,51 @@ def _postgres(db: str | None, logs: Path) -> Iterator[Server]:
         yield server
 
 
-@contextlib.contextmanager
-def _interruptible() -> Iterator[None]:
-    """Make SIGINT and SIGTERM raise KeyboardInterrupt, so either runs every cleanup.
+@cli.group()
+def proxy() -> None:
+    """The embedded Toxiproxy-compatible fault proxy."""
 
-    SIGINT is set explicitly: a process started in the background of a script
-    inherits it ignored, and then Ctrl-C (or `kill -INT`) would do nothing.
-    """
 
-    def interrupt(signum: int, frame: FrameType | None) -> None:
-        raise KeyboardInterrupt
+@proxy.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="address of the HTTP API")
+@click.option("--port", default=8474, show_default=True, help="port of the HTTP API (0: any free one)")
+@click.option("--seed", type=int, help="seed for toxicity, jitter and slicing")
+def proxy_serve(host: str, port: int, seed: int | None) -> None:
+    """Serve Toxiproxy's HTTP API until Ctrl-C; any Toxiproxy client can drive it."""
+    from harness.faults.toxiproxy_server import ToxiproxyServer, serve
 
-    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
+    def ready(server: ToxiproxyServer) -> None:
+        click.echo(f"Toxiproxy-compatible API on {server.url} (Ctrl-C stops it)")
+
     try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        serve(host, port, seed=seed, on_ready=ready)
+    except OSError as exc:
+        raise InfrastructureError(f"cannot serve on {host}:{port}: {exc.strerror or exc}") from exc
+    except ValueError as exc:
+        raise InvalidInput(str(exc)) from exc
+
+
+@cli.command("heal")
+@click.argument("runs", nargs=-1, type=click.Path(path_type=Path))
+def heal(runs: tuple[Path, ...]) -> None:
+    """Undo the faults killed runs left in place (all runs under reports/ if none is named).
+
+    Removes their toxics, re-enables proxies, resumes paused processes, unpauses or
+    starts containers, restores config, resets external Toxiproxy backends they
+    used and stops orphaned Toxiproxy containers.
+    """
+    from harness.faults import heal_leftovers
+
+    targets = list(runs) or sorted(Path("reports").glob("*/"))
+    results = heal_leftovers(targets)
+    if not results:
+        click.echo("nothing to heal")
+        return
+    for item in results:
+        click.echo(f"{'healed' if item.ok else 'FAILED'}  {item.fault}: {item.outcome}  [{item.journal}]")
+    failed = [r for r in results if not r.ok]
+    if failed:
+        raise InfrastructureError(f"{len(failed)} fault(s) could not be healed; see above")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,1 +1,50 @@
-"""Fault injection: the mechanisms paychaos uses to break a target on purpose."""
+"""One interface for every fault: network toxics, links down, processes, containers, config.
+
+Network faults go through the Toxiproxy HTTP API of whichever backend runs
+(a user's Toxiproxy, ``toxiproxy-server``, a local Docker image, or the
+embedded server in :mod:`harness.faults.toxiproxy_server`). Every fault is
+applied through a :class:`FaultInjector`, which journals it and heals it
+whatever happens; :func:`heal_leftovers` heals what a killed run left.
+"""
+
+from __future__ import annotations
+
+from harness.faults._backends import Backend, start_backend
+from harness.faults._client import ToxiproxyClient, ToxiproxyError
+from harness.faults._docker import ContainerFault, docker_engine
+from harness.faults._faults import (
+    TOXIC_TYPES,
+    ConfigFault,
+    Fault,
+    LinkDown,
+    ProcessFault,
+    ProcessHandle,
+    ToxicFault,
+)
+from harness.faults._injector import FaultInjector, Healed, heal_leftovers
+from harness.faults._journal import JOURNAL_NAME, FaultJournal, read_journal, unhealed
+from harness.faults._links import LinkProxies
+
+__all__ = [
+    "JOURNAL_NAME",
+    "TOXIC_TYPES",
+    "Backend",
+    "ConfigFault",
+    "ContainerFault",
+    "Fault",
+    "FaultInjector",
+    "FaultJournal",
+    "Healed",
+    "LinkDown",
+    "LinkProxies",
+    "ProcessFault",
+    "ProcessHandle",
+    "ToxicFault",
+    "ToxiproxyClient",
+    "ToxiproxyError",
+    "docker_engine",
+    "heal_leftovers",
+    "read_journal",
+    "start_backend",
+    "unhealed",
+]

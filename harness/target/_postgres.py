@@ -33,8 +33,8 @@ from urllib.parse import quote, unquote, urlsplit
 import asyncpg
 import psutil
 
+from harness._process import free_port, parent_death_signal, tail
 from harness.errors import InfrastructureError, InvalidInput
-from harness.target._process import free_port, parent_death_signal, tail
 
 # PostgreSQL refuses to run as root; when paychaos runs as root it runs the
 # server as this unprivileged system user.

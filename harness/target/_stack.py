@@ -28,10 +28,10 @@ from pathlib import Path
 from types import TracebackType
 from typing import Literal
 
+from harness._process import free_port, parent_death_signal, port_in_use, tail
 from harness.errors import InfrastructureError, InvalidInput
 from harness.target._model import PLACEHOLDER, POSTGRES, Target
 from harness.target._postgres import Server
-from harness.target._process import free_port, parent_death_signal, port_in_use, tail
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import signal
+import socket
 import subprocess
 import sys
 import urllib.request
@@ -80,3 +81,31 @@ def test_stack_up_serves_until_interrupted_and_leaves_nothing_running(tmp_path: 
         lambda: not any(c.is_running() and c.status() != psutil.STATUS_ZOMBIE for c in children), timeout=10
     )
     assert (tmp_path / "merchant.log").exists()
+
+
+def test_proxy_serve_speaks_toxiproxy_until_interrupted() -> None:
+    proc = subprocess.Popen(
+        [*PAYCHAOS, "proxy", "serve", "--port", "0"], stdout=subprocess.PIPE, text=True, cwd=ROOT
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    url = re.search(r"on (http://127\.0\.0\.1:\d+)", line)
+    assert url, line
+    with urllib.request.urlopen(f"{url.group(1)}/version") as reply:
+        assert b"2.12.0" in reply.read()
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=20) == 0
+
+
+def test_proxy_serve_refuses_a_taken_port() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        result = run("proxy", "serve", "--port", str(sock.getsockname()[1]))
+    assert result.returncode == 3
+    assert "cannot serve on 127.0.0.1:" in result.stderr
+
+
+def test_heal_with_nothing_to_heal(tmp_path: Path) -> None:
+    result = run("heal", str(tmp_path))
+    assert (result.returncode, result.stdout.strip()) == (0, "nothing to heal")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import harness
+import harness.faults
 import harness.target
 
 
@@ -32,4 +33,30 @@ def test_target_exports() -> None:
         "Target",
         "external",
         "load_target",
+    ]
+
+
+def test_faults_exports() -> None:
+    assert sorted(harness.faults.__all__) == [
+        "Backend",
+        "ConfigFault",
+        "ContainerFault",
+        "Fault",
+        "FaultInjector",
+        "FaultJournal",
+        "Healed",
+        "JOURNAL_NAME",
+        "LinkDown",
+        "LinkProxies",
+        "ProcessFault",
+        "ProcessHandle",
+        "TOXIC_TYPES",
+        "ToxicFault",
+        "ToxiproxyClient",
+        "ToxiproxyError",
+        "docker_engine",
+        "heal_leftovers",
+        "read_journal",
+        "start_backend",
+        "unhealed",
     ]

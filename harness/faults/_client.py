@@ -1,0 +1,125 @@
+"""The one client the harness uses to talk to any Toxiproxy backend (real or embedded).
+
+>>> api = ToxiproxyClient("http://127.0.0.1:8474")            # doctest: +SKIP
+>>> api.create_proxy("gateway_bank", "127.0.0.1:0", "127.0.0.1:8103")["listen"]
+'127.0.0.1:40123'
+>>> api.add_toxic("gateway_bank", "latency", {"latency": 800}, name="slow-bank")
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from harness.errors import InfrastructureError
+
+
+class ToxiproxyError(InfrastructureError):
+    """The Toxiproxy API refused a request; ``status`` is its HTTP status."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class ToxiproxyClient:
+    def __init__(self, url: str, timeout: float = 10.0) -> None:
+        self.url = url.rstrip("/")
+        self._http = httpx.Client(base_url=self.url, timeout=timeout)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> ToxiproxyClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _call(self, method: str, path: str, body: Any = None) -> Any:
+        try:
+            reply = self._http.request(method, path, json=body)
+        except httpx.HTTPError as exc:
+            raise InfrastructureError(
+                f"Toxiproxy at {self.url} did not answer {method} {path}: {exc}"
+            ) from exc
+        if reply.status_code >= 400:
+            try:
+                message = reply.json().get("error", reply.text)
+            except ValueError:
+                message = reply.text
+            raise ToxiproxyError(
+                f"Toxiproxy at {self.url} refused {method} {path}: {message} ({reply.status_code})",
+                reply.status_code,
+            )
+        return reply.json() if reply.content else None
+
+    def version(self) -> str:
+        reply = self._http.get("/version")
+        reply.raise_for_status()
+        try:
+            return str(reply.json().get("version", reply.text))
+        except ValueError:
+            return reply.text.strip()
+
+    def reachable(self) -> bool:
+        try:
+            self.version()
+        except httpx.HTTPError:
+            return False
+        return True
+
+    # -- proxies -----------------------------------------------------------------------
+    def proxies(self) -> dict[str, dict[str, Any]]:
+        return dict(self._call("GET", "/proxies"))
+
+    def create_proxy(self, name: str, listen: str, upstream: str, *, enabled: bool = True) -> dict[str, Any]:
+        body = {"name": name, "listen": listen, "upstream": upstream, "enabled": enabled}
+        return dict(self._call("POST", "/proxies", body))
+
+    def delete_proxy(self, name: str) -> bool:
+        """Delete a proxy; False if there was none by that name."""
+        try:
+            self._call("DELETE", f"/proxies/{name}")
+        except ToxiproxyError as exc:
+            if exc.status == 404:
+                return False
+            raise
+        return True
+
+    def set_enabled(self, name: str, enabled: bool) -> dict[str, Any]:
+        return dict(self._call("POST", f"/proxies/{name}", {"enabled": enabled}))
+
+    # -- toxics ------------------------------------------------------------------------
+    def add_toxic(
+        self,
+        proxy: str,
+        toxic_type: str,
+        attributes: dict[str, Any],
+        *,
+        stream: str = "downstream",
+        toxicity: float = 1.0,
+        name: str | None = None,
+    ) -> dict[str, Any]:
+        body = {"type": toxic_type, "stream": stream, "toxicity": toxicity, "attributes": attributes}
+        if name is not None:
+            body["name"] = name
+        return dict(self._call("POST", f"/proxies/{proxy}/toxics", body))
+
+    def toxics(self, proxy: str) -> list[dict[str, Any]]:
+        return list(self._call("GET", f"/proxies/{proxy}/toxics"))
+
+    def remove_toxic(self, proxy: str, name: str) -> bool:
+        """Remove a toxic; False if it (or its proxy) was already gone."""
+        try:
+            self._call("DELETE", f"/proxies/{proxy}/toxics/{name}")
+        except ToxiproxyError as exc:
+            if exc.status == 404:
+                return False
+            raise
+        return True
+
+    def reset(self) -> None:
+        """Re-enable every proxy and remove every toxic."""
+        self._call("POST", "/reset")

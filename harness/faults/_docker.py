@@ -1,0 +1,112 @@
+"""Container faults through the Docker SDK: kill, stop, pause, restart — selected by name or label."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any, Literal
+
+import psutil
+
+from harness.errors import InfrastructureError, InvalidInput
+from harness.faults._faults import Fault
+
+ContainerAction = Literal["kill", "stop", "pause", "restart"]
+
+
+def docker_engine() -> Any:
+    """A client for the local Docker engine, or InfrastructureError saying why there is none."""
+    try:
+        import docker
+    except ImportError as exc:  # pragma: no cover - docker is a dependency
+        raise InfrastructureError("container faults need the docker package: pip install docker") from exc
+    try:
+        engine = docker.from_env(timeout=10)
+        engine.ping()
+    except Exception as exc:  # DockerException, requests' ConnectionError, FileNotFoundError, …
+        raise InfrastructureError(
+            f"no Docker engine reachable ({exc}); start dockerd or set DOCKER_HOST"
+        ) from exc
+    return engine
+
+
+class ContainerFault(Fault):
+    """One action on every container the selector matches (``name=…`` or ``label=key=value``)."""
+
+    kind = "container"
+
+    def __init__(
+        self, engine: Any, action: ContainerAction, *, name: str | None = None, label: str | None = None
+    ):
+        if (name is None) == (label is None):
+            raise InvalidInput("a container fault selects by name or by label (exactly one)")
+        if action not in ("kill", "stop", "pause", "restart"):
+            raise InvalidInput(f"unknown container action {action!r}; expected kill, stop, pause or restart")
+        super().__init__(f"name={name}" if name else f"label={label}", action)
+        self._engine = engine
+        self._name = name
+        self._label = label
+
+    def _containers(self) -> list[Any]:
+        import docker.errors
+
+        if self._name is not None:
+            try:
+                return [self._engine.containers.get(self._name)]
+            except docker.errors.NotFound:
+                raise InfrastructureError(f"no container named {self._name!r}") from None
+        found = list(self._engine.containers.list(filters={"label": self._label}))
+        if not found:
+            raise InfrastructureError(f"no running container has the label {self._label!r}")
+        return found
+
+    def apply(self, fault_id: str) -> dict[str, Any]:
+        done = []
+        for container in self._containers():
+            getattr(container, self.action)()
+            done.append(container.id)
+        return {"action": self.action, "containers": done}
+
+    @classmethod
+    def revert(cls, undo: dict[str, Any]) -> str:
+        if undo["action"] == "restart":
+            return "nothing to undo"
+        import docker.errors
+
+        engine = docker_engine()
+        outcomes = []
+        try:
+            for container_id in undo["containers"]:
+                try:
+                    container = engine.containers.get(container_id)
+                except docker.errors.NotFound:
+                    outcomes.append(f"{container_id[:12]} is gone")
+                    continue
+                if undo["action"] == "pause":
+                    if container.status == "paused":
+                        container.unpause()
+                    outcomes.append(f"unpaused {container.short_id}")
+                else:
+                    container.start()
+                    outcomes.append(f"started {container.short_id}")
+        finally:
+            engine.close()
+        return ", ".join(outcomes)
+
+
+def stop_orphaned_backends() -> list[str]:
+    """Stop Toxiproxy containers whose harness died (they do not die with it, unlike processes)."""
+    try:
+        engine = docker_engine()
+    except InfrastructureError:
+        return []
+    stopped = []
+    try:
+        for container in engine.containers.list(filters={"label": "paychaos.role=toxiproxy"}):
+            owner = int(container.labels.get("paychaos.owner", "0"))
+            if not psutil.pid_exists(owner):
+                with contextlib.suppress(Exception):
+                    container.stop(timeout=2)
+                    stopped.append(container.short_id)
+    finally:
+        engine.close()
+    return stopped

@@ -1,0 +1,171 @@
+"""Container faults against a real Docker engine, on a tiny busybox httpd image built here.
+
+No image can be pulled, so the fixture imports one from Debian's static busybox
+(`docker import` of a two-file rootfs). Containers run with host networking on
+loopback only. Without an engine these tests skip, saying why; CI provisions
+one (.ci/run) and sets PAYCHAOS_REQUIRE_DOCKER=1, which turns the skip into a failure.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import tarfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from harness._process import free_port
+from harness.errors import InfrastructureError
+from harness.faults import (
+    ContainerFault,
+    FaultInjector,
+    FaultJournal,
+    docker_engine,
+    heal_leftovers,
+    start_backend,
+)
+from tests.support.wait import wait_until
+
+pytestmark = [pytest.mark.docker, pytest.mark.integration]
+
+IMAGE = "paychaos-test/busybox-httpd:1"
+
+
+def _unavailable(reason: str) -> None:
+    if os.environ.get("PAYCHAOS_REQUIRE_DOCKER") == "1":
+        pytest.fail(f"Docker is required here (PAYCHAOS_REQUIRE_DOCKER=1) but {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def engine() -> Iterator[Any]:
+    try:
+        client = docker_engine()
+    except InfrastructureError as exc:
+        _unavailable(f"no Docker engine: {exc}; .ci/run starts one")
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="module")
+def image(engine: Any) -> str:
+    if any(IMAGE in i.tags for i in engine.images.list()):
+        return IMAGE
+    busybox = shutil.which("busybox")
+    if busybox is None:
+        _unavailable("busybox is not installed (Debian: busybox-static); .ci/run installs it")
+    rootfs = io.BytesIO()
+    with tarfile.open(fileobj=rootfs, mode="w") as tar:
+        tar.add(busybox, arcname="bin/busybox")
+        page = tarfile.TarInfo("www/index.html")
+        page.size = 6
+        tar.addfile(page, io.BytesIO(b"hello\n"))
+    repository, tag = IMAGE.split(":")
+    engine.api.import_image_from_data(rootfs.getvalue(), repository=repository, tag=tag)
+    return IMAGE
+
+
+def _httpd(engine: Any, image: str, label: str) -> tuple[Any, str]:
+    port = free_port()
+    container = engine.containers.run(
+        image, ["/bin/busybox", "httpd", "-f", "-p", f"127.0.0.1:{port}", "-h", "/www"],
+        detach=True, network_mode="host", labels={"paychaos.test": label},
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}/"
+    wait_until(lambda: _answers(url), timeout=10, what="busybox httpd")
+    return container, url
+
+
+def _answers(url: str, timeout: float = 2) -> bool:
+    try:
+        return httpx.get(url, timeout=timeout).text == "hello\n"
+    except httpx.HTTPError:
+        return False
+
+
+@pytest.fixture
+def httpd(engine: Any, image: str) -> Iterator[tuple[Any, str, str]]:
+    label = uuid.uuid4().hex
+    container, url = _httpd(engine, image, label)
+    yield container, url, label
+    container.remove(force=True)
+
+
+def test_pause_makes_requests_time_out_and_unpause_restores_them(
+    engine: Any, httpd: tuple[Any, str, str], tmp_path: Path
+) -> None:
+    container, url, _ = httpd
+    with FaultInjector(FaultJournal(tmp_path / "j.jsonl")) as faults:
+        paused = faults.apply(ContainerFault(engine, "pause", name=container.name))
+        with pytest.raises(httpx.TimeoutException):
+            httpx.get(url, timeout=1)
+        faults.heal(paused)
+        assert _answers(url)
+
+
+def test_kill_and_stop_take_it_down_and_healing_starts_it(
+    engine: Any, httpd: tuple[Any, str, str], tmp_path: Path
+) -> None:
+    container, url, _ = httpd
+    with FaultInjector(FaultJournal(tmp_path / "j.jsonl")) as faults:
+        for action in ("kill", "stop"):
+            fault = faults.apply(ContainerFault(engine, action, name=container.name))  # type: ignore[arg-type]
+            container.reload()
+            assert container.status == "exited"
+            with pytest.raises(httpx.ConnectError):
+                httpx.get(url, timeout=1)
+            faults.heal(fault)
+            wait_until(lambda: _answers(url), timeout=10, what=f"the container back after {action}")
+
+
+def test_restart_by_label_reaches_every_matching_container(engine: Any, image: str, tmp_path: Path) -> None:
+    label = uuid.uuid4().hex
+    pair = [_httpd(engine, image, label) for _ in range(2)]
+    try:
+        started = [c.attrs["State"]["StartedAt"] for c, _ in pair]
+        with FaultInjector(FaultJournal(tmp_path / "j.jsonl")) as faults:
+            faults.apply(ContainerFault(engine, "restart", label=f"paychaos.test={label}"))
+        for (container, url), before in zip(pair, started, strict=True):
+            container.reload()
+            assert container.attrs["State"]["StartedAt"] != before
+            wait_until(lambda url=url: _answers(url), timeout=10)  # type: ignore[misc]
+    finally:
+        for container, _ in pair:
+            container.remove(force=True)
+
+
+def test_a_pause_left_by_a_killed_run_is_healed_from_its_journal(
+    engine: Any, httpd: tuple[Any, str, str], tmp_path: Path
+) -> None:
+    container, url, _ = httpd
+    FaultInjector(FaultJournal(tmp_path / "faults.jsonl")).apply(
+        ContainerFault(engine, "pause", name=container.name)
+    )
+    container.reload()
+    assert container.status == "paused"
+    healed = heal_leftovers([tmp_path])
+    assert [(h.ok, h.outcome) for h in healed] == [(True, f"unpaused {container.short_id}")]
+    assert _answers(url)
+    assert heal_leftovers([tmp_path]) == []
+
+
+def test_an_unknown_container_is_reported(engine: Any, tmp_path: Path) -> None:
+    with (
+        FaultInjector(FaultJournal(tmp_path / "j.jsonl")) as faults,
+        pytest.raises(InfrastructureError, match="no container named 'nope-"),
+    ):
+        faults.apply(ContainerFault(engine, "pause", name=f"nope-{uuid.uuid4().hex}"))
+
+
+def test_with_an_engine_but_no_toxiproxy_image_the_embedded_server_runs(engine: Any, tmp_path: Path) -> None:
+    with start_backend(log_dir=tmp_path, env={"PATH": "/nonexistent"}) as backend:
+        assert backend.kind == "embedded"
+        assert backend.passed_over[-1] == (
+            "docker: no local image named ghcr.io/shopify/toxiproxy or shopify/toxiproxy (images are never pulled)"
+        )
