@@ -10,6 +10,7 @@ Every YAML file paychaos reads (experiments, target descriptions) goes through
 from __future__ import annotations
 
 import difflib
+import re
 import types
 import typing
 from collections.abc import Iterator, Sequence
@@ -114,11 +115,12 @@ def format_loc(loc: Sequence[str | int]) -> str:
 
 
 def _describe(located: Located, model: type[BaseModel], err: Any) -> str:
-    loc: Loc = tuple(p for p in err["loc"] if not _is_union_tag(p))
+    model_loc: Loc = tuple(err["loc"])
+    loc = _data_loc(located.data, model_loc)
     kind = err["type"]
     if kind == "extra_forbidden":
         name = loc[-1]
-        allowed = sorted(_fields_at(model, loc[:-1]))
+        allowed = sorted(_fields_at(model, model_loc[:-1]))
         hint = f"; expected one of {', '.join(allowed)}" if allowed else ""
         close = difflib.get_close_matches(str(name), allowed, n=1)
         if close:
@@ -128,13 +130,53 @@ def _describe(located: Located, model: type[BaseModel], err: Any) -> str:
         return f"{located.where(loc[:-1])}: {format_loc(loc)}: required key is missing"
     message = str(err["msg"]).removeprefix("Value error, ")
     got = err.get("input")
-    shown = "" if isinstance(got, dict | list) or kind.startswith("value_error") else f" (got {got!r})"
-    return f"{located.where(loc)}: {format_loc(loc)}: {message}{shown}"
+    quiet = isinstance(got, dict | list) or kind.startswith("value_error") or kind.startswith("union_tag")
+    shown = "" if quiet else f" (got {got!r})"
+    return f"{located.where(loc)}: {format_loc(loc)}: {message}{shown}{_suggestion(err)}"
+
+
+def _suggestion(err: Any) -> str:
+    """A did-you-mean for a value that should have been one of a few names."""
+    ctx = err.get("ctx") or {}
+    if err["type"] == "literal_error":
+        expected, given = re.findall(r"'([^']*)'", str(ctx.get("expected", ""))), err.get("input")
+    elif err["type"] == "union_tag_invalid":
+        expected, given = re.findall(r"'([^']*)'", str(ctx.get("expected_tags", ""))), ctx.get("tag")
+    else:
+        return ""
+    close = difflib.get_close_matches(str(given), expected, n=1) if isinstance(given, str) else []
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def _data_loc(data: Any, loc: Loc) -> Loc:
+    """The part of pydantic's ``loc`` that exists in the document.
+
+    pydantic inserts the names of union members and validators into ``loc``;
+    those are not keys of the file, so they are dropped. The last part is kept
+    even when absent: it is the missing (or unknown) key the error is about.
+    """
+    path: list[str | int] = []
+    node = data
+    for i, part in enumerate(loc):
+        if _has(node, part):
+            node = node[part]
+        elif i < len(loc) - 1 or _is_union_tag(part):
+            continue
+        path.append(part)
+    return tuple(path)
+
+
+def _has(node: Any, part: str | int) -> bool:
+    if isinstance(node, dict):
+        return part in node
+    return isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
 
 
 def _is_union_tag(part: str | int) -> bool:
-    # pydantic adds the union member's name to loc ("function-after[...]", "str", …)
-    return isinstance(part, str) and ("[" in part or part in {"str", "int", "float", "bool"})
+    # pydantic adds the union member's name to loc ("function-after[...]", "str", "LinkFault", …)
+    return isinstance(part, str) and (
+        "[" in part or part in {"str", "int", "float", "bool"} or part[:1].isupper()
+    )
 
 
 def _fields_at(model: type[BaseModel], loc: Loc) -> set[str]:
@@ -150,7 +192,12 @@ def _walk(tp: Any, loc: Loc) -> Iterator[Any]:
         yield from _arms(tp)
         return
     head, rest = loc[0], loc[1:]
-    for arm in _arms(tp):
+    arms = _arms(tp)
+    chosen = [a for a in arms if isinstance(a, type) and a.__name__ == head]
+    if chosen:  # a discriminated union's tag names the member that was validated
+        yield from _walk(chosen[0], rest)
+        return
+    for arm in arms:
         if isinstance(arm, type) and issubclass(arm, BaseModel):
             for name, field in arm.model_fields.items():
                 if head in (name, field.alias):

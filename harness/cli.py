@@ -7,12 +7,13 @@ Every command catches :class:`~harness.errors.PaychaosError` in one place
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 import time
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import click
 from rich.console import Console
@@ -31,6 +32,119 @@ SAMPLE_TARGET = Path(__file__).resolve().parent.parent / "targets" / "paystack" 
 @click.version_option(__version__, prog_name="paychaos")
 def cli() -> None:
     """Chaos experiments for payment stacks."""
+
+
+@cli.command("run")
+@click.argument("experiment", type=click.Path(path_type=Path))
+@click.option(
+    "--defect", "defects", multiple=True, metavar="NAME", help="switch a defect of the target on (repeatable)"
+)
+@click.option(
+    "--out", type=click.Path(path_type=Path), help="where runs write (default: the experiment's report.out)"
+)
+@click.option(
+    "--quick", is_flag=True, help="scale the load and fault durations down (experiment's quick.scale)"
+)
+@click.option("--quiet", is_flag=True, help="plain progress lines instead of a live panel")
+@click.option(
+    "--toxiproxy", metavar="URL", help="use this Toxiproxy (also TOXIPROXY_URL) instead of starting one"
+)
+@click.option(
+    "--db", metavar="URL", help="use an existing PostgreSQL (postgresql://…) instead of an embedded one"
+)
+@click.option("--no-docker", is_flag=True, help="never run a Toxiproxy image, even if one is present")
+def run(
+    experiment: Path,
+    defects: tuple[str, ...],
+    out: Path | None,
+    quick: bool,
+    quiet: bool,
+    toxiproxy: str | None,
+    db: str | None,
+    no_docker: bool,
+) -> None:
+    """Run EXPERIMENT against its target and say whether every invariant held.
+
+    Exit code: 0 every invariant held, 1 one was violated, 2 the experiment or
+    the command line is invalid, 3 the harness or its infrastructure failed,
+    130 interrupted.
+    """
+    from harness.experiment import load_experiment
+    from harness.invariants import REGISTRY
+    from harness.runner import RunOptions, run_experiment
+
+    file = load_experiment(experiment, invariants=REGISTRY)
+    console = Console()
+    options = RunOptions(
+        out=out,
+        defects=defects,
+        quick=quick,
+        quiet=quiet or not console.is_terminal or _in_ci(),
+        toxiproxy=toxiproxy,
+        db=db,
+        docker=not no_docker,
+    )
+    with interruptible():
+        result = run_experiment(file, options, console)
+    verdict = result.results
+    line = {0: "[green]PASSED[/]", 1: "[red]FAILED[/]", 3: "[yellow]ERROR[/]", 130: "[yellow]INTERRUPTED[/]"}
+    summary = verdict.get("error") or _summary(verdict)
+    console.print(
+        f"{line.get(int(result.exit_code), 'ERROR')} {file.experiment.name}: {summary}", highlight=False
+    )
+    console.print(f"report: {result.run_dir}", highlight=False)
+    raise _Exit(int(result.exit_code))
+
+
+def _summary(results: dict[str, Any]) -> str:
+    invariants = results.get("invariants") or []
+    violated = [v["invariant"] for v in invariants if v["status"] == "violated"]
+    unchecked = [v["invariant"] for v in invariants if v["status"] == "could_not_check"]
+    if violated:
+        return "violated: " + ", ".join(violated)
+    if unchecked:
+        return "could not check: " + ", ".join(unchecked)
+    guard = results.get("guard")
+    held = f"{len(invariants)} invariant(s) held" if invariants else "no invariants to check"
+    return held + (f"; {guard['message']}" if guard else "")
+
+
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+class _Exit(Exception):
+    def __init__(self, code: int) -> None:
+        self.code = code
+
+
+@cli.command("validate")
+@click.argument("experiments", nargs=-1, required=True, type=click.Path(path_type=Path))
+def validate(experiments: tuple[Path, ...]) -> None:
+    """Check experiment files without running them (schema, target, every name they use)."""
+    from harness.experiment import load_experiment
+    from harness.invariants import REGISTRY
+
+    problems = []
+    for path in experiments:
+        try:
+            file = load_experiment(path, invariants=REGISTRY)
+        except InvalidInput as exc:
+            problems.append(str(exc))
+            continue
+        click.echo(f"{path}: ok ({file.experiment.name} against {file.target.name})")
+    if problems:
+        raise InvalidInput("\n".join(problems))
+
+
+@cli.command("schema")
+def schema() -> None:
+    """Print the experiment file's JSON Schema (for editor completion and checks)."""
+    import json
+
+    from harness.experiment import json_schema
+
+    click.echo(json.dumps(json_schema(), indent=2))
 
 
 @cli.group()
@@ -154,6 +268,8 @@ def main(argv: list[str] | None = None) -> int:
     except click.ClickException as exc:
         exc.show()
         return int(ExitCode.INVALID)
+    except _Exit as done:
+        return done.code
     return int(ExitCode.HELD)
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Annotated
 
-from pydantic import BeforeValidator
+from pydantic import BeforeValidator, PlainSerializer
 
 _UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001, "us": 0.000001}
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|us|h|m|s)")
@@ -58,5 +58,14 @@ def _coerce(value: object) -> object:
     raise ValueError(f"durations need a unit; write '{value}s' or '{value}ms', not {value}")
 
 
-Duration = Annotated[float, BeforeValidator(_coerce)]
-"""A pydantic field type: accepts '250ms' / '30s' / '1m30s', holds seconds as a float."""
+def _plain(seconds: float) -> str:
+    # Exact and parseable back: whole milliseconds below a second, else seconds.
+    if seconds < 1 and abs(seconds * 1000 - round(seconds * 1000)) < 1e-9:
+        return f"{round(seconds * 1000)}ms"
+    return f"{seconds:.6f}".rstrip("0").rstrip(".") + "s"
+
+
+Duration = Annotated[float, BeforeValidator(_coerce), PlainSerializer(_plain, when_used="json")]
+"""A pydantic field type: accepts '250ms' / '30s' / '1m30s', holds seconds as a float.
+
+Dumped to JSON it is written back as a duration string, so a model round-trips."""

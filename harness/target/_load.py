@@ -62,13 +62,24 @@ def _references(t: Target, located: Located) -> Iterable[str]:
                 if problem:
                     loc = ("services", name, "command" if isinstance(place, int) else "env", place)
                     yield f"{located.where(loc)}: {format_loc(loc)}: {problem}"
-    for name, source in t.evidence.items():
+    for name, source in t.evidence.sources.items():
         if source.kind == "sql" and source.database not in databases:
-            yield _unknown(
-                located, ("evidence", name, "database"), "database", str(source.database), databases
-            )
+            loc = ("evidence", "sources", name, "database")
+            yield _unknown(located, loc, "database", str(source.database), databases)
         if source.kind == "http" and source.service not in services:
-            yield _unknown(located, ("evidence", name, "service"), "service", str(source.service), services)
+            yield _unknown(
+                located, ("evidence", "sources", name, "service"), "service", str(source.service), services
+            )
+    for table_name, table in t.evidence.tables.items():
+        found = t.evidence.sources.get(table.source)
+        at = located.where(("evidence", "tables", table_name))
+        if found is None:
+            loc = ("evidence", "tables", table_name, "source")
+            yield _unknown(located, loc, "evidence source", table.source, t.evidence.sources)
+        elif found.kind == "sql" and not table.query:
+            yield f"{at}: evidence.tables.{table_name}: an sql source needs a 'query'"
+        elif found.kind == "http" and not table.path:
+            yield f"{at}: evidence.tables.{table_name}: an http source needs a 'path'"
     if t.load and t.load.service not in services:
         yield _unknown(located, ("load", "service"), "service", t.load.service, services)
     for name, endpoint in t.config.items():

@@ -52,13 +52,32 @@ class PostgresSpec(_Model):
     databases: Annotated[list[Name], Field(min_length=1)]
 
 
-class EvidenceSpec(_Model):
+class EvidenceSource(_Model):
     kind: Literal["sql", "http"]
     database: str | None = None  # kind sql
     service: str | None = None  # kind http
-    path: str | None = None  # kind http
     views: list[str] = []
     description: str = ""
+
+
+EvidenceTableName = Literal[
+    "debits", "refunds", "accounts", "credit_lines", "postings", "payments",
+    "orders", "notifications", "fulfilments", "payouts",
+]  # fmt: skip
+
+
+class EvidenceTable(_Model):
+    """How to fill one of paychaos's evidence tables (see harness/_evidence_tables.py) from a source."""
+
+    source: str
+    query: str | None = Field(default=None, description="sql sources: a SELECT naming the table's columns")
+    path: str | None = Field(default=None, description="http sources: a GET path answering JSON lines")
+    description: str = ""
+
+
+class EvidenceSection(_Model):
+    sources: dict[Name, EvidenceSource] = {}
+    tables: dict[EvidenceTableName, EvidenceTable] = {}
 
 
 class ScenarioSpec(_Model):
@@ -67,7 +86,8 @@ class ScenarioSpec(_Model):
 
 
 class LoadSpec(_Model):
-    service: str
+    service: str = Field(description="the service the load is sent to")
+    module: str = Field(description="import path of the scenario module (SCENARIOS, payment_of)")
     scenarios: Annotated[dict[Name, ScenarioSpec], Field(min_length=1)]
 
 
@@ -92,7 +112,7 @@ class Target(_Model):
     links: dict[Name, LinkSpec] = {}
     postgres: PostgresSpec | None = None
     env: dict[str, str] = {}
-    evidence: dict[Name, EvidenceSpec] = {}
+    evidence: EvidenceSection = EvidenceSection()
     load: LoadSpec | None = None
     config: dict[Name, ConfigEndpointSpec] = {}
     defects_env: str | None = None

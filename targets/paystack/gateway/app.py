@@ -261,14 +261,15 @@ class Gateway(Service):
         })  # fmt: skip
 
     async def resolve_payment(self, request: Request) -> Response:
-        """The reconciler reports what the bank says: debited, not_debited or refunded."""
+        """The reconciler reports what the bank says: debited, not_debited, expired or refunded."""
         payment_id = _uuid(request.path_params["id"])
         body = await read_json(request)
         outcome = field(body, "outcome", str)
         transitions = {
             "debited": (("PENDING", "UNKNOWN"), "SUCCEEDED"),
             "not_debited": (("PENDING", "UNKNOWN"), "FAILED"),
-            "refunded": (("PENDING", "UNKNOWN", "REFUNDING"), "REFUNDED"),
+            "expired": (("PENDING", "UNKNOWN"), "FAILED"),  # debited too late, and refunded
+            "refunded": (("REFUNDING",), "REFUNDED"),
         }
         if outcome not in transitions:
             raise BadRequest(f"outcome must be one of {', '.join(transitions)}, got {outcome!r}")

@@ -4,7 +4,8 @@ States::
 
     PENDING ──bank answered──▶ SUCCEEDED ──refund──▶ REFUNDING ──▶ REFUNDED
        │    ──bank declined──▶ FAILED
-       └────no answer───────▶ UNKNOWN ──reconciler──▶ SUCCEEDED | FAILED | REFUNDED
+       └────no answer───────▶ UNKNOWN ──reconciler──▶ SUCCEEDED | FAILED (not debited,
+                                                      or debited too late and refunded)
 
 A move is one SQL statement that updates the payment *only if* it is still in
 an expected state and inserts the outbox event in the same statement, so the
@@ -104,7 +105,8 @@ async def move(
     row = await conn.fetchrow(
         f"""WITH moved AS (
                 UPDATE payments
-                SET state = $2, failure_reason = coalesce($3, failure_reason),
+                SET state = $2,
+                    failure_reason = CASE WHEN $2 = 'SUCCEEDED' THEN NULL ELSE coalesce($3, failure_reason) END,
                     bank_txn = coalesce($4, bank_txn), updated_at = clock_timestamp()
                 WHERE id = $1 AND state = ANY($5::text[])
                 RETURNING {_COLUMNS}

@@ -1,7 +1,7 @@
 """reconciler: every pass, ask the gateway what is unresolved and the bank what really happened.
 
 Payment PENDING/UNKNOWN → the bank has the debit: SUCCEEDED (or, past the
-payment's deadline, refunded); the bank never saw it: the key is voided first,
+payment's deadline, refunded and FAILED); the bank never saw it: the key is voided first,
 so a late copy cannot land, then FAILED. REFUNDING → the refund is (re)issued
 under its own key until the bank has it. Payout PENDING/UNKNOWN → paid if any
 channel has it, otherwise cancelled at both channels and FAILED.
@@ -103,7 +103,7 @@ class Reconciler(Service):
     async def _payment(self, payment: dict[str, Any]) -> bool:
         pid, bank = payment["id"], self.settings.bank_url
         if payment["state"] == "REFUNDING":
-            return await self._refund(payment, "refund in flight")
+            return await self._refund(payment, "refund in flight", "refunded")
         status, txn = await settle_key(
             self.http,
             status_url=f"{bank}/transactions/{debit_key(pid)}",
@@ -114,15 +114,15 @@ class Reconciler(Service):
             return await self._resolve(payment, f"bank: {status}", "not_debited")
         expired = datetime.fromisoformat(payment["expires_at"]) < datetime.now().astimezone()
         if expired:
-            return await self._refund(payment, "debited after the payment expired")
+            return await self._refund(payment, "debited after the payment expired; refunded", "expired")
         return await self._resolve(payment, "bank: posted", "debited", bank_txn=str(txn.get("id")))
 
-    async def _refund(self, payment: dict[str, Any], finding: str) -> bool:
+    async def _refund(self, payment: dict[str, Any], finding: str, outcome: str) -> bool:
         reply = await refund(self.http, self.settings.bank_url, payment, timeout=self.settings.timeout)
         # 404: nothing was debited; 409: already refunded. Either way no money is held.
         if not (reply.ok or reply.status in (404, 409)):
             raise CallFailed("connection", self.settings.bank_url, f"refund answered {reply.status}")
-        return await self._resolve(payment, finding, "refunded")
+        return await self._resolve(payment, finding, outcome)
 
     async def _resolve(self, payment: dict[str, Any], finding: str, outcome: str, **extra: str) -> bool:
         reply = await self.http.call(

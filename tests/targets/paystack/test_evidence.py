@@ -16,7 +16,7 @@ from tests.targets.paystack.conftest import PAYSTACK, checkout, client, new_acco
 @pytest.mark.integration
 def test_every_declared_evidence_view_exists_and_streams_rows(shared: Stack) -> None:
     checkout(shared, new_account(shared))
-    for source in PAYSTACK.evidence.values():
+    for source in PAYSTACK.evidence.sources.values():
         assert source.database is not None
         names = {
             r["name"] for r in query(shared.dsn(source.database), "SELECT viewname AS name FROM pg_views")
@@ -26,7 +26,7 @@ def test_every_declared_evidence_view_exists_and_streams_rows(shared: Stack) -> 
         index = bank.get("/evidence").json()["views"]
         rows = [json.loads(line) for line in bank.get("/evidence/evidence_postings").text.splitlines()]
         missing = bank.get("/evidence/nope")
-    assert index == PAYSTACK.evidence["ledger"].views
+    assert index == PAYSTACK.evidence.sources["ledger"].views
     assert rows
     assert {"txn_id", "account", "amount", "balance_after"} <= rows[0].keys()
     assert missing.status_code == 404

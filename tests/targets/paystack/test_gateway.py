@@ -181,7 +181,8 @@ def test_a_debit_found_after_the_payment_expired_is_refunded(
         ),
         timeout=15,
     )
-    assert resolved["state"] == "REFUNDED"
+    assert resolved["state"] == "FAILED"
+    assert resolved["failure_reason"] == "debited after the payment expired; refunded"
     net = scalar(
         stack.dsn("bank"),
         "SELECT sum(p.amount) FROM postings p JOIN transactions t ON t.id = p.txn_id "

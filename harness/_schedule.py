@@ -1,0 +1,87 @@
+"""The fault schedule: which fault to apply and heal at which second of the load."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from harness.experiment._model import Fault as FaultSpec
+from harness.faults import Fault, FaultInjector
+
+
+@dataclass
+class Entry:
+    index: int
+    spec: FaultSpec
+    fault_id: str | None = None
+    applied_at: float | None = None
+    healed_at: float | None = None
+
+    @property
+    def ends(self) -> float | None:
+        return None if self.spec.duration is None else self.spec.at + self.spec.duration
+
+    def label(self) -> str:
+        return self.spec.label or describe(self.spec)
+
+
+def describe(spec: FaultSpec) -> str:
+    data = spec.model_dump(exclude_none=True, exclude={"at", "duration", "label"}, mode="json")
+    place = next(k for k in ("link", "service", "container", "container_label", "config") if k in data)
+    rest = ", ".join(f"{k}={v}" for k, v in data.items() if k != place)
+    return f"{data[place]}: {rest}"
+
+
+@dataclass
+class FaultSchedule:
+    entries: list[Entry]
+    build: Callable[[FaultSpec], Fault]
+    injector: FaultInjector
+    stopped: bool = False
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+    @classmethod
+    def of(
+        cls, specs: list[FaultSpec], build: Callable[[FaultSpec], Fault], injector: FaultInjector
+    ) -> FaultSchedule:
+        return cls([Entry(i, spec) for i, spec in enumerate(specs)], build, injector)
+
+    def tick(self, t: float) -> list[str]:
+        """Apply what is due and heal what has run its course at run time ``t``; return what happened."""
+        happened: list[str] = []
+        for entry in self.entries:
+            if (
+                entry.fault_id is not None
+                and entry.healed_at is None
+                and entry.ends is not None
+                and t >= entry.ends
+            ):
+                self._heal(entry, t)
+                happened.append(f"healed {entry.label()}")
+        if self.stopped:
+            return happened
+        for entry in self.entries:
+            if entry.applied_at is None and t >= entry.spec.at:
+                entry.applied_at = t
+                entry.fault_id = self.injector.apply(self.build(entry.spec))
+                self.events.append({"event": "applied", "fault": entry.index, "t": round(t, 3)})
+                happened.append(f"applied {entry.label()}")
+        return happened
+
+    def stop(self, t: float) -> None:
+        """No more faults: heal the active ones now (a guard tripped, or the load ended)."""
+        self.stopped = True
+        for entry in self.entries:
+            if entry.fault_id is not None and entry.healed_at is None:
+                self._heal(entry, t)
+
+    def _heal(self, entry: Entry, t: float) -> None:
+        assert entry.fault_id is not None
+        entry.healed_at = t
+        self.injector.heal(entry.fault_id)
+        self.events.append({"event": "healed", "fault": entry.index, "t": round(t, 3)})
+
+    @property
+    def active(self) -> list[str]:
+        return [e.label() for e in self.entries if e.fault_id is not None and e.healed_at is None]

@@ -1,0 +1,32 @@
+"""Experiments: the YAML schema as typed models, loading with located errors, JSON Schema export."""
+
+from __future__ import annotations
+
+from harness.experiment._load import ExperimentFile, load_experiment
+from harness.experiment._model import (
+    ConfigFaultSpec,
+    ContainerFaultSpec,
+    Experiment,
+    Guard,
+    InvariantSpec,
+    LinkFault,
+    Load,
+    ProcessFaultSpec,
+)
+from harness.experiment._quick import quick
+from harness.experiment._schema import json_schema
+
+__all__ = [
+    "ConfigFaultSpec",
+    "ContainerFaultSpec",
+    "Experiment",
+    "ExperimentFile",
+    "Guard",
+    "InvariantSpec",
+    "LinkFault",
+    "Load",
+    "ProcessFaultSpec",
+    "json_schema",
+    "load_experiment",
+    "quick",
+]

@@ -1,0 +1,107 @@
+"""Loading an experiment: its schema, its target, and every name it uses checked against that target.
+
+``paychaos validate`` and ``paychaos run`` both call :func:`load_experiment`,
+so a file that validates is a file that runs.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness._yaml import Located, load_yaml, validate_located
+from harness.errors import InvalidInput
+from harness.experiment._model import (
+    ConfigFaultSpec,
+    Experiment,
+    LinkFault,
+    ProcessFaultSpec,
+    RampShape,
+    SpikeShape,
+    StagesShape,
+)
+from harness.target import Target, load_target
+
+
+@dataclass(frozen=True)
+class ExperimentFile:
+    """An experiment, the file it came from and the target it runs against."""
+
+    path: Path
+    experiment: Experiment
+    target: Target
+
+
+def load_experiment(path: str | Path, *, invariants: Iterable[str] | None = None) -> ExperimentFile:
+    """Read, validate and cross-check ``path``; ``invariants`` are the names a run can check."""
+    path = Path(path)
+    located = load_yaml(path)
+    experiment = validate_located(located, Experiment)
+    target_path = (path.parent / experiment.target.path).resolve()
+    if not target_path.exists():
+        raise InvalidInput(
+            f"{located.where(('target', 'path'))}: target.path: no target at {target_path}; "
+            "give the target.yaml or its folder, relative to this file"
+        )
+    target = load_target(target_path)
+    problems = list(_check(experiment, target, located, set(invariants) if invariants is not None else None))
+    if problems:
+        raise InvalidInput("\n".join(problems))
+    return ExperimentFile(path, experiment, target)
+
+
+def _unknown(located: Located, loc: tuple[str | int, ...], what: str, name: str, known: Iterable[str]) -> str:
+    names = sorted(known)
+    close = difflib.get_close_matches(name, names, n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    listed = ", ".join(names) if names else "none"
+    dotted = ".".join(str(p) if not isinstance(p, int) else f"[{p}]" for p in loc).replace(".[", "[")
+    return f"{located.where(loc)}: {dotted}: unknown {what} {name!r}; known: {listed}{hint}"
+
+
+def _check(e: Experiment, t: Target, located: Located, invariants: set[str] | None) -> Iterator[str]:
+    for i, defect in enumerate(e.target.defects):
+        if defect not in t.defects:
+            yield _unknown(located, ("target", "defects", i), "defect", defect, t.defects)
+    for service in e.target.args:
+        if service not in t.services:
+            yield _unknown(located, ("target", "args", service), "service", service, t.services)
+    scenarios = t.load.scenarios if t.load else {}
+    for name in e.load.scenarios or {}:
+        if name not in scenarios:
+            yield _unknown(located, ("load", "scenarios", name), "scenario", name, scenarios)
+    if e.load.scenarios is not None and not any(e.load.scenarios.values()):
+        yield f"{located.where(('load', 'scenarios'))}: load.scenarios: every weight is 0; give one a weight"
+    if t.load is None:
+        yield f"{located.where(('target',))}: target: {t.name} declares no load scenarios to run"
+    total = e.load.total_duration
+    shape = e.load.shape
+    if isinstance(shape, SpikeShape) and shape.at >= total:
+        where = located.where(("load", "shape", "at"))
+        yield f"{where}: load.shape.at: the spike starts after the load ends ({total:g}s)"
+    if isinstance(shape, RampShape) and shape.over > total:
+        where = located.where(("load", "shape", "over"))
+        yield f"{where}: load.shape.over: the ramp outlasts the load ({total:g}s)"
+    for i, fault in enumerate(e.faults):
+        if fault.at >= total:
+            at = located.where(("faults", i, "at"))
+            yield f"{at}: faults[{i}].at: {fault.at:g}s is not before the load ends ({total:g}s)"
+        if isinstance(fault, LinkFault) and fault.link not in t.links:
+            yield _unknown(located, ("faults", i, "link"), "link", fault.link, t.links)
+        if isinstance(fault, ProcessFaultSpec) and fault.service not in t.services:
+            yield _unknown(located, ("faults", i, "service"), "service", fault.service, t.services)
+        if isinstance(fault, ConfigFaultSpec) and fault.config not in t.config:
+            yield _unknown(located, ("faults", i, "config"), "config endpoint", fault.config, t.config)
+    if (
+        isinstance(shape, StagesShape)
+        and e.load.duration != 30.0
+        and "duration" in located.data.get("load", {})
+    ):
+        yield (f"{located.where(('load', 'duration'))}: load.duration: a stages shape lasts as long as its "
+               "stages; remove load.duration")  # fmt: skip
+    if invariants is not None:
+        for i, spec in enumerate(e.invariants):
+            if spec.name not in invariants:
+                yield _unknown(located, ("invariants", i), "invariant", spec.name, invariants)

@@ -1,0 +1,351 @@
+"""An experiment as typed, frozen models: what to run, how hard, what to break, what must hold.
+
+The smallest experiment::
+
+    name: hello
+    target: {path: ../targets/paystack}
+    load: {users: 10, duration: 30s}
+    faults:
+      - {at: 10s, duration: 10s, link: gateway_bank, toxic: latency, latency: 300ms}
+    invariants: [exactly_once_debit]
+
+Durations are written ``250ms``, ``30s``, ``1m30s`` everywhere; toxic attributes
+that are times (latency, jitter, delay, timeout) are durations too, converted
+to Toxiproxy's milliseconds or microseconds when applied.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    field_validator,
+    model_validator,
+)
+
+from harness.durations import Duration, parse_duration
+
+Name = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_\-]*$")]
+ToxicName = Literal[
+    "latency", "bandwidth", "slow_close", "timeout", "reset_peer", "slicer", "limit_data", "down"
+]
+
+# The attributes each toxic takes (its YAML keys), beside at/duration/link/toxic/stream/toxicity.
+TOXIC_ATTRIBUTES: dict[str, tuple[str, ...]] = {
+    "latency": ("latency", "jitter"),
+    "bandwidth": ("rate",),
+    "slow_close": ("delay",),
+    "timeout": ("timeout",),
+    "reset_peer": ("timeout",),
+    "slicer": ("average_size", "size_variation", "delay"),
+    "limit_data": ("bytes",),
+    "down": (),
+}
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+# -- target ----------------------------------------------------------------------------------
+
+
+class TargetRef(_Model):
+    path: str = Field(description="the target.yaml (or its folder), relative to this file")
+    defects: list[str] = Field(default=[], description="defect switches to turn on")
+    args: dict[str, list[str]] = Field(default={}, description="extra command-line arguments per service")
+
+
+# -- load ------------------------------------------------------------------------------------
+
+
+class ConstantShape(_Model):
+    type: Literal["constant"] = "constant"
+
+
+class RampShape(_Model):
+    """From ``start`` users to ``load.users`` over ``over``, then hold."""
+
+    type: Literal["ramp"]
+    start: Annotated[int, Field(ge=0)] = 0
+    over: Duration
+
+
+class SpikeShape(_Model):
+    """``load.users``, and ``multiple`` times that for ``for`` from ``at``: a sale's first second."""
+
+    type: Literal["spike"]
+    at: Duration
+    multiple: Annotated[float, Field(gt=1)]
+    for_: Duration = Field(alias="for")
+
+
+class Stage(_Model):
+    duration: Duration
+    users: Annotated[int, Field(ge=0)]
+    spawn_rate: Annotated[float, Field(gt=0)] | None = None
+
+
+class StagesShape(_Model):
+    """Explicit stages, one after the other; the load lasts as long as they do."""
+
+    type: Literal["stages"]
+    stages: Annotated[list[Stage], Field(min_length=1)]
+
+
+def _shape_shorthand(value: Any) -> Any:
+    return {"type": value} if isinstance(value, str) else value
+
+
+Shape = Annotated[
+    ConstantShape | RampShape | SpikeShape | StagesShape,
+    Field(discriminator="type"),
+    BeforeValidator(_shape_shorthand),
+]
+
+
+class Load(_Model):
+    users: Annotated[int, Field(ge=1)] = 10
+    spawn_rate: Annotated[float, Field(gt=0)] = 10.0
+    duration: Duration = 30.0
+    shape: Shape = ConstantShape()
+    scenarios: dict[str, Annotated[int, Field(ge=0)]] | None = Field(
+        default=None, description="scenario weights; default: the target's"
+    )
+    wait: Duration | tuple[Duration, Duration] = Field(default=0.0, description="pause between operations")
+    timeout: Duration = Field(
+        default=10.0, description="a client operation taking longer counts as timed out"
+    )
+    processes: Annotated[int, Field(ge=1)] = 1
+
+    @property
+    def total_duration(self) -> float:
+        if isinstance(self.shape, StagesShape):
+            return sum(stage.duration for stage in self.shape.stages)
+        return self.duration
+
+
+# -- faults ----------------------------------------------------------------------------------
+
+
+class _Scheduled(_Model):
+    at: Duration = Field(default=0.0, description="offset from the start of the load")
+    duration: Duration | None = Field(
+        default=None, description="how long it lasts; absent: until the load ends"
+    )
+    label: str | None = None
+
+
+class LinkFault(_Scheduled):
+    link: str
+    toxic: ToxicName
+    stream: Literal["upstream", "downstream"] = "downstream"
+    toxicity: Annotated[float, Field(ge=0, le=1)] = 1.0
+    latency: Duration | None = None
+    jitter: Duration | None = None
+    rate: Annotated[int, Field(ge=0, description="KB/s")] | None = None
+    delay: Duration | None = None
+    timeout: Duration | None = None
+    average_size: Annotated[int, Field(ge=1)] | None = None
+    size_variation: Annotated[int, Field(ge=0)] | None = None
+    bytes: Annotated[int, Field(ge=0)] | None = None
+
+    @model_validator(mode="after")
+    def _attributes_fit_the_toxic(self) -> LinkFault:
+        allowed = TOXIC_ATTRIBUTES[self.toxic]
+        for name in (
+            "latency",
+            "jitter",
+            "rate",
+            "delay",
+            "timeout",
+            "average_size",
+            "size_variation",
+            "bytes",
+        ):
+            if getattr(self, name) is not None and name not in allowed:
+                takes = f"it takes {', '.join(allowed)}" if allowed else "it takes no attributes"
+                owners = [t for t, attrs in TOXIC_ATTRIBUTES.items() if name in attrs]
+                raise ValueError(f"{name!r} is not an attribute of a {self.toxic} toxic ({takes}); "
+                                 f"{name!r} belongs to {' and '.join(owners)}")  # fmt: skip
+        if self.toxic == "latency" and self.latency is None:
+            raise ValueError("a latency toxic needs 'latency', e.g. latency: 500ms")
+        if self.toxic == "bandwidth" and self.rate is None:
+            raise ValueError("a bandwidth toxic needs 'rate' in KB/s, e.g. rate: 64")
+        if self.toxic == "limit_data" and self.bytes is None:
+            raise ValueError("a limit_data toxic needs 'bytes', e.g. bytes: 1024")
+        if self.toxic == "slicer" and self.average_size is None:
+            raise ValueError("a slicer toxic needs 'average_size' in bytes, e.g. average_size: 16")
+        return self
+
+    def toxiproxy_attributes(self) -> dict[str, int]:
+        """The attributes in Toxiproxy's units (milliseconds; microseconds for slicer delay)."""
+        out: dict[str, int] = {}
+        if self.toxic == "latency":
+            out = {"latency": _ms(self.latency), "jitter": _ms(self.jitter)}
+        elif self.toxic == "bandwidth":
+            out = {"rate": self.rate or 0}
+        elif self.toxic == "slow_close":
+            out = {"delay": _ms(self.delay)}
+        elif self.toxic in ("timeout", "reset_peer"):
+            out = {"timeout": _ms(self.timeout)}
+        elif self.toxic == "slicer":
+            out = {"average_size": self.average_size or 1, "size_variation": self.size_variation or 0,
+                   "delay": round((self.delay or 0) * 1_000_000)}  # fmt: skip
+        elif self.toxic == "limit_data":
+            out = {"bytes": self.bytes or 0}
+        return out
+
+
+def _ms(seconds: float | None) -> int:
+    return round((seconds or 0) * 1000)
+
+
+class ProcessFaultSpec(_Scheduled):
+    service: str
+    action: Literal["kill", "terminate", "pause", "restart"]
+
+
+class ContainerFaultSpec(_Scheduled):
+    container: str | None = Field(default=None, description="a container name")
+    container_label: str | None = Field(default=None, description="key=value: every container labelled so")
+    action: Literal["kill", "stop", "pause", "restart"]
+
+    @model_validator(mode="after")
+    def _one_selector(self) -> ContainerFaultSpec:
+        if (self.container is None) == (self.container_label is None):
+            raise ValueError(
+                "select containers by 'container' (a name) or 'container_label' (key=value), not both"
+            )
+        return self
+
+
+class ConfigFaultSpec(_Scheduled):
+    config: str
+    set: dict[str, Any]
+
+
+_PLACES = {
+    "link": "LinkFault",
+    "service": "ProcessFaultSpec",
+    "container": "ContainerFaultSpec",
+    "container_label": "ContainerFaultSpec",
+    "config": "ConfigFaultSpec",
+}
+
+
+def _fault_kind(value: Any) -> str | None:
+    """Which kind of fault a mapping is, told by the key that names its place."""
+    if isinstance(value, dict):
+        for key, kind in _PLACES.items():
+            if key in value:
+                return kind
+    return None
+
+
+Fault = Annotated[
+    Annotated[LinkFault, Tag("LinkFault")]
+    | Annotated[ProcessFaultSpec, Tag("ProcessFaultSpec")]
+    | Annotated[ContainerFaultSpec, Tag("ContainerFaultSpec")]
+    | Annotated[ConfigFaultSpec, Tag("ConfigFaultSpec")],
+    Discriminator(
+        _fault_kind,
+        custom_error_type="fault_place",
+        custom_error_message="a fault needs a place: link, service, container, container_label or config",
+    ),
+]
+
+
+# -- guards, settle, invariants, report --------------------------------------------------------
+
+GuardMetric = Literal["error_rate", "p50", "p95", "p99", "rps"]
+
+
+class Guard(_Model):
+    """Stop injecting when ``metric`` stays above (or below) a threshold for ``for``."""
+
+    metric: GuardMetric
+    above: float | str | None = None
+    below: float | str | None = None
+    for_: Duration = Field(default=5.0, alias="for")
+    kind: str | None = Field(default=None, description="only operations of this kind")
+
+    @model_validator(mode="after")
+    def _threshold(self) -> Guard:
+        if (self.above is None) == (self.below is None):
+            raise ValueError("a guard needs exactly one of 'above' or 'below'")
+        _ = self.threshold  # raises if the threshold does not suit the metric
+        return self
+
+    @property
+    def threshold(self) -> float:
+        """Seconds for latency metrics, a fraction for error_rate, per second for rps."""
+        raw = self.above if self.above is not None else self.below
+        assert raw is not None
+        if self.metric in ("p50", "p95", "p99"):
+            if isinstance(raw, int | float):
+                raise ValueError(f"{self.metric} thresholds are durations, e.g. above: 2s")
+            return parse_duration(raw)
+        if isinstance(raw, str):
+            return float(raw.rstrip("%")) / 100 if raw.endswith("%") else float(raw)
+        return float(raw)
+
+    @field_validator("above", "below")
+    @classmethod
+    def _parsable(cls, value: float | str | None) -> float | str | None:
+        if isinstance(value, str) and not value.endswith("%"):
+            parse_duration(value)  # raises with a hint if it is neither a duration nor a percentage
+        return value
+
+
+class Settle(_Model):
+    timeout: Duration = Field(default=60.0, description="longest wait for eventual invariants after the heal")
+    poll: Duration = Field(default=1.0, description="how often eventual invariants are checked")
+
+
+def _invariant_item(value: Any) -> Any:
+    if isinstance(value, str):
+        return {"name": value}
+    if isinstance(value, dict) and len(value) == 1 and "name" not in value:
+        ((name, params),) = value.items()
+        return {"name": name, "params": params or {}}
+    return value
+
+
+class InvariantSpec(_Model):
+    name: str
+    params: dict[str, Any] = {}
+
+
+Invariant = Annotated[InvariantSpec, BeforeValidator(_invariant_item)]
+
+
+class Report(_Model):
+    out: str = Field(default="reports", description="where runs write reports/<run-id>/")
+
+
+class Quick(_Model):
+    """How ``--quick`` shrinks the experiment for CI: every duration times ``scale``."""
+
+    scale: Annotated[float, Field(gt=0, le=1)] = 0.25
+    users: Annotated[int, Field(ge=1)] | None = None
+
+
+class Experiment(_Model):
+    name: Name
+    description: str = ""
+    seed: int = 1
+    target: TargetRef
+    load: Load = Load()
+    faults: list[Fault] = []
+    guards: list[Guard] = []
+    settle: Settle = Settle()
+    invariants: list[Invariant] = []
+    report: Report = Report()
+    quick: Quick = Quick()

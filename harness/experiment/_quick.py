@@ -1,0 +1,36 @@
+"""``--quick``: the same experiment with every duration of the load and its faults scaled down."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from harness.experiment._model import Experiment, RampShape, SpikeShape, StagesShape
+
+
+def quick(experiment: Experiment) -> Experiment:
+    """Scale load, shape, fault and guard durations by ``quick.scale``; settling is not shortened.
+
+    Eventual invariants need their full time after the heal whatever the load
+    lasted, so ``settle`` and invariant ``within`` values are kept as written.
+    """
+    k = experiment.quick.scale
+    load = experiment.load
+    shape = load.shape
+    if isinstance(shape, RampShape):
+        shape = shape.model_copy(update={"over": shape.over * k})
+    elif isinstance(shape, SpikeShape):
+        shape = shape.model_copy(update={"at": shape.at * k, "for_": shape.for_ * k})
+    elif isinstance(shape, StagesShape):
+        stages = [s.model_copy(update={"duration": s.duration * k}) for s in shape.stages]
+        shape = shape.model_copy(update={"stages": stages})
+    load_update: dict[str, Any] = {"duration": load.duration * k, "shape": shape}
+    if experiment.quick.users is not None:
+        load_update["users"] = experiment.quick.users
+    faults = [
+        f.model_copy(update={"at": f.at * k, "duration": None if f.duration is None else f.duration * k})
+        for f in experiment.faults
+    ]
+    guards = [g.model_copy(update={"for_": g.for_ * k}) for g in experiment.guards]
+    return experiment.model_copy(
+        update={"load": load.model_copy(update=load_update), "faults": faults, "guards": guards}
+    )

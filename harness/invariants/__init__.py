@@ -1,0 +1,26 @@
+"""Invariants: built-in money checks, evidence sources, and custom SQL and Python invariants."""
+
+from __future__ import annotations
+
+from harness.invariants import _builtin, _custom  # noqa: F401 - they register the built-ins
+from harness.invariants._base import (
+    REGISTRY,
+    Evidence,
+    EvidenceUnavailable,
+    InvariantDef,
+    RunWindow,
+    Verdict,
+    invariant,
+)
+from harness.invariants._store import EvidenceStore
+
+__all__ = [
+    "REGISTRY",
+    "Evidence",
+    "EvidenceStore",
+    "EvidenceUnavailable",
+    "InvariantDef",
+    "RunWindow",
+    "Verdict",
+    "invariant",
+]

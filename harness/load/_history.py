@@ -1,0 +1,150 @@
+"""The history journal: every client operation of a run as one JSON line, as it happens.
+
+Each Locust process appends to its own file under ``<run>/history/``; the
+harness reads all of them while the run goes on (progress, guards) and after
+it (invariants, reports). A line holds the operation's id and kind, the order,
+idempotency key and amount it concerned, when it started and ended (epoch
+seconds), its outcome — ``ok``, ``failed`` (with the status), ``timeout`` or
+``connection``: the last two are *unknown*, the operation may or may not have
+happened — and the payment id and state the answer carried.
+
+Lines with an ``event`` key are markers (``start``: this process began
+sending load), not operations.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import deque
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any, Literal
+
+import orjson
+
+Outcome = Literal["ok", "failed", "timeout", "connection"]
+UNKNOWN: tuple[Outcome, ...] = ("timeout", "connection")
+
+
+class HistoryWriter:
+    """Appends lines for one process; flushes at least every ``flush_every`` seconds."""
+
+    def __init__(self, path: Path, flush_every: float = 0.2) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._file: IO[bytes] = open(path, "ab")  # noqa: SIM115 - closed in close()
+        self._buffer: list[bytes] = []
+        self._flush_every = flush_every
+        self._flushed = time.monotonic()
+
+    def write(self, record: dict[str, Any]) -> None:
+        self._buffer.append(orjson.dumps(record) + b"\n")
+        if time.monotonic() - self._flushed >= self._flush_every:
+            self.flush()
+
+    def flush(self) -> None:
+        if self._buffer:
+            self._file.write(b"".join(self._buffer))
+            self._buffer.clear()
+        self._file.flush()
+        self._flushed = time.monotonic()
+
+    def close(self) -> None:
+        self.flush()
+        self._file.close()
+
+
+class HistoryTail:
+    """Reads whatever complete lines were added to a history folder since the last call."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self._offsets: dict[Path, int] = {}
+        self.started: float | None = None  # earliest 'start' marker seen (epoch seconds)
+
+    def read(self) -> list[dict[str, Any]]:
+        ops: list[dict[str, Any]] = []
+        for path in sorted(self.folder.glob("*.jsonl")):
+            with open(path, "rb") as f:
+                f.seek(self._offsets.get(path, 0))
+                chunk = f.read()
+            end = chunk.rfind(b"\n") + 1  # a torn last line waits for the next call
+            self._offsets[path] = self._offsets.get(path, 0) + end
+            for line in chunk[:end].splitlines():
+                record = orjson.loads(line)
+                if "event" in record:
+                    if record["event"] == "start":
+                        at = float(record["at"])
+                        self.started = at if self.started is None else min(self.started, at)
+                    continue
+                ops.append(record)
+        return ops
+
+
+def read_history(folder: Path) -> Iterator[dict[str, Any]]:
+    """Every operation in a history folder (markers and a torn last line skipped)."""
+    for path in sorted(folder.glob("*.jsonl")):
+        for line in path.read_bytes().splitlines():
+            try:
+                record = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                continue
+            if "event" not in record:
+                yield record
+
+
+@dataclass(frozen=True)
+class Window:
+    """Statistics of the operations that ended within the last ``seconds``."""
+
+    seconds: float
+    count: int
+    rps: float
+    error_rate: float  # failed or unknown, as a fraction of all
+    p50: float
+    p95: float
+    p99: float
+
+    def metric(self, name: str) -> float:
+        return float(getattr(self, name))
+
+
+class LiveStats:
+    """A sliding window over operations as they arrive, for progress and guards."""
+
+    def __init__(self, seconds: float = 5.0) -> None:
+        self.seconds = seconds
+        self.total = 0
+        self.errors = 0
+        self._recent: deque[tuple[float, float, bool, str]] = deque()  # end, latency, error, kind
+
+    def add(self, ops: Iterable[dict[str, Any]]) -> None:
+        for op in ops:
+            error = op["outcome"] != "ok"
+            self.total += 1
+            self.errors += error
+            self._recent.append((op["end"], op["end"] - op["start"], error, op["kind"]))
+
+    def window(self, now: float, seconds: float | None = None, kind: str | None = None) -> Window:
+        span = seconds or self.seconds
+        while self._recent and self._recent[0][0] < now - max(span, self.seconds, 60):
+            self._recent.popleft()
+        rows = [r for r in self._recent if r[0] >= now - span and (kind is None or r[3] == kind)]
+        latencies = sorted(r[1] for r in rows)
+        return Window(
+            seconds=span,
+            count=len(rows),
+            rps=len(rows) / span,
+            error_rate=(sum(r[2] for r in rows) / len(rows)) if rows else 0.0,
+            p50=_percentile(latencies, 50),
+            p95=_percentile(latencies, 95),
+            p99=_percentile(latencies, 99),
+        )
+
+
+def _percentile(ordered: list[float], q: float) -> float:
+    if not ordered:
+        return 0.0
+    rank = max(0, math.ceil(q / 100 * len(ordered)) - 1)
+    return ordered[rank]

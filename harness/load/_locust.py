@@ -1,0 +1,110 @@
+"""Running Locust headless in a child process, on paychaos's locustfile.
+
+Nothing here imports Locust: the harness only starts the ``locust`` command,
+hands it its configuration in a JSON file, and reads the history it writes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from harness._process import parent_death_signal, tail
+from harness.errors import InfrastructureError
+from harness.experiment._model import Load
+
+LOCUSTFILE = Path(__file__).with_name("locustfile.py")
+
+
+class LocustProcess:
+    def __init__(
+        self,
+        run_dir: Path,
+        *,
+        load: Load,
+        scenarios: dict[str, int],
+        seed: int,
+        module: str,
+        host: str,
+    ) -> None:
+        self.run_dir = run_dir
+        self.history = run_dir / "history"
+        self.log = run_dir / "locust.log"
+        self.spec: dict[str, Any] = {
+            "load": load.model_dump(mode="json", by_alias=True),
+            "scenarios": scenarios,
+            "seed": seed,
+            "module": module,
+            "history": str(self.history),
+        }
+        self._load = load
+        self._host = host
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    def command(self) -> list[str]:
+        # Let users finish the scenario they are in when the shape ends, so no
+        # operation is cut off before it could be recorded.
+        stop_timeout = max(5, round(self._load.timeout * 3 + 1))
+        cmd = [
+            sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "--host", self._host,
+            "--loglevel", "WARNING", "--only-summary", "--exit-code-on-error", "0",
+            "--stop-timeout", str(stop_timeout),
+        ]  # fmt: skip
+        if self._load.processes > 1:
+            cmd += ["--processes", str(self._load.processes)]
+        return cmd
+
+    def start(self) -> None:
+        self.history.mkdir(parents=True, exist_ok=True)
+        spec_path = self.run_dir / "load.json"
+        spec_path.write_text(json.dumps(self.spec, indent=2))
+        env = {**os.environ, "PAYCHAOS_LOAD_SPEC": str(spec_path)}
+        with open(self.log, "ab") as out:
+            self._proc = subprocess.Popen(
+                self.command(), env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                start_new_session=True, preexec_fn=parent_death_signal(signal.SIGTERM),
+            )  # fmt: skip
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def check(self) -> None:
+        """Raise if Locust ended with an error of its own (not a failed request)."""
+        if self._proc is not None and self._proc.poll() not in (None, 0):
+            code = self._proc.returncode
+            raise InfrastructureError(
+                f"Locust exited with code {code}; its log ({self.log}) ends:\n{tail(self.log)}"
+            )
+
+    def wait(self, timeout: float) -> None:
+        if self._proc is None:
+            return
+        try:
+            self._proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.stop()
+        self.check()
+
+    def stop(self) -> None:
+        """Stop the load now (Ctrl-C, a failed run): SIGTERM, then SIGKILL if it lingers."""
+        proc = self._proc
+        if proc is None or proc.poll() is not None:
+            return
+        deadline = time.monotonic() + 10
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            try:
+                os.killpg(proc.pid, sig)
+            except ProcessLookupError:
+                return
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+                return
+            except subprocess.TimeoutExpired:
+                continue

@@ -1,0 +1,121 @@
+"""What a target's load scenarios are written against: a seeded context that makes recorded requests.
+
+A target names a scenario module in its ``target.yaml`` (``load.module``). The
+module holds ``SCENARIOS``, a mapping from scenario name to a function taking a
+:class:`Context`, and ``payment_of``, which reads the payment id and state out
+of an answer's body for the history. It never imports Locust::
+
+    def pay(ctx: Context) -> None:
+        order = ctx.unique("order")
+        ctx.request("pay", "POST", "/checkout", json={"order_id": order, ...},
+                    order_id=order, key=f"order:{order}", amount=1200)
+
+    SCENARIOS = {"pay": pay}
+
+Every ``request`` is one client operation and one line of the history journal,
+whatever its outcome. Every random choice comes from ``ctx.random``, seeded
+from the experiment's seed, the load process and the user.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from harness.load._history import Outcome
+
+
+@dataclass(frozen=True)
+class Reply:
+    outcome: Outcome
+    status: int  # 0 when no answer came
+    body: Any  # the decoded JSON body, or None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome == "ok"
+
+    @property
+    def unknown(self) -> bool:
+        """No answer: the operation may or may not have happened."""
+        return self.outcome in ("timeout", "connection")
+
+
+class Transport(Protocol):
+    """Sends one request; the Locust process supplies one over FastHttpUser's client."""
+
+    def __call__(
+        self, kind: str, method: str, path: str, json: Any, headers: dict[str, str] | None
+    ) -> Reply: ...
+
+
+class Recorder(Protocol):
+    def __call__(self, record: dict[str, Any]) -> None: ...
+
+
+PaymentOf = Callable[[Any], tuple[str | None, str | None]]
+
+
+class Context:
+    def __init__(
+        self,
+        *,
+        seed: int,
+        process: int,
+        user: int,
+        transport: Transport,
+        record: Recorder,
+        payment_of: PaymentOf,
+    ) -> None:
+        self.random = random.Random(f"{seed}:{process}:{user}")
+        self.process = process
+        self.user = user
+        self._transport = transport
+        self._record = record
+        self._payment_of = payment_of
+        self._count = 0
+
+    def unique(self, prefix: str) -> str:
+        """An id no other user, process or operation of this run uses; the same on a rerun with the seed."""
+        self._count += 1
+        return f"{prefix}-{self.process}-{self.user}-{self._count}"
+
+    def request(
+        self,
+        kind: str,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        headers: dict[str, str] | None = None,
+        order_id: str | None = None,
+        key: str | None = None,
+        amount: int | None = None,
+    ) -> Reply:
+        """Send one request and record it as one operation of kind ``kind``."""
+        op_id = self.unique("op")
+        start = time.time()
+        reply = self._transport(kind, method, path, json, headers)
+        end = time.time()
+        payment_id, state = self._payment_of(reply.body) if reply.body is not None else (None, None)
+        self._record(
+            {
+                "id": op_id,
+                "kind": kind,
+                "order_id": order_id,
+                "key": key,
+                "amount": amount,
+                "start": start,
+                "end": end,
+                "outcome": reply.outcome,
+                "status": reply.status or None,
+                "payment_id": payment_id,
+                "payment_state": state,
+                "error": reply.error,
+            }
+        )
+        return reply

@@ -1,0 +1,42 @@
+"""Load shapes as plain functions of time: how many users, arriving how fast, at second ``t``.
+
+Locust's ``LoadTestShape.tick`` calls :func:`users_at` (in the Locust process);
+tests and the progress display call it directly.
+
+>>> from harness.experiment import Load
+>>> users_at(Load(users=10, duration=60), 5.0)
+(10, 10.0)
+>>> users_at(Load(users=10, duration=60), 61.0) is None
+True
+"""
+
+from __future__ import annotations
+
+from harness.experiment._model import ConstantShape, Load, RampShape, SpikeShape, StagesShape
+
+
+def users_at(load: Load, t: float) -> tuple[int, float] | None:
+    """(user count, spawn rate) the load should have at ``t`` seconds, or None once it is over."""
+    if t >= load.total_duration:
+        return None
+    shape = load.shape
+    if isinstance(shape, ConstantShape):
+        return load.users, load.spawn_rate
+    if isinstance(shape, RampShape):
+        if t >= shape.over:
+            return load.users, load.spawn_rate
+        users = shape.start + (load.users - shape.start) * t / shape.over
+        return round(users), load.spawn_rate
+    if isinstance(shape, SpikeShape):
+        if shape.at <= t < shape.at + shape.for_:
+            peak = round(load.users * shape.multiple)
+            # A spike arrives at once: spawn the whole surplus within a second.
+            return peak, float(max(load.spawn_rate, peak - load.users))
+        return load.users, load.spawn_rate
+    assert isinstance(shape, StagesShape)
+    elapsed = 0.0
+    for stage in shape.stages:
+        elapsed += stage.duration
+        if t < elapsed:
+            return stage.users, stage.spawn_rate or load.spawn_rate
+    return None  # pragma: no cover - t < total_duration means some stage matched

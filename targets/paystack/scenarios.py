@@ -1,0 +1,87 @@
+"""paystack's load scenarios, named in target.yaml (``load.module``) and picked by weight.
+
+Every request is one recorded client operation (see :mod:`harness.load`). An
+order's idempotency key is ``order:<order id>``, the key the merchant uses
+towards the gateway, so the history ties each client operation to the
+payment and the ledger entries it caused.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from harness.load import Context, Reply
+
+CUSTOMERS = 1000  # cust-00001 … as the bank seeds them
+CREDIT_CUSTOMERS = 100  # credit-00001 …
+
+
+def payment_of(body: Any) -> tuple[str | None, str | None]:
+    """The payment (or payout) id and state an answer carries, for the history."""
+    if not isinstance(body, dict):
+        return None, None
+    for key in ("payment", "payout"):
+        item = body.get(key)
+        if isinstance(item, dict) and "id" in item:
+            return str(item["id"]), item.get("state")
+    return None, None
+
+
+def _checkout(ctx: Context, kind: str, account: str, amount: int) -> tuple[str, Reply]:
+    order = ctx.unique("order")
+    reply = ctx.request(
+        kind, "POST", "/checkout", json={"order_id": order, "account": account, "amount": amount},
+        order_id=order, key=f"order:{order}", amount=amount,
+    )  # fmt: skip
+    return order, reply
+
+
+def pay(ctx: Context) -> None:
+    """A customer checks out and pays from their balance."""
+    _checkout(ctx, "pay", f"cust-{ctx.random.randint(1, CUSTOMERS):05d}", ctx.random.randint(100, 50_000))
+
+
+def pay_retry(ctx: Context) -> None:
+    """Checkout; when the answer does not come (or says 'still paying'), the customer taps pay again."""
+    amount = ctx.random.randint(100, 50_000)
+    order, reply = _checkout(ctx, "pay", f"cust-{ctx.random.randint(1, CUSTOMERS):05d}", amount)
+    for _ in range(2):
+        if not (reply.unknown or reply.status == 202):
+            return
+        reply = ctx.request("pay_retry", "POST", f"/orders/{order}/pay", order_id=order, key=f"order:{order}",
+                            amount=amount)  # fmt: skip
+
+
+def credit_pay(ctx: Context) -> None:
+    """A customer pays on credit (Fenfu): the balance may go down to minus the credit line."""
+    _checkout(ctx, "credit_pay", f"credit-{ctx.random.randint(1, CREDIT_CUSTOMERS):05d}",
+              ctx.random.randint(100, 20_000))  # fmt: skip
+
+
+def refund(ctx: Context) -> None:
+    """Pay, wait for the merchant to see the order paid, then ask for the money back."""
+    amount = ctx.random.randint(100, 50_000)
+    order, reply = _checkout(ctx, "pay", f"cust-{ctx.random.randint(1, CUSTOMERS):05d}", amount)
+    if not reply.ok or (reply.body.get("payment") or {}).get("state") != "SUCCEEDED":
+        return
+    for _ in range(10):
+        status = ctx.request("order", "GET", f"/orders/{order}", order_id=order)
+        if status.ok and status.body["order"]["state"] == "PAID":
+            ctx.request("refund", "POST", f"/orders/{order}/refund", order_id=order, key=f"refund:{order}",
+                        amount=amount)  # fmt: skip
+            return
+        time.sleep(0.2)  # the notification is on its way; cooperative under Locust's gevent
+
+
+def payout(ctx: Context) -> None:
+    """The merchant withdraws to a supplier."""
+    payout_id = ctx.unique("payout")
+    amount = ctx.random.randint(100, 5_000)
+    ctx.request(
+        "payout", "POST", "/payouts", json={"payout_id": payout_id, "amount": amount, "payee": "supplier"},
+        key=f"payout:{payout_id}", amount=amount,
+    )  # fmt: skip
+
+
+SCENARIOS = {"pay": pay, "pay_retry": pay_retry, "credit_pay": credit_pay, "refund": refund, "payout": payout}
