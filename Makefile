@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python -m targets.paystack.demo
+	$(BIN)/paychaos run experiments/hello.yaml
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

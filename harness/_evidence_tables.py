@@ -102,6 +102,7 @@ RUN_TABLES: dict[str, tuple[tuple[str, str, str], ...]] = {
         ("status", "int", "HTTP status, if an answer came"),
         ("payment_id", "text", ""),
         ("payment_state", "text", ""),
+        ("expected", "boolean", "a refusal the scenario provoked on purpose"),
     ),
     "faults": (
         ("id", "text", ""),

@@ -330,7 +330,10 @@ class _Run:
         specs = [(spec, REGISTRY[spec.name]) for spec in self.experiment.invariants]
         healed = evidence.window.healed_at
         deadline = {
-            i: healed + (getattr(d.params.model_validate(s.params), "within", None) or settle.timeout)
+            i: healed
+            + min(
+                getattr(d.params.model_validate(s.params), "within", None) or settle.timeout, settle.timeout
+            )
             for i, (s, d) in enumerate(specs)
             if d.eventual
         }

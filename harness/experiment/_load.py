@@ -7,11 +7,14 @@ so a file that validates is a file that runs.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from harness._yaml import Located, load_yaml, validate_located
+from pydantic import ValidationError
+
+from harness._yaml import Located, format_loc, load_yaml, validate_located
 from harness.errors import InvalidInput
 from harness.experiment._model import (
     ConfigFaultSpec,
@@ -34,8 +37,12 @@ class ExperimentFile:
     target: Target
 
 
-def load_experiment(path: str | Path, *, invariants: Iterable[str] | None = None) -> ExperimentFile:
-    """Read, validate and cross-check ``path``; ``invariants`` are the names a run can check."""
+def load_experiment(path: str | Path, *, invariants: Mapping[str, Any] | None = None) -> ExperimentFile:
+    """Read, validate and cross-check ``path``.
+
+    ``invariants`` maps the invariant names a run can check to their definitions
+    (anything with a ``params`` pydantic model); names and parameters are checked.
+    """
     path = Path(path)
     located = load_yaml(path)
     experiment = validate_located(located, Experiment)
@@ -46,7 +53,7 @@ def load_experiment(path: str | Path, *, invariants: Iterable[str] | None = None
             "give the target.yaml or its folder, relative to this file"
         )
     target = load_target(target_path)
-    problems = list(_check(experiment, target, located, set(invariants) if invariants is not None else None))
+    problems = list(_check(experiment, target, located, invariants))
     if problems:
         raise InvalidInput("\n".join(problems))
     return ExperimentFile(path, experiment, target)
@@ -61,7 +68,7 @@ def _unknown(located: Located, loc: tuple[str | int, ...], what: str, name: str,
     return f"{located.where(loc)}: {dotted}: unknown {what} {name!r}; known: {listed}{hint}"
 
 
-def _check(e: Experiment, t: Target, located: Located, invariants: set[str] | None) -> Iterator[str]:
+def _check(e: Experiment, t: Target, located: Located, invariants: Mapping[str, Any] | None) -> Iterator[str]:
     for i, defect in enumerate(e.target.defects):
         if defect not in t.defects:
             yield _unknown(located, ("target", "defects", i), "defect", defect, t.defects)
@@ -105,3 +112,15 @@ def _check(e: Experiment, t: Target, located: Located, invariants: set[str] | No
         for i, spec in enumerate(e.invariants):
             if spec.name not in invariants:
                 yield _unknown(located, ("invariants", i), "invariant", spec.name, invariants)
+                continue
+            try:
+                invariants[spec.name].params.model_validate(spec.params)
+            except ValidationError as exc:
+                for err in exc.errors(include_url=False):
+                    loc = ("invariants", i, spec.name, *err["loc"])
+                    name = format_loc(loc[:2]) + f".{spec.name}." + ".".join(str(p) for p in err["loc"])
+                    message = "unknown parameter" if err["type"] == "extra_forbidden" else err["msg"]
+                    message = message.removeprefix("Value error, ")
+                    allowed = ", ".join(invariants[spec.name].params.model_fields) or "none"
+                    hint = f"; {spec.name} takes: {allowed}" if err["type"] == "extra_forbidden" else ""
+                    yield f"{located.where(loc)}: {name}: {message}{hint}"

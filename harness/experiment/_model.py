@@ -331,10 +331,13 @@ class Report(_Model):
 
 
 class Quick(_Model):
-    """How ``--quick`` shrinks the experiment for CI: every duration times ``scale``."""
+    """How ``--quick`` shrinks the experiment for CI: load and fault times by ``scale``."""
 
     scale: Annotated[float, Field(gt=0, le=1)] = 0.25
     users: Annotated[int, Field(ge=1)] | None = None
+    settle: Duration | None = Field(
+        default=None, description="the settle timeout under --quick (caps every within)"
+    )
 
 
 class Experiment(_Model):

@@ -8,10 +8,11 @@ from harness.experiment._model import Experiment, RampShape, SpikeShape, StagesS
 
 
 def quick(experiment: Experiment) -> Experiment:
-    """Scale load, shape, fault and guard durations by ``quick.scale``; settling is not shortened.
+    """Scale load, shape, fault and guard durations by ``quick.scale``.
 
-    Eventual invariants need their full time after the heal whatever the load
-    lasted, so ``settle`` and invariant ``within`` values are kept as written.
+    Settling is not scaled: eventual invariants need the same time after the
+    heal however long the load lasted. ``quick.settle``, if given, replaces the
+    settle timeout, which caps every invariant's ``within``.
     """
     k = experiment.quick.scale
     load = experiment.load
@@ -31,6 +32,14 @@ def quick(experiment: Experiment) -> Experiment:
         for f in experiment.faults
     ]
     guards = [g.model_copy(update={"for_": g.for_ * k}) for g in experiment.guards]
+    settle = experiment.settle
+    if experiment.quick.settle is not None:
+        settle = settle.model_copy(update={"timeout": experiment.quick.settle})
     return experiment.model_copy(
-        update={"load": load.model_copy(update=load_update), "faults": faults, "guards": guards}
+        update={
+            "load": load.model_copy(update=load_update),
+            "faults": faults,
+            "guards": guards,
+            "settle": settle,
+        }
     )

@@ -32,11 +32,12 @@ _PHASE_STATS = """
 WITH bounds AS (
     SELECT min(applied) AS first_fault, max(coalesce(healed, 'infinity')) AS last_heal FROM faults),
 ops AS (
-    SELECT h.outcome, extract(epoch FROM h.ended - h.started) AS latency,
+    SELECT h.outcome, coalesce(h.expected, false) AS expected,
+           extract(epoch FROM h.ended - h.started) AS latency,
            CASE WHEN b.first_fault IS NULL OR h.started < b.first_fault THEN 'steady'
                 WHEN h.started <= b.last_heal THEN 'fault' ELSE 'recovery' END AS phase
     FROM history h CROSS JOIN bounds b WHERE $1::text IS NULL OR h.kind = $1)
-SELECT phase, count(*) AS operations, avg((outcome <> 'ok')::int)::float AS error_rate,
+SELECT phase, count(*) AS operations, avg((outcome <> 'ok' AND NOT expected)::int)::float AS error_rate,
        percentile_cont(0.5) WITHIN GROUP (ORDER BY latency) AS p50,
        percentile_cont(0.95) WITHIN GROUP (ORDER BY latency) AS p95,
        percentile_cont(0.99) WITHIN GROUP (ORDER BY latency) AS p99

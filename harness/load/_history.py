@@ -121,7 +121,7 @@ class LiveStats:
 
     def add(self, ops: Iterable[dict[str, Any]]) -> None:
         for op in ops:
-            error = op["outcome"] != "ok"
+            error = op["outcome"] != "ok" and not op.get("expected")
             self.total += 1
             self.errors += error
             self._recent.append((op["end"], op["end"] - op["start"], error, op["kind"]))

@@ -95,8 +95,14 @@ class Context:
         order_id: str | None = None,
         key: str | None = None,
         amount: int | None = None,
+        expect: tuple[int, ...] = (),
     ) -> Reply:
-        """Send one request and record it as one operation of kind ``kind``."""
+        """Send one request and record it as one operation of kind ``kind``.
+
+        ``expect`` lists refusals the scenario is provoking on purpose (a reused
+        key must get 409): they are recorded as failed, and marked expected, so
+        service levels do not count them as errors.
+        """
         op_id = self.unique("op")
         start = time.time()
         reply = self._transport(kind, method, path, json, headers)
@@ -116,6 +122,7 @@ class Context:
                 "payment_id": payment_id,
                 "payment_state": state,
                 "error": reply.error,
+                "expected": reply.status in expect,
             }
         )
         return reply

@@ -42,21 +42,48 @@ def pay(ctx: Context) -> None:
     _checkout(ctx, "pay", f"cust-{ctx.random.randint(1, CUSTOMERS):05d}", ctx.random.randint(100, 50_000))
 
 
+def _settled(reply: Reply) -> bool:
+    """The customer saw a final answer: paid or declined (not silence, 'still paying' or 'unknown')."""
+    if reply.unknown or reply.status == 503:
+        return False  # silence, or "busy, try again"
+    if not reply.ok:
+        return True  # refused: tapping again will not help
+    return (reply.body.get("payment") or {}).get("state") in ("SUCCEEDED", "FAILED")  # 202: no payment yet
+
+
 def pay_retry(ctx: Context) -> None:
-    """Checkout; when the answer does not come (or says 'still paying'), the customer taps pay again."""
+    """Checkout; with no final answer (silence, 'still paying', 'unknown'), the customer taps pay again."""
     amount = ctx.random.randint(100, 50_000)
     order, reply = _checkout(ctx, "pay", f"cust-{ctx.random.randint(1, CUSTOMERS):05d}", amount)
     for _ in range(2):
-        if not (reply.unknown or reply.status == 202):
+        if _settled(reply):
             return
+        time.sleep(ctx.random.uniform(0.5, 1.5))  # a person, looking at a spinner
         reply = ctx.request("pay_retry", "POST", f"/orders/{order}/pay", order_id=order, key=f"order:{order}",
                             amount=amount)  # fmt: skip
+
+
+def pay_conflict(ctx: Context) -> None:
+    """A client bug: the same order id sent again with another amount. The shop must refuse it."""
+    amount = ctx.random.randint(100, 50_000)
+    order, reply = _checkout(ctx, "pay", f"cust-{ctx.random.randint(1, CUSTOMERS):05d}", amount)
+    if reply.ok:
+        ctx.request(
+            "pay_conflict", "POST", "/checkout",
+            json={"order_id": order, "account": "cust-00001", "amount": amount + 1},
+            order_id=order, key=f"order:{order}", amount=amount + 1, expect=(409,),
+        )  # fmt: skip
 
 
 def credit_pay(ctx: Context) -> None:
     """A customer pays on credit (Fenfu): the balance may go down to minus the credit line."""
     _checkout(ctx, "credit_pay", f"credit-{ctx.random.randint(1, CREDIT_CUSTOMERS):05d}",
               ctx.random.randint(100, 20_000))  # fmt: skip
+
+
+def credit_rush(ctx: Context) -> None:
+    """Many large credit payments on a handful of accounts: their credit lines run out under concurrency."""
+    _checkout(ctx, "credit_pay", f"credit-{ctx.random.randint(1, 5):05d}", ctx.random.randint(20_000, 80_000))
 
 
 def refund(ctx: Context) -> None:
@@ -84,4 +111,12 @@ def payout(ctx: Context) -> None:
     )  # fmt: skip
 
 
-SCENARIOS = {"pay": pay, "pay_retry": pay_retry, "credit_pay": credit_pay, "refund": refund, "payout": payout}
+SCENARIOS = {
+    "pay": pay,
+    "pay_retry": pay_retry,
+    "pay_conflict": pay_conflict,
+    "credit_pay": credit_pay,
+    "credit_rush": credit_rush,
+    "refund": refund,
+    "payout": payout,
+}

@@ -106,7 +106,8 @@ async def move(
         f"""WITH moved AS (
                 UPDATE payments
                 SET state = $2,
-                    failure_reason = CASE WHEN $2 = 'SUCCEEDED' THEN NULL ELSE coalesce($3, failure_reason) END,
+                    failure_reason = CASE WHEN $2 = 'SUCCEEDED' THEN NULL
+                                          ELSE coalesce($3, failure_reason) END,
                     bank_txn = coalesce($4, bank_txn), updated_at = clock_timestamp()
                 WHERE id = $1 AND state = ANY($5::text[])
                 RETURNING {_COLUMNS}

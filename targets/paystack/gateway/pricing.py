@@ -80,6 +80,6 @@ def parse_promotion(body: dict[str, Any]) -> Promotion:
     if applies_to not in ("all", "code"):
         raise ValueError(f"applies_to must be 'all' or 'code', got {applies_to!r}")
     code = body.get("code")
-    if applies_to == "code" and not isinstance(code, str):
+    if applies_to == "code" and percent > 0 and not isinstance(code, str):
         raise ValueError("a promotion that applies to a code needs a 'code' string")
     return Promotion(code, percent, applies_to)

@@ -146,21 +146,32 @@ class Payer:
                     timeout=self._config.timeout,
                 )
             except CallFailed as exc:
-                await orders.record_attempt(self._pool, order_id, key, error=str(exc))
+                await self._note(order, key, error=str(exc))
                 await asyncio.sleep(self._backoff(attempt))
                 continue
             if reply.ok:
                 payment = reply.body
-                updated = await orders.record_attempt(self._pool, order_id, key, payment=payment)
-                return {"order": updated, "payment": payment}
+                return {"order": await self._note(order, key, payment=payment), "payment": payment}
             if reply.status >= 500:
-                await orders.record_attempt(self._pool, order_id, key, error=f"gateway {reply.status}")
+                await self._note(order, key, error=f"gateway {reply.status}")
                 await asyncio.sleep(self._backoff(attempt))
                 continue
             # The gateway refused the request itself (bad account, key conflict): final.
             reason = f"gateway refused: {reply.status} {(reply.body or {}).get('error')}"
-            updated = await orders.record_attempt(self._pool, order_id, key, error=reason, final=True)
-            return {"order": updated, "payment": None, "error": reason}
+            return {
+                "order": await self._note(order, key, error=reason, final=True),
+                "payment": None,
+                "error": reason,
+            }
+
+    async def _note(self, order: dict[str, Any], key: str, **outcome: Any) -> dict[str, Any]:
+        """Record an attempt on the order. If the database is briefly out of reach the job goes on:
+        the payment itself is safe at the gateway, and its notification will settle the order."""
+        try:
+            return await orders.record_attempt(self._pool, order["id"], key, **outcome)
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
+            log.warning("could not record an attempt on order %s: %s", order["id"], exc)
+            return order
 
     def _backoff(self, attempt: int) -> float:
         ceiling = min(self._config.backoff_max, 0.1 * 2 ** (attempt - 1))
