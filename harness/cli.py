@@ -118,6 +118,45 @@ class _Exit(Exception):
         self.code = code
 
 
+@cli.command("matrix")
+@click.argument("target", required=False, type=click.Path(path_type=Path))
+@click.option(
+    "--experiment",
+    "experiments",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="also run this experiment on the correct stack (repeatable)",
+)
+@click.option("--full", is_flag=True, help="the experiments as written, not their --quick profile")
+@click.option("--out", type=click.Path(path_type=Path), default=Path("reports") / "matrix", show_default=True)
+@click.option("--markdown", type=click.Path(path_type=Path), help="also write the table here")
+def matrix(
+    target: Path | None, experiments: tuple[Path, ...], full: bool, out: Path, markdown: Path | None
+) -> None:
+    """Prove the detection matrix: experiments pass on the correct stack, each defect is caught.
+
+    Exit code 0 when every row is as expected, 1 otherwise.
+    """
+    from harness import matrix as m
+
+    spec = load_target(target or SAMPLE_TARGET)
+    console = Console()
+    outcomes = []
+    with interruptible():
+        for case in m.cases(spec, list(experiments)):
+            outcome = m.run_case(case, out=out, quick=not full, console=Console(quiet=True))
+            mark = "[green]as expected[/]" if outcome.as_expected else "[red]NOT as expected[/]"
+            detail = ", ".join(outcome.violated) or outcome.error or "all held"
+            console.print(f"{case.label:<50} {mark}  ({detail}; {outcome.seconds:.0f}s)", highlight=False)
+            outcomes.append(outcome)
+    table = m.markdown(outcomes)
+    console.print(table, highlight=False, markup=False)
+    if markdown:
+        markdown.write_text(table)
+    if not all(o.as_expected for o in outcomes):
+        raise _Exit(int(ExitCode.VIOLATED))
+
+
 @cli.command("validate")
 @click.argument("experiments", nargs=-1, required=True, type=click.Path(path_type=Path))
 def validate(experiments: tuple[Path, ...]) -> None:
