@@ -54,17 +54,23 @@ def load_yaml(path: Path) -> Located:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise InvalidInput(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise InvalidInput(f"{path}: is a folder; give the YAML file") from None
+    except UnicodeDecodeError as exc:
+        raise InvalidInput(f"{path}: not UTF-8 text (byte {exc.start}); save the file as UTF-8") from None
     except OSError as exc:
         raise InvalidInput(f"{path}: cannot read: {exc.strerror}") from None
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark
-        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
-        raise InvalidInput(f"{where}: invalid YAML: {exc.problem}") from None
     values: dict[Loc, yaml.Mark] = {}
     keys: dict[Loc, yaml.Mark] = {}
-    data = {} if root is None else _to_python(path, root, (), values, keys)
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = {} if root is None else _to_python(path, root, (), values, keys)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+        raise InvalidInput(f"{where}: invalid YAML: {exc.problem or exc}") from None
+    except yaml.YAMLError as exc:  # e.g. a control character the reader refuses
+        raise InvalidInput(f"{path}: invalid YAML: {exc}") from None
     return Located(path, data, values, keys)
 
 

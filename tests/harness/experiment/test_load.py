@@ -1,0 +1,131 @@
+"""Experiment files: the shipped ones load; every kind of mistake gets a located, actionable message."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from harness.errors import InvalidInput
+from harness.experiment import json_schema, load_experiment, quick
+from harness.experiment._model import LinkFault, SpikeShape
+from harness.invariants import REGISTRY
+from tests.conftest import ROOT
+
+EXPERIMENTS = sorted((ROOT / "experiments").glob("*.yaml"))
+PAYSTACK = ROOT / "targets" / "paystack"
+
+BASE = f"""\
+name: t
+target: {{path: {PAYSTACK}}}
+load: {{users: 5, duration: 30s}}
+faults:
+  - {{at: 5s, duration: 10s, link: gateway_bank, toxic: latency, latency: 300ms}}
+invariants: [exactly_once_debit]
+"""
+
+
+def _load(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "x.yaml"
+    path.write_text(text)
+    load_experiment(path, invariants=REGISTRY)
+
+
+@pytest.mark.parametrize("path", EXPERIMENTS, ids=[p.stem for p in EXPERIMENTS])
+def test_every_shipped_experiment_loads(path: Path) -> None:
+    file = load_experiment(path, invariants=REGISTRY)
+    assert file.experiment.description, "each experiment tells its story"
+    assert file.target.name == "paystack"
+
+
+def test_hello_is_small_and_complete() -> None:
+    hello = load_experiment(ROOT / "experiments" / "hello.yaml", invariants=REGISTRY).experiment
+    fault = hello.faults[0]
+    assert isinstance(fault, LinkFault)
+    assert fault.toxiproxy_attributes() == {"latency": 300, "jitter": 0}
+    assert len((ROOT / "experiments" / "hello.yaml").read_text().splitlines()) < 30
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        ("name: t", "nmae: t", "1:1: (top level): unknown key 'nmae'; expected one of"),
+        ("toxic: latency", "toxic: latancy", "faults[0].toxic: Input should be 'latency', 'bandwidth'"),
+        ("toxic: latency", "toxic: latancy", "(got 'latancy'); did you mean 'latency'?"),
+        (
+            "latency: 300ms",
+            "latency: 300",
+            "faults[0].latency: durations need a unit; write '300s' or '300ms'",
+        ),
+        ("latency: 300ms", "jitter: 5ms", "faults[0]: a latency toxic needs 'latency'"),
+        ("latency: 300ms}", "latency: 300ms, rate: 5}", "'rate' is not an attribute of a latency toxic"),
+        ("link: gateway_bank", "link: gateway_bnk", "faults[0].link: unknown link 'gateway_bnk'"),
+        (
+            "link: gateway_bank",
+            "linc: gateway_bank",
+            "faults[0]: a fault needs a place: link, service, container",
+        ),
+        ("at: 5s", "at: 45s", "faults[0].at: 45s is not before the load ends (30s)"),
+        ("duration: 30s", "duration: thirty", "load.duration: invalid duration 'thirty'"),
+        ("users: 5", "users: 0", "load.users: Input should be greater than or equal to 1"),
+        ("[exactly_once_debit]", "[exactly_once_debt]", "did you mean 'exactly_once_debit'?"),
+        (
+            "[exactly_once_debit]",
+            "[{eventual_refund: {wthin: 1s}}]",
+            "unknown parameter; eventual_refund takes: within",
+        ),
+        (f"{PAYSTACK}", "/nowhere", "target.path: no target at /nowhere"),
+        (f"{PAYSTACK}}}", f"{PAYSTACK}, defects: [no-reconciller]}}", "did you mean 'no-reconciler'?"),
+    ],
+)
+def test_mistakes_are_located_and_explained(tmp_path: Path, old: str, new: str, message: str) -> None:
+    assert old in BASE
+    with pytest.raises(InvalidInput) as err:
+        _load(tmp_path, BASE.replace(old, new, 1))
+    assert message in str(err.value)
+    assert str(err.value).startswith(str(tmp_path / "x.yaml"))
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ("guards: [{metric: p99, above: 2}]", "p99 thresholds are durations, e.g. above: 2s"),
+        ("guards: [{metric: p99}]", "a guard needs exactly one of 'above' or 'below'"),
+        ("guards: [{metric: p98, above: 2s}]", "did you mean 'p99'?"),
+        ("quick: {scale: 2}", "quick.scale: Input should be less than or equal to 1"),
+        ("seed: many", "seed: Input should be a valid integer"),
+    ],
+)
+def test_other_sections(tmp_path: Path, extra: str, message: str) -> None:
+    with pytest.raises(InvalidInput, match=re.escape(message)):
+        _load(tmp_path, BASE + extra + "\n")
+
+
+def test_a_load_shape_and_its_checks(tmp_path: Path) -> None:
+    spike = BASE.replace(
+        "duration: 30s}", "duration: 30s, shape: {type: spike, at: 40s, multiple: 3, for: 5s}}"
+    )
+    with pytest.raises(InvalidInput, match="load.shape.at: the spike starts after the load ends"):
+        _load(tmp_path, spike)
+    with pytest.raises(InvalidInput, match="did you mean 'spike'"):
+        _load(tmp_path, BASE.replace("duration: 30s}", "duration: 30s, shape: spiek}"))
+
+
+def test_quick_scales_load_and_faults_but_not_settling() -> None:
+    file = load_experiment(ROOT / "experiments" / "double-debit-retry-storm.yaml", invariants=REGISTRY)
+    small = quick(file.experiment)
+    k = file.experiment.quick.scale
+    assert small.load.duration == pytest.approx(file.experiment.load.duration * k)
+    assert isinstance(small.load.shape, SpikeShape)
+    assert isinstance(file.experiment.load.shape, SpikeShape)
+    assert small.load.shape.at == pytest.approx(file.experiment.load.shape.at * k)
+    assert small.faults[0].at == pytest.approx(file.experiment.faults[0].at * k)
+    assert small.settle.timeout == file.experiment.quick.settle
+
+
+def test_the_json_schema_describes_the_file() -> None:
+    schema = json_schema()
+    assert schema["title"] == "paychaos experiment"
+    assert {"name", "target", "load", "faults", "guards", "settle", "invariants"} <= set(schema["properties"])
+    assert "LinkFault" in schema["$defs"]
