@@ -106,7 +106,7 @@ def test_a_load_shape_and_its_checks(tmp_path: Path) -> None:
     spike = BASE.replace(
         "duration: 30s}", "duration: 30s, shape: {type: spike, at: 40s, multiple: 3, for: 5s}}"
     )
-    with pytest.raises(InvalidInput, match="load.shape.at: the spike starts after the load ends"):
+    with pytest.raises(InvalidInput, match=r"load\.shape\.at: the spike starts after the load ends"):
         _load(tmp_path, spike)
     with pytest.raises(InvalidInput, match="did you mean 'spike'"):
         _load(tmp_path, BASE.replace("duration: 30s}", "duration: 30s, shape: spiek}"))
