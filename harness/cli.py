@@ -74,7 +74,7 @@ def run(
     from harness.runner import RunOptions, run_experiment
 
     file = load_experiment(experiment, invariants=REGISTRY)
-    console = Console()
+    console = Console(soft_wrap=True)
     options = RunOptions(
         out=out,
         defects=defects,
@@ -140,7 +140,7 @@ def matrix(
     from harness import matrix as m
 
     spec = load_target(target or SAMPLE_TARGET)
-    console = Console()
+    console = Console(soft_wrap=True)
     outcomes = []
     with interruptible():
         for case in m.cases(spec, list(experiments)):
@@ -212,7 +212,7 @@ def stack_up(
 
     Ctrl-C stops all of them, and the embedded PostgreSQL, leaving nothing running.
     """
-    console = Console(stderr=False)
+    console = Console(soft_wrap=True)
     spec = load_target(target or SAMPLE_TARGET)
     logs = log_dir or Path("reports") / f"stack-{datetime.now():%Y%m%d-%H%M%S}"
     with interruptible(), _postgres(db, logs) as server:

@@ -114,9 +114,11 @@ class PaychaosUser(FastHttpUser):
             status = int(response.status_code or 0)
             if status == 0:
                 error = response.error
-                timed_out = isinstance(error, gevent.Timeout | socket.timeout | TimeoutError)
+                # geventhttpclient wraps the cause (RetriesExceeded(..., original=…)); judge the cause.
+                cause = getattr(error, "original", None) or error
+                timed_out = isinstance(cause, gevent.Timeout | socket.timeout | TimeoutError)
                 response.failure(repr(error))
-                return Reply("timeout" if timed_out else "connection", 0, None, repr(error))
+                return Reply("timeout" if timed_out else "connection", 0, None, repr(cause))
             try:
                 parsed = orjson.loads(response.content) if response.content else None
             except orjson.JSONDecodeError:

@@ -1,0 +1,108 @@
+"""Locust, run as paychaos runs it: a child process, seeded users, every operation in the history."""
+
+from __future__ import annotations
+
+import collections
+import json
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.experiment import Load
+from harness.load import LocustProcess, read_history
+
+pytestmark = pytest.mark.integration
+
+
+class _Echo(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if self.path == "/cut":
+            self.close_connection = True
+            self.connection.close()
+            return
+        if self.path == "/slow":
+            time.sleep(1.0)  # the server under test being slow, not the test waiting
+        status, body = (
+            (409, {"error": "key reused"}) if self.path == "/refuse" else (200, {"id": "p-1", "state": "OK"})
+        )
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def echo() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Echo)
+    server.daemon_threads = True
+    server.handle_error = lambda request, address: None  # type: ignore[method-assign]  # clients hang up on /slow
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+def _run(
+    run_dir: Path, host: str, *, seed: int = 7, processes: int = 1, scenarios: dict[str, int] | None = None
+) -> list[dict[str, Any]]:
+    load = Load.model_validate({"users": 4, "spawn_rate": 100, "duration": "3s", "timeout": "300ms", "processes": processes,
+                                "wait": ["10ms", "30ms"]})  # fmt: skip
+    locust = LocustProcess(run_dir, load=load, scenarios=scenarios or {"ok": 1}, seed=seed,
+                           module="tests.harness.load.scenarios_echo", host=host)  # fmt: skip
+    locust.start()
+    locust.wait(timeout=60)
+    return list(read_history(run_dir / "history"))
+
+
+def test_every_operation_is_recorded_with_its_three_valued_outcome(echo: str, tmp_path: Path) -> None:
+    ops = _run(tmp_path, echo, scenarios={"ok": 4, "refused": 1, "slow": 1, "cut": 1})
+    by_kind = collections.defaultdict(set)
+    for op in ops:
+        by_kind[op["kind"]].add((op["outcome"], op["status"], op["expected"]))
+    assert by_kind["ok"] == {("ok", 200, False)}
+    assert by_kind["refused"] == {("failed", 409, True)}
+    assert by_kind["slow"] == {("timeout", None, False)}  # unknown: it may have happened
+    assert by_kind["cut"] == {("connection", None, False)}
+    first = next(op for op in ops if op["kind"] == "ok")
+    assert first["order_id"].startswith("order-0-")
+    assert first["key"] == f"k:{first['order_id']}"
+    assert first["payment_id"] == "p-1"
+    assert first["payment_state"] == "OK"
+    assert 0 < first["end"] - first["start"] < 1
+
+
+def test_the_same_seed_makes_the_same_choices(echo: str, tmp_path: Path) -> None:
+    def choices(run: list[dict[str, Any]]) -> dict[str, list[tuple[str, int | None]]]:
+        per_user: dict[str, list[tuple[str, int | None]]] = collections.defaultdict(list)
+        for op in sorted(run, key=lambda o: o["start"]):
+            user = op["id"].rsplit("-", 1)[0]
+            per_user[user].append((op["kind"], op.get("amount")))
+        return {user: seq[:5] for user, seq in per_user.items()}
+
+    mix = {"ok": 3, "refused": 1}
+    first = choices(_run(tmp_path / "a", echo, seed=11, scenarios=mix))
+    again = choices(_run(tmp_path / "b", echo, seed=11, scenarios=mix))
+    other = choices(_run(tmp_path / "c", echo, seed=12, scenarios=mix))
+    assert first == again
+    assert first != other
+
+
+def test_several_load_processes_each_keep_a_history(echo: str, tmp_path: Path) -> None:
+    ops = _run(tmp_path, echo, processes=2)
+    files = list((tmp_path / "history").glob("load-*.jsonl"))
+    assert len([f for f in files if f.stat().st_size > 0]) >= 2
+    processes = {op["id"].split("-")[1] for op in ops}
+    assert processes == {"0", "1"}  # each worker numbers its own operations
+    assert len({op["id"] for op in ops}) == len(ops)

@@ -1,0 +1,140 @@
+"""`paychaos run` end to end against the sample stack: verdicts, evidence, interruption, guards, failures."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+
+from harness.faults import read_journal
+from harness.load import read_history
+from tests.conftest import ROOT
+from tests.support.wait import wait_until
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+PAYCHAOS = [sys.executable, "-m", "harness.cli"]
+
+
+def _experiment(tmp_path: Path, body: str) -> Path:
+    path = tmp_path / "experiment.yaml"
+    path.write_text(f"target: {{path: {ROOT / 'targets' / 'paystack'}}}\n" + body)
+    return path
+
+
+def _run(*args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*PAYCHAOS, "run", *args], capture_output=True, text=True, cwd=ROOT, timeout=timeout, check=False
+    )
+
+
+def _results(out: Path) -> tuple[Path, dict[str, Any]]:
+    (run_dir,) = [p for p in out.iterdir() if p.is_dir()]
+    return run_dir, json.loads((run_dir / "results.json").read_text())
+
+
+def test_hello_holds_and_the_latency_shows_in_the_history(tmp_path: Path) -> None:
+    result = _run(str(ROOT / "experiments" / "hello.yaml"), "--quick", "--out", str(tmp_path))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "PASSED hello: 10 invariant(s) held" in result.stdout
+    run_dir, results = _results(tmp_path)
+    assert (results["status"], results["verdict"], results["exit_code"]) == ("completed", "held", 0)
+    assert [p["name"] for p in results["phases"]] == [
+        "prepare", "target up", "steady state", "load", "heal", "settle", "verify", "report"]  # fmt: skip
+    assert results["backend"]["kind"] == "embedded"
+    assert {v["status"] for v in results["invariants"]} == {"holds"}
+    fault = results["faults"][0]
+    t0 = results["load_started_at"]
+    window = (t0 + fault["applied_at"], t0 + fault["healed_at"])
+    pays = [op for op in read_history(run_dir / "history") if op["kind"] == "pay" and op["outcome"] == "ok"]
+    during = [op["end"] - op["start"] for op in pays if window[0] + 0.5 < op["start"] < window[1] - 1]
+    before = [op["end"] - op["start"] for op in pays if op["end"] < window[0]]
+    assert during
+    assert before
+    assert min(during) >= 0.3  # every payment while the bank link was slow took the added 300 ms
+    assert sorted(before)[len(before) // 2] < 0.3
+    events = [e["event"] for e in read_journal(run_dir / "faults.jsonl")]
+    assert events == ["applied", "healed"]
+    for name in ("experiment.yaml", "load.json", "locust.log", "logs/gateway.log", "logs/postgres.log"):
+        assert (run_dir / name).exists(), name
+
+
+def test_ctrl_c_heals_stops_everything_keeps_the_evidence_and_exits_130(tmp_path: Path) -> None:
+    proc = subprocess.Popen([*PAYCHAOS, "run", str(ROOT / "experiments" / "hello.yaml"), "--out", str(tmp_path)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT)  # fmt: skip
+    journal = wait_until(
+        lambda: next(iter(tmp_path.glob("*/faults.jsonl")), None), timeout=120, what="a fault"
+    )
+    wait_until(lambda: any(e["event"] == "applied" for e in read_journal(journal)), timeout=60)
+    children = psutil.Process(proc.pid).children(recursive=True)
+    assert len(children) >= 7  # services, PostgreSQL, the proxy, Locust
+    proc.send_signal(signal.SIGINT)
+    output, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 130, output
+    assert "INTERRUPTED hello" in output
+    run_dir, results = _results(tmp_path)
+    assert results["status"] == "interrupted"
+    assert [e["event"] for e in read_journal(run_dir / "faults.jsonl")] == ["applied", "healed"]
+    assert list(read_history(run_dir / "history"))  # what was gathered is kept
+    wait_until(
+        lambda: not any(c.is_running() and c.status() != psutil.STATUS_ZOMBIE for c in children), timeout=20
+    )
+
+
+def test_a_tripped_guard_stops_injection_and_the_run_still_verifies(tmp_path: Path) -> None:
+    experiment = _experiment(
+        tmp_path,
+        """
+name: guarded
+load: {users: 5, duration: 14s, scenarios: {pay: 1}}
+faults:
+  - {at: 3s, duration: 9s, link: gateway_bank, toxic: latency, latency: 400ms}
+guards:
+  - {metric: p99, above: 200ms, for: 1s}
+invariants: [exactly_once_debit, conservation]
+""",
+    )
+    result = _run(str(experiment), "--out", str(tmp_path / "runs"))
+    assert result.returncode == 0, result.stdout + result.stderr
+    run_dir, results = _results(tmp_path / "runs")
+    assert results["status"] == "aborted"
+    guard = results["guard"]
+    assert guard["metric"] == "p99"
+    assert guard["value"] > 0.2
+    fault = results["faults"][0]
+    assert fault["healed_at"] < 3 + 9 - 1  # healed when the guard tripped, not at the end of its window
+    assert fault["healed_at"] == pytest.approx(guard["at"], abs=0.5)
+    assert [v["status"] for v in results["invariants"]] == ["holds", "holds"]
+
+
+def test_an_invalid_experiment_exits_2_and_runs_nothing(tmp_path: Path) -> None:
+    experiment = _experiment(tmp_path, "name: broken\nload: {users: 5, duratoin: 10s}\n")
+    result = _run(str(experiment), "--out", str(tmp_path / "runs"))
+    assert result.returncode == 2
+    assert "unknown key 'duratoin'" in result.stderr
+    assert "did you mean 'duration'?" in result.stderr
+    assert not (tmp_path / "runs").exists()
+    unknown = _run(
+        str(ROOT / "experiments" / "hello.yaml"), "--defect", "no-reconcilr", "--out", str(tmp_path / "runs")
+    )
+    assert unknown.returncode == 2
+    assert "--defect no-reconcilr: target 'paystack' has no such defect" in unknown.stderr
+
+
+def test_infrastructure_that_is_not_there_exits_3_with_the_reason_recorded(tmp_path: Path) -> None:
+    started = time.monotonic()
+    result = _run(
+        str(ROOT / "experiments" / "hello.yaml"), "--toxiproxy", "http://127.0.0.1:1", "--out", str(tmp_path)
+    )
+    assert result.returncode == 3
+    assert "the Toxiproxy at http://127.0.0.1:1 (from --toxiproxy) does not answer" in result.stdout
+    _, results = _results(tmp_path)
+    assert (results["status"], results["verdict"]) == ("error", "error")
+    assert time.monotonic() - started < 60
