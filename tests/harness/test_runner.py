@@ -103,7 +103,7 @@ invariants: [exactly_once_debit, conservation]
     )
     result = _run(str(experiment), "--out", str(tmp_path / "runs"))
     assert result.returncode == 0, result.stdout + result.stderr
-    run_dir, results = _results(tmp_path / "runs")
+    _, results = _results(tmp_path / "runs")
     assert results["status"] == "aborted"
     guard = results["guard"]
     assert guard["metric"] == "p99"
