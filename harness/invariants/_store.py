@@ -52,12 +52,7 @@ class EvidenceStore:
     async def _refresh(self) -> None:
         conn = await asyncpg.connect(self.dsn, timeout=10)
         try:
-            async with conn.transaction():
-                for name, columns in {**TABLES, **RUN_TABLES}.items():
-                    await conn.execute(f'DROP TABLE IF EXISTS "{name}"')
-                    await conn.execute(
-                        f'CREATE TABLE "{name}" ({", ".join(f"{c} {t}" for c, t, _ in columns)})'
-                    )
+            await create_tables(conn)
             self.problems = {}
             for name in TABLES:
                 spec = self.target.evidence.tables.get(name)  # type: ignore[call-overload]
@@ -109,6 +104,14 @@ class EvidenceStore:
 
     def query(self, sql: str, *args: Any) -> list[dict[str, Any]]:
         return read_only(self.dsn, sql, *args, where="the evidence database", timeout=120)
+
+
+async def create_tables(conn: asyncpg.Connection) -> None:
+    """(Re)create every evidence table, empty."""
+    async with conn.transaction():
+        for name, columns in {**TABLES, **RUN_TABLES}.items():
+            await conn.execute(f'DROP TABLE IF EXISTS "{name}"')
+            await conn.execute(f'CREATE TABLE "{name}" ({", ".join(f"{c} {t}" for c, t, _ in columns)})')
 
 
 def _csv(header: Iterable[str], rows: Iterable[Iterable[Any]]) -> bytes:

@@ -1,0 +1,64 @@
+"""An evidence database with planted rows, and the invariants run over it exactly as in a run."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from harness.invariants import REGISTRY, Evidence, EvidenceStore, RunWindow, Verdict
+from harness.invariants._store import create_tables
+from harness.target import Server, load_target
+from tests.conftest import ROOT
+
+_numbers = itertools.count()
+
+
+class Planted:
+    """A fresh evidence database: plant rows with ``sql(...)``, then ``check(name, **params)``."""
+
+    def __init__(self, server: Server, name: str, tmp_path: Path) -> None:
+        self.dsn = server.dsn(name)
+        self.store = EvidenceStore(
+            load_target(ROOT / "targets" / "paystack"), evidence_dsn=self.dsn,
+            source_dsn=server.dsn, service_url=lambda service: "", run_dir=tmp_path,
+        )  # fmt: skip
+        self.evidence = Evidence(self.store, RunWindow(0, 0, 0), server.dsn)
+
+    def sql(self, script: str) -> None:
+        async def run() -> None:
+            conn = await asyncpg.connect(self.dsn)
+            try:
+                await conn.execute(script)
+            finally:
+                await conn.close()
+
+        asyncio.run(run())
+
+    def check(self, name: str, **params: object) -> Verdict:
+        definition = REGISTRY[name]
+        return definition.check(self.evidence, definition.params.model_validate(params))
+
+
+@pytest.fixture
+def planted(postgres: Server, tmp_path: Path) -> Iterator[Planted]:
+    name = f"evidence_{next(_numbers)}"
+    postgres.create_databases([name])
+
+    async def schema() -> None:
+        conn = await asyncpg.connect(postgres.dsn(name))
+        try:
+            await create_tables(conn)
+        finally:
+            await conn.close()
+
+    asyncio.run(schema())
+    yield Planted(postgres, name, tmp_path)
+    postgres.drop_databases([name])
+
+
+Check = Callable[..., Verdict]
