@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ctypes
+import random
 import signal
 import socket
 from collections.abc import Callable
@@ -27,10 +28,36 @@ def parent_death_signal(sig: signal.Signals) -> Callable[[], None]:
 
 
 def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port on ``host`` that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
+    """A TCP port on ``host`` that nothing listens on right now, outside the ephemeral range.
+
+    A port handed out for binding ``:0`` or for an outgoing connection comes from
+    the kernel's ephemeral range; a port we choose now and listen on a moment
+    later must not come from there, or a proxy listener or a client connection
+    opened in between can take it.
+    """
+    low, high = _ports_to_choose_from()
+    for _ in range(200):
+        port = _random.randrange(low, high)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind((host, port))
+            except OSError:
+                continue
+            return port
+    raise OSError(f"no free port found on {host} between {low} and {high}")
+
+
+_random = random.Random()
+
+
+def _ports_to_choose_from() -> tuple[int, int]:
+    try:
+        first, last = map(int, Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+    except (OSError, ValueError):
+        first, last = 32768, 60999  # Linux's default ephemeral range
+    if first - 10000 >= 5000:
+        return 10000, first
+    return last + 1, 65536
 
 
 def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
