@@ -123,6 +123,12 @@ class Load(_Model):
         default=10.0, description="a client operation taking longer counts as timed out"
     )
     processes: Annotated[int, Field(ge=1)] = 1
+    workers: Annotated[int, Field(ge=0)] = Field(
+        default=0, description="Locust workers on other machines to wait for (docs/distributed.md)"
+    )
+    master_bind: str = Field(
+        default="127.0.0.1:5557", description="where the Locust master listens for workers"
+    )
 
     @property
     def total_duration(self) -> float:

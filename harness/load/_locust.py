@@ -58,7 +58,18 @@ class LocustProcess:
         ]  # fmt: skip
         if self._load.processes > 1:
             cmd += ["--processes", str(self._load.processes)]
+        if self._load.workers:
+            host, _, port = self._load.master_bind.rpartition(":")
+            cmd += ["--master", "--expect-workers", str(self._load.workers),
+                    "--master-bind-host", host, "--master-bind-port", port]  # fmt: skip
         return cmd
+
+    @property
+    def worker_command(self) -> list[str]:
+        """What a worker on another machine runs (with PAYCHAOS_LOAD_SPEC naming a copy of load.json)."""
+        host, _, port = self._load.master_bind.rpartition(":")
+        return [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--worker",
+                "--master-host", host, "--master-port", port]  # fmt: skip
 
     def start(self) -> None:
         self.history.mkdir(parents=True, exist_ok=True)

@@ -113,7 +113,7 @@ class PaychaosUser(FastHttpUser):
         response = self.client.request(method, path, json=json, headers=headers, name=kind)
         status = int(response.status_code or 0)
         if status == 0:
-            error = response.error
+            error = getattr(response, "error", None)
             # geventhttpclient wraps the cause (RetriesExceeded(..., original=…)); judge the cause.
             cause = getattr(error, "original", None) or error
             timed_out = isinstance(cause, gevent.Timeout | socket.timeout | TimeoutError)

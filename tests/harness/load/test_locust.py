@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import collections
 import json
+import os
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -13,8 +15,10 @@ from typing import Any
 
 import pytest
 
+from harness._process import free_port
 from harness.experiment import Load
 from harness.load import LocustProcess, read_history
+from tests.conftest import ROOT
 
 pytestmark = pytest.mark.integration
 
@@ -106,3 +110,24 @@ def test_several_load_processes_each_keep_a_history(echo: str, tmp_path: Path) -
     processes = {op["id"].split("-")[1] for op in ops}
     assert processes == {"0", "1"}  # each worker numbers its own operations
     assert len({op["id"] for op in ops}) == len(ops)
+
+
+def test_a_master_waits_for_workers_that_may_run_on_other_machines(echo: str, tmp_path: Path) -> None:
+    # Here the "other machine" is this one: the worker is started by hand, as docs/distributed.md says.
+    load = Load.model_validate({"users": 4, "spawn_rate": 100, "duration": "3s", "workers": 1,
+                                "master_bind": f"127.0.0.1:{free_port()}"})  # fmt: skip
+    master = LocustProcess(tmp_path, load=load, scenarios={"ok": 1}, seed=3,
+                           module="tests.harness.load.scenarios_echo", host=echo)  # fmt: skip
+    master.start()
+    env = {**os.environ, "PAYCHAOS_LOAD_SPEC": str(tmp_path / "load.json")}
+    worker = subprocess.Popen(
+        master.worker_command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT
+    )
+    try:
+        master.wait(timeout=60)
+        worker.wait(timeout=30)
+    finally:
+        worker.kill()
+    ops = list(read_history(tmp_path / "history"))
+    assert ops
+    assert {op["kind"] for op in ops} == {"ok"}
