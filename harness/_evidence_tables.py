@@ -88,6 +88,19 @@ TABLES: dict[str, tuple[tuple[str, str, str], ...]] = {
     ),
 }
 
+# Created after each load, for the joins and per-example lookups the invariants make.
+INDEXES: tuple[tuple[str, str], ...] = (
+    ("debits", "payment_id"),
+    ("debits", "key"),
+    ("debits", "order_id"),
+    ("refunds", "debit_key"),
+    ("payments", "payment_id"),
+    ("notifications", "payment_id"),
+    ("history", "order_id"),
+    ("history", "key"),
+    ("postings", "account"),
+)
+
 # Loaded by the harness itself, from the run's own journals.
 RUN_TABLES: dict[str, tuple[tuple[str, str, str], ...]] = {
     "history": (

@@ -83,13 +83,17 @@ class Evidence:
         return read_only(self._target_dsn(database), sql, *args, where=f"database {database!r}")
 
 
-def read_only(dsn: str, sql: str, *args: Any, where: str, timeout: float = 60) -> list[dict[str, Any]]:
+def read_only(
+    dsn: str, sql: str, *args: Any, where: str, timeout: float = 60, work_mem: str | None = None
+) -> list[dict[str, Any]]:
     async def run() -> list[dict[str, Any]]:
         conn = await asyncpg.connect(dsn, timeout=10)
         for kind in ("json", "jsonb"):  # evidence comes back as data, not as JSON text
             await conn.set_type_codec(kind, encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
         try:
             async with conn.transaction(readonly=True):
+                if work_mem:  # room for whole-table hash aggregates instead of sorts on disk
+                    await conn.execute(f"SET LOCAL work_mem = '{work_mem}'")
                 return [dict(r) for r in await conn.fetch(sql, *args, timeout=timeout)]
         finally:
             await conn.close()

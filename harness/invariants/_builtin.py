@@ -46,15 +46,18 @@ def exactly_once_debit(ev: Evidence, params: Any) -> Verdict:
     ev.require("debits", "refunds", "payments")
     rows = ev.sql(f"""
         WITH net AS (
-            SELECT d.order_id, count(*) AS debits, count(r.key) AS refunds,
-                   json_agg(json_build_object('key', d.key, 'payment_id', d.payment_id, 'account', d.account,
-                       'amount', d.amount, 'at', d.at, 'refunded_by', r.key) ORDER BY d.at) AS ledger
+            SELECT d.order_id, count(*) - count(r.key) AS net_debits
             FROM debits d LEFT JOIN refunds r ON r.debit_key = d.key AND r.posted
-            WHERE d.posted GROUP BY d.order_id
+            WHERE d.posted GROUP BY d.order_id HAVING count(*) - count(r.key) > 1
         )
-        SELECT 'more than one net debit' AS problem, n.order_id, n.debits - n.refunds AS net_debits,
-               n.ledger, {_CLIENT_OPS.format(order="n.order_id")} AS client_operations
-        FROM net n WHERE n.debits - n.refunds > 1
+        SELECT 'more than one net debit' AS problem, n.order_id, n.net_debits,
+               (SELECT json_agg(json_build_object('key', d.key, 'payment_id', d.payment_id,
+                       'account', d.account, 'amount', d.amount, 'at', d.at, 'refunded_by', r.key)
+                       ORDER BY d.at)
+                FROM debits d LEFT JOIN refunds r ON r.debit_key = d.key AND r.posted
+                WHERE d.order_id = n.order_id AND d.posted) AS ledger,
+               {_CLIENT_OPS.format(order="n.order_id")} AS client_operations
+        FROM net n
         UNION ALL
         SELECT 'succeeded without a debit', p.order_id, 0, json_build_array(json_build_object(
                    'payment_id', p.payment_id, 'state', p.state, 'charged', p.charged)),
@@ -202,12 +205,15 @@ class ReplayParams(BaseModel):
 def idempotent_replay(ev: Evidence, params: Any) -> Verdict:
     """Retries under one idempotency key got one payment; a key reused for another request was refused."""
     rows = ev.sql(f"""
-        SELECT 'one key, several payments' AS problem, h.key, h.order_id,
-               array_agg(DISTINCT h.payment_id) AS payments,
-               {_CLIENT_OPS.format(order="h.order_id")} AS client_operations
-        FROM history h
-        WHERE h.outcome = 'ok' AND h.key IS NOT NULL AND h.payment_id IS NOT NULL
-        GROUP BY h.key, h.order_id HAVING count(DISTINCT h.payment_id) > 1
+        WITH several AS MATERIALIZED (
+            SELECT key FROM history WHERE outcome = 'ok' AND key IS NOT NULL AND payment_id IS NOT NULL
+            GROUP BY key HAVING min(payment_id) <> max(payment_id)
+        )
+        SELECT 'one key, several payments' AS problem, s.key, x.order_id, x.payments,
+               {_CLIENT_OPS.format(order="x.order_id")} AS client_operations
+        FROM several s CROSS JOIN LATERAL (
+            SELECT min(h.order_id) AS order_id, array_agg(DISTINCT h.payment_id) AS payments
+            FROM history h WHERE h.key = s.key AND h.outcome = 'ok' AND h.payment_id IS NOT NULL) x
         UNION ALL
         SELECT 'reused key accepted', h.key, h.order_id, array_agg(h.payment_id),
                {_CLIENT_OPS.format(order="h.order_id")}

@@ -20,7 +20,7 @@ from typing import Any
 import asyncpg
 import httpx
 
-from harness._evidence_tables import RUN_TABLES, TABLES
+from harness._evidence_tables import INDEXES, RUN_TABLES, TABLES
 from harness.faults import read_journal
 from harness.invariants._base import read_only
 from harness.load import read_history
@@ -65,8 +65,7 @@ class EvidenceStore:
                     self.problems[name] = f"{name} (from {spec.source}): {type(exc).__name__}: {exc}"
             await _copy_rows(conn, "history", _history_rows(self.run_dir / "history"))
             await _copy_rows(conn, "faults", _fault_rows(self.run_dir / "faults.jsonl"))
-            for name in [*TABLES, *RUN_TABLES]:
-                await conn.execute(f'ANALYZE "{name}"')
+            await index_and_analyze(conn)
         finally:
             await conn.close()
 
@@ -103,7 +102,7 @@ class EvidenceStore:
         await conn.copy_to_table(table, source=io.BytesIO(data), columns=header, format="csv", header=True)
 
     def query(self, sql: str, *args: Any) -> list[dict[str, Any]]:
-        return read_only(self.dsn, sql, *args, where="the evidence database", timeout=120)
+        return read_only(self.dsn, sql, *args, where="the evidence database", timeout=120, work_mem="256MB")
 
 
 async def create_tables(conn: asyncpg.Connection) -> None:
@@ -112,6 +111,14 @@ async def create_tables(conn: asyncpg.Connection) -> None:
         for name, columns in {**TABLES, **RUN_TABLES}.items():
             await conn.execute(f'DROP TABLE IF EXISTS "{name}"')
             await conn.execute(f'CREATE TABLE "{name}" ({", ".join(f"{c} {t}" for c, t, _ in columns)})')
+
+
+async def index_and_analyze(conn: asyncpg.Connection) -> None:
+    """Index what the invariants join and look up on, then give the planner fresh statistics."""
+    for table, column in INDEXES:
+        await conn.execute(f'CREATE INDEX IF NOT EXISTS "{table}_{column}" ON "{table}" ({column})')
+    for name in [*TABLES, *RUN_TABLES]:
+        await conn.execute(f'ANALYZE "{name}"')
 
 
 def _csv(header: Iterable[str], rows: Iterable[Iterable[Any]]) -> bytes:
