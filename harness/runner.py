@@ -40,6 +40,7 @@ from harness.experiment._model import (
     ConfigFaultSpec,
     ContainerFaultSpec,
     Experiment,
+    InvariantSpec,
     LinkFault,
     ProcessFaultSpec,
 )
@@ -61,7 +62,16 @@ from harness.faults import (
     heal_leftovers,
     start_backend,
 )
-from harness.invariants import REGISTRY, Evidence, EvidenceStore, EvidenceUnavailable, RunWindow, Verdict
+from harness.invariants import (
+    REGISTRY,
+    Evidence,
+    EvidenceStore,
+    EvidenceUnavailable,
+    InvariantDef,
+    RunWindow,
+    Verdict,
+    defaults,
+)
 from harness.invariants._base import read_only
 from harness.load import HistoryTail, LiveStats, LocustProcess
 from harness.target import EmbeddedPostgres, Server, Stack, external
@@ -328,7 +338,7 @@ class _Run:
     def _check(self, evidence: Evidence) -> None:
         """Settle (poll the eventual invariants until they hold or run out of time), then verify all."""
         settle = self.experiment.settle
-        specs = [(spec, REGISTRY[spec.name]) for spec in self.experiment.invariants]
+        specs = [(spec, REGISTRY[spec.name]) for spec in self._invariants()]
         healed = evidence.window.healed_at
         deadline = {
             i: healed
@@ -368,6 +378,12 @@ class _Run:
                 self.progress.event(_verdict_line(verdict))
         with self._phase("report"):
             pass  # results.json is written on the way out, whatever happened
+
+    def _invariants(self) -> list[InvariantSpec]:
+        """The experiment's invariants, or (when it names none) every default one its target supports."""
+        if self.experiment.invariants is not None:
+            return list(self.experiment.invariants)
+        return [InvariantSpec(name=name) for name in defaults(set(self.file.target.evidence.tables))]
 
     def _results(self, status: str, error: str | None, code: ExitCode, started: float) -> dict[str, Any]:
         exp = self.experiment
@@ -412,10 +428,10 @@ class _Run:
         }
 
 
-def _verdict(definition: Any, spec: Any, evidence: Evidence) -> Verdict:
+def _verdict(definition: InvariantDef, spec: InvariantSpec, evidence: Evidence) -> Verdict:
     params = definition.params.model_validate(spec.params)
     try:
-        verdict: Verdict = definition.check(evidence, params)
+        verdict: Verdict = definition.run(evidence, spec.params)
     except EvidenceUnavailable as exc:
         verdict = Verdict(spec.name, "could_not_check", reason=str(exc))
     except Exception as exc:  # a checker bug must not read as "holds"

@@ -109,7 +109,7 @@ def _check(e: Experiment, t: Target, located: Located, invariants: Mapping[str, 
         yield (f"{located.where(('load', 'duration'))}: load.duration: a stages shape lasts as long as its "
                "stages; remove load.duration")  # fmt: skip
     if invariants is not None:
-        for i, spec in enumerate(e.invariants):
+        for i, spec in enumerate(e.invariants or []):
             if spec.name not in invariants:
                 yield _unknown(located, ("invariants", i), "invariant", spec.name, invariants)
                 continue

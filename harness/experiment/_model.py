@@ -355,6 +355,9 @@ class Experiment(_Model):
     faults: list[Fault] = []
     guards: list[Guard] = []
     settle: Settle = Settle()
-    invariants: list[Invariant] = []
+    invariants: list[Invariant] | None = Field(
+        default=None,
+        description="what must hold; absent: every default invariant the target's evidence supports",
+    )
     report: Report = Report()
     quick: Quick = Quick()

@@ -10,6 +10,7 @@ from harness.invariants._base import (
     InvariantDef,
     RunWindow,
     Verdict,
+    defaults,
     invariant,
 )
 from harness.invariants._store import EvidenceStore
@@ -22,5 +23,6 @@ __all__ = [
     "InvariantDef",
     "RunWindow",
     "Verdict",
+    "defaults",
     "invariant",
 ]

@@ -118,19 +118,36 @@ class InvariantDef:
     check: Check
     params: type[BaseModel] = NoParams
     eventual: bool = False
+    needs: tuple[str, ...] = ()  # evidence tables it reads (the history is always there)
+    default: bool = False  # checked when an experiment names no invariants
+
+    def run(self, evidence: Evidence, params: dict[str, Any]) -> Verdict:
+        """Check with the given (unvalidated) parameters; missing evidence raises EvidenceUnavailable."""
+        evidence.require(*self.needs)
+        return self.check(evidence, self.params.model_validate(params))
 
 
 REGISTRY: dict[str, InvariantDef] = {}
 
 
 def invariant(
-    name: str, *, params: type[BaseModel] = NoParams, eventual: bool = False
+    name: str,
+    *,
+    params: type[BaseModel] = NoParams,
+    eventual: bool = False,
+    needs: tuple[str, ...] = (),
+    default: bool = False,
 ) -> Callable[[Check], Check]:
     """Register a built-in invariant; its docstring's first line is its description."""
 
     def register(check: Check) -> Check:
         doc = (check.__doc__ or "").strip().splitlines()
-        REGISTRY[name] = InvariantDef(name, doc[0] if doc else "", check, params, eventual)
+        REGISTRY[name] = InvariantDef(name, doc[0] if doc else "", check, params, eventual, needs, default)
         return check
 
     return register
+
+
+def defaults(tables: set[str]) -> list[str]:
+    """The invariants checked when an experiment names none: every default one the evidence allows."""
+    return [d.name for d in REGISTRY.values() if d.default and set(d.needs) <= tables]

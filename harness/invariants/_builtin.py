@@ -40,10 +40,9 @@ def _count(ev: Evidence, table: str, where: str = "true") -> int:
     return int(ev.sql(f"SELECT count(*) AS n FROM {table} WHERE {where}")[0]["n"])
 
 
-@invariant("exactly_once_debit")
+@invariant("exactly_once_debit", needs=("debits", "refunds", "payments"), default=True)
 def exactly_once_debit(ev: Evidence, params: Any) -> Verdict:
     """Never more than one net debit per order; exactly one for every payment that succeeded."""
-    ev.require("debits", "refunds", "payments")
     rows = ev.sql(f"""
         WITH net AS (
             SELECT d.order_id, count(*) - count(r.key) AS net_debits
@@ -71,10 +70,11 @@ def exactly_once_debit(ev: Evidence, params: Any) -> Verdict:
     )
 
 
-@invariant("eventual_refund", params=Eventually, eventual=True)
+@invariant(
+    "eventual_refund", params=Eventually, eventual=True, needs=("debits", "refunds", "payments"), default=True
+)
 def eventual_refund(ev: Evidence, params: Any) -> Verdict:
     """Every debit of a payment that did not succeed is refunded (unknown outcomes read from the ledger)."""
-    ev.require("debits", "refunds", "payments")
     rows = ev.sql(f"""
         SELECT d.order_id, d.key AS debit_key, d.payment_id, d.amount, d.at AS debited_at,
                coalesce(p.state, 'no such payment') AS payment_state, p.updated_at AS payment_updated_at,
@@ -87,10 +87,15 @@ def eventual_refund(ev: Evidence, params: Any) -> Verdict:
                     "{n} debit(s) of payments that did not succeed were never refunded")  # fmt: skip
 
 
-@invariant("merchant_notified", params=Eventually, eventual=True)
+@invariant(
+    "merchant_notified",
+    params=Eventually,
+    eventual=True,
+    needs=("payments", "notifications", "fulfilments"),
+    default=True,
+)
 def merchant_notified(ev: Evidence, params: Any) -> Verdict:
     """Every succeeded payment is known to the merchant; duplicate deliveries change nothing."""
-    ev.require("payments", "notifications", "fulfilments")
     rows = ev.sql(f"""
         SELECT 'succeeded, merchant never told' AS problem, p.order_id, p.payment_id, p.state,
                p.updated_at AS succeeded_at, NULL::bigint AS fulfilments,
@@ -106,10 +111,9 @@ def merchant_notified(ev: Evidence, params: Any) -> Verdict:
                     "{n} payment(s) not (or too often) acted on by the merchant")  # fmt: skip
 
 
-@invariant("no_stuck_orders", params=Eventually, eventual=True)
+@invariant("no_stuck_orders", params=Eventually, eventual=True, needs=("orders",), default=True)
 def no_stuck_orders(ev: Evidence, params: Any) -> Verdict:
     """Every accepted order reaches a final state; none accepted by the shop vanishes."""
-    ev.require("orders")
     rows = ev.sql(f"""
         SELECT 'not final' AS problem, o.order_id, o.state, o.created_at, o.updated_at,
                {_CLIENT_OPS.format(order="o.order_id")} AS client_operations
@@ -125,10 +129,9 @@ def no_stuck_orders(ev: Evidence, params: Any) -> Verdict:
     return _verdict("no_stuck_orders", rows, _count(ev, "orders"), "{n} order(s) stuck or lost")
 
 
-@invariant("no_double_payout")
+@invariant("no_double_payout", needs=("payouts",), default=True)
 def no_double_payout(ev: Evidence, params: Any) -> Verdict:
     """At most one payout per payout instruction, across all channels."""
-    ev.require("payouts")
     rows = ev.sql("""
         SELECT instruction, count(*) AS payouts, sum(amount) AS paid,
                json_agg(json_build_object('channel', channel, 'key', key, 'amount', amount, 'at', at)
@@ -139,10 +142,9 @@ def no_double_payout(ev: Evidence, params: Any) -> Verdict:
     )
 
 
-@invariant("conservation")
+@invariant("conservation", needs=("postings", "accounts"), default=True)
 def conservation(ev: Evidence, params: Any) -> Verdict:
     """Money is neither created nor destroyed: postings sum to zero per transaction, balances match them."""
-    ev.require("postings", "accounts")
     rows = ev.sql("""
         SELECT 'postings do not balance' AS problem, txn_id AS item, sum(amount) AS off_by
         FROM postings GROUP BY txn_id HAVING sum(amount) <> 0
@@ -155,10 +157,9 @@ def conservation(ev: Evidence, params: Any) -> Verdict:
     return _verdict("conservation", rows, _count(ev, "accounts"), "{n} imbalance(s) in the ledger")
 
 
-@invariant("credit_limit")
+@invariant("credit_limit", needs=("postings", "credit_lines"), default=True)
 def credit_limit(ev: Evidence, params: Any) -> Verdict:
     """No account is ever past its credit line, at any posting."""
-    ev.require("postings", "credit_lines")
     rows = ev.sql("""
         SELECT p.account, c.credit_limit, min(p.balance_after) AS lowest_balance,
                count(*) AS postings_past_limit,
@@ -172,10 +173,9 @@ def credit_limit(ev: Evidence, params: Any) -> Verdict:
     )
 
 
-@invariant("amount_integrity")
+@invariant("amount_integrity", needs=("payments", "debits"), default=True)
 def amount_integrity(ev: Evidence, params: Any) -> Verdict:
     """Charged = order amount - an allowed discount within the caps in force, and that is what was debited."""
-    ev.require("payments", "debits")
     rows = ev.sql("""
         SELECT 'discount beyond the caps' AS problem, p.payment_id, p.order_id, p.amount, p.discount,
                p.charged, p.cap_percent, p.cap_amount,
@@ -201,7 +201,7 @@ class ReplayParams(BaseModel):
     )
 
 
-@invariant("idempotent_replay", params=ReplayParams)
+@invariant("idempotent_replay", params=ReplayParams, default=True)
 def idempotent_replay(ev: Evidence, params: Any) -> Verdict:
     """Retries under one idempotency key got one payment; a key reused for another request was refused."""
     rows = ev.sql(f"""

@@ -40,8 +40,7 @@ class Planted:
         asyncio.run(run())
 
     def check(self, name: str, **params: object) -> Verdict:
-        definition = REGISTRY[name]
-        return definition.check(self.evidence, definition.params.model_validate(params))
+        return REGISTRY[name].run(self.evidence, params)
 
 
 @pytest.fixture
