@@ -42,6 +42,12 @@ class Trip:
         }
 
 
+# A guard's metric is taken over the last second, and must stay beyond the threshold
+# for the guard's whole ``for``: a window as long as ``for`` would hold a brief spike
+# against the guard for that long.
+WINDOW = 1.0
+
+
 class GuardWatch:
     def __init__(self, guards: list[Guard]) -> None:
         self.guards = guards
@@ -53,7 +59,7 @@ class GuardWatch:
         if self.tripped is not None:
             return None
         for i, guard in enumerate(self.guards):
-            window = stats.window(now_epoch, seconds=min(guard.for_, 5.0) or 1.0, kind=guard.kind)
+            window = stats.window(now_epoch, seconds=WINDOW, kind=guard.kind)
             value = window.metric(guard.metric)
             beyond = value > guard.threshold if guard.above is not None else value < guard.threshold
             if window.count == 0 and guard.metric != "rps":

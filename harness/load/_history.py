@@ -130,7 +130,7 @@ class LiveStats:
         span = seconds or self.seconds
         while self._recent and self._recent[0][0] < now - max(span, self.seconds, 60):
             self._recent.popleft()
-        rows = [r for r in self._recent if r[0] >= now - span and (kind is None or r[3] == kind)]
+        rows = [r for r in self._recent if r[0] > now - span and (kind is None or r[3] == kind)]
         latencies = sorted(r[1] for r in rows)
         return Window(
             seconds=span,
