@@ -70,7 +70,9 @@ def run_case(case: Case, *, out: Path, quick: bool, console: Console) -> Outcome
     result = run_experiment(file, options, console)
     violated = [v["invariant"] for v in result.results.get("invariants", []) if v["status"] == "violated"]
     seconds = round(time.monotonic() - started, 1)
-    return Outcome(case, int(result.exit_code), violated, seconds, result.run_dir, result.results.get("error"))
+    return Outcome(
+        case, int(result.exit_code), violated, seconds, result.run_dir, result.results.get("error")
+    )
 
 
 def markdown(outcomes: list[Outcome]) -> str:
