@@ -10,12 +10,18 @@ PosixPath('reports/20261122-101500-hello/report.html')
 
 from __future__ import annotations
 
+from harness.report._html import REPORT_NAME, write_html
 from harness.report._junit import write_junit
+from harness.report._rebuild import JUNIT_NAME, rebuild
 from harness.report._schema import ResultsInvalid, results_schema, validate_results
 
 __all__ = [
+    "JUNIT_NAME",
+    "REPORT_NAME",
     "ResultsInvalid",
+    "rebuild",
     "results_schema",
     "validate_results",
+    "write_html",
     "write_junit",
 ]
