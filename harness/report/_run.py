@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 
 from harness import __version__
+from harness.errors import InvalidInput
 from harness.faults import JOURNAL_NAME, read_journal
 from harness.report._timeline import Timeline, read_timeline
 
@@ -47,9 +48,8 @@ class Run:
                 continue
             healed = fault.get("healed_at")
             label = fault.get("label") or fault.get("id") or "fault"
-            marks.append(
-                {"label": label, "start": float(fault["applied_at"]), "end": healed and float(healed)}
-            )
+            end = None if healed is None else float(healed)
+            marks.append({"label": label, "start": float(fault["applied_at"]), "end": end})
         return marks
 
     def phase_marks(self) -> list[dict[str, Any]]:
@@ -63,8 +63,6 @@ def load_run(run_dir: Path) -> Run:
     """Read a run folder; stream its history once."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
-        from harness.errors import InvalidInput
-
         raise InvalidInput(f"{run_dir}: no such run folder")
     journal_path = run_dir / JOURNAL_NAME
     journal = read_journal(journal_path) if journal_path.is_file() else []
