@@ -180,7 +180,11 @@ def _reconstruct(
     if timeline.first_start is not None:
         times += [timeline.first_start, timeline.last_end or timeline.first_start]
     copied = run_dir / "experiment.yaml"
-    started = copied.stat().st_mtime if copied.is_file() else min(times, default=run_dir.stat().st_mtime)
+    if t0 is not None:
+        times.append(t0)
+    # the run copied experiment.yaml first thing; a copy of the run folder may have a later mtime
+    first = [copied.stat().st_mtime] if copied.is_file() else []
+    started = min([*times, *first], default=run_dir.stat().st_mtime)
     ended = max([*times, started])
     target_path = Path(str(target.get("path") or ""))
     target_name = target_path.parent.name if target_path.suffix in (".yaml", ".yml") else target_path.name

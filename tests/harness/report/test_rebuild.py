@@ -54,6 +54,8 @@ def test_a_run_that_crashed_before_writing_results_is_rebuilt_as_interrupted(
     assert results["target"] == {"name": "paystack", "defects": []}
     assert results["load_started_at"] == expected["load_started_at"]  # the start marker
     assert results["load"]["operations"] == 937 - 1  # the fixture's lines, the start marker aside
+    assert results["started_at"] <= results["load_started_at"] < results["ended_at"]
+    assert results["ended_at"] >= max(f["healed_at"] for f in results["faults"]) + results["load_started_at"]
     # the faults come from the journal, on the load's clock
     faults = {f["id"]: f for f in results["faults"]}
     assert sorted(faults) == ["f1", "f2", "f3"]
@@ -75,6 +77,15 @@ def test_a_run_that_crashed_before_writing_results_is_rebuilt_as_interrupted(
     (case,) = root.iter("testcase")
     assert case.get("name") == "run"
     assert case.find("error").get("type") == "interrupted"  # type: ignore[union-attr]
+
+
+def test_a_copied_run_folder_is_dated_by_what_happened_in_it(sample_run: Callable[[str], Path]) -> None:
+    run = sample_run("passing-hello")
+    (run / "results.json").unlink()
+    (run / "experiment.yaml").touch()  # copied now, long after the run
+    results = rebuild(run)
+    assert results["started_at"] == results["load_started_at"] == 1795309717.2201128
+    assert results["ended_at"] > results["started_at"] + 10
 
 
 def test_a_torn_results_file_counts_as_missing(sample_run: Callable[[str], Path]) -> None:
