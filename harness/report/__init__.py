@@ -1,0 +1,27 @@
+"""What a run leaves for people and for CI: results.json's schema, JUnit XML, the HTML report.
+
+>>> validate_results(json.loads((run_dir / "results.json").read_text()))  # doctest: +SKIP
+>>> write_junit(results, run_dir / "junit.xml")  # doctest: +SKIP
+>>> write_html(run_dir)  # doctest: +SKIP
+PosixPath('reports/20261122-101500-hello/report.html')
+>>> rebuild(run_dir)["verdict"]  # doctest: +SKIP
+'held'
+"""
+
+from __future__ import annotations
+
+from harness.report._html import REPORT_NAME, write_html
+from harness.report._junit import write_junit
+from harness.report._rebuild import JUNIT_NAME, rebuild
+from harness.report._schema import ResultsInvalid, results_schema, validate_results
+
+__all__ = [
+    "JUNIT_NAME",
+    "REPORT_NAME",
+    "ResultsInvalid",
+    "rebuild",
+    "results_schema",
+    "validate_results",
+    "write_html",
+    "write_junit",
+]

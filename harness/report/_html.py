@@ -1,0 +1,597 @@
+"""report.html: one self-contained file (styles, plotly.js and the data inlined) that opens offline.
+
+Top to bottom: the verdict in one line, the experiment's story, the invariants;
+the timeline (throughput, outcomes, error rate and latency per kind, with the
+faults, the run's phases and a tripped guard marked); each violated
+invariant's examples with their evidence; the SLO per phase and the
+operations per kind; the fault journal; how the run ran and how to rerun it.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import re
+from datetime import UTC, datetime
+from html import escape
+from pathlib import Path
+from typing import Any
+
+from harness import __version__
+from harness.report._charts import timeline_figure
+from harness.report._run import Run, load_run
+from harness.report._text import verdict_summary
+
+REPORT_NAME = "report.html"
+MAX_TEXT = 2000  # characters of one value shown in an example
+MAX_ROWS = 50  # rows of one nested list shown in an example
+OPEN_EXAMPLES = 5  # examples shown unfolded per invariant; the rest fold
+_ISO = re.compile(r"^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}")
+_VERDICT_WORDS = {"held": "HELD", "violated": "VIOLATED", "error": "ERROR", "interrupted": "INTERRUPTED"}
+
+
+def write_html(run_dir: Path) -> Path:
+    """Write ``run_dir/report.html`` from the run's results.json, history and fault journal; return it."""
+    return write_run_html(load_run(Path(run_dir)))
+
+
+def write_run_html(run: Run, path: Path | None = None) -> Path:
+    path = Path(path or run.dir / REPORT_NAME)
+    scratch = path.with_name(path.name + ".tmp")
+    scratch.write_text(render(run), encoding="utf-8")
+    os.replace(scratch, path)
+    return path
+
+
+@functools.cache
+def plotly_js() -> str:
+    """plotly.js, minified, as shipped in the plotly package (no network needed)."""
+    from plotly.offline import get_plotlyjs
+
+    script: str = get_plotlyjs()
+    return script.replace("</script", "<\\/script")  # cannot end the inline <script> early
+
+
+def _json_for_script(data: Any) -> str:
+    text = json.dumps(data, separators=(",", ":"), allow_nan=False, ensure_ascii=False)
+    return text.replace("<", "\\u003c").replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+
+
+def render(run: Run) -> str:
+    """The whole page as one string."""
+    results = run.results
+    experiment = results.get("experiment") or {}
+    verdict = str(results.get("verdict") or "error")
+    charts: dict[str, Any] = {}
+    if run.timeline.x:
+        charts["timeline"] = timeline_figure(
+            run.timeline, faults=run.fault_marks(), phases=run.phase_marks(), guard=results.get("guard")
+        )
+    name = experiment.get("name") or results.get("run_id")
+    title = f"paychaos: {name} — {_VERDICT_WORDS.get(verdict, verdict)}"
+    body = "\n".join(
+        [
+            _header(run),
+            _notes(run),
+            _story(run),
+            _invariants(run),
+            _timeline(run),
+            _violations(run),
+            _slo(run),
+            _faults(run),
+            _details(run),
+            f"<footer>Written by paychaos {escape(__version__)} at {_utc(datetime.now(UTC).timestamp())} "
+            f"from {escape(str(run.dir))}.</footer>",
+        ]
+    )
+    return f"""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="generator" content="paychaos {escape(__version__)}">
+<title>{escape(title)}</title>
+<link rel="icon" href="data:,">
+<style>{_CSS}</style>
+</head>
+<body data-verdict="{escape(verdict)}" data-ready="false">
+<main>
+{body}
+</main>
+<script>{plotly_js()}</script>
+<script type="application/json" id="paychaos-charts">{_json_for_script(charts)}</script>
+<script>{_JS}</script>
+</body>
+</html>
+"""
+
+
+# -- sections ----------------------------------------------------------------------------------
+
+
+def _header(run: Run) -> str:
+    r = run.results
+    verdict = str(r.get("verdict") or "error")
+    experiment = r.get("experiment") or {}
+    target = r.get("target") or {}
+    defects = ", ".join(target.get("defects") or []) or "none"
+    started, ended = r.get("started_at"), r.get("ended_at")
+    took = (
+        f", took {float(ended) - float(started):.1f} s" if started is not None and ended is not None else ""
+    )
+    meta = [
+        f"run {escape(str(r.get('run_id') or run.dir.name))}",
+        f"target {escape(str(target.get('name') or '?'))}, defects: {escape(defects)}",
+        f"started {_utc(started)}{took}",
+        f"exit code {escape(str(r.get('exit_code')))}",
+    ] + (["quick profile"] if experiment.get("quick") else [])
+    word = escape(_VERDICT_WORDS.get(verdict, verdict.upper()))
+    summary = f"{escape(str(experiment.get('name') or ''))}: {escape(_summary(r))}"
+    return f"""<header class="verdict {escape(verdict)}" id="verdict">
+<p class="line"><span class="word">{word}</span> <span class="summary">{summary}</span></p>
+<p class="meta">{" · ".join(meta)}</p>
+</header>"""
+
+
+def _summary(results: dict[str, Any]) -> str:
+    invariants = results.get("invariants") or []
+    violated = [v["invariant"] for v in invariants if v.get("status") == "violated"]
+    unchecked = [v["invariant"] for v in invariants if v.get("status") == "could_not_check"]
+    guard = results.get("guard")
+    parts = []
+    if results.get("error"):
+        parts.append(str(results["error"]))
+    if violated:
+        parts.append("violated: " + ", ".join(violated))
+    if unchecked:
+        parts.append("could not check: " + ", ".join(unchecked))
+    if not parts:
+        parts.append(f"{len(invariants)} invariant(s) held" if invariants else "no invariant was checked")
+    if guard:
+        parts.append(str(guard.get("message") or "a guard tripped"))
+    return "; ".join(parts)
+
+
+def _notes(run: Run) -> str:
+    if not run.notes:
+        return ""
+    items = "".join(f"<li>{_inline_code(note)}</li>" for note in run.notes)
+    kind = "rebuilt" if run.rebuilt else "warning"
+    return f'<section class="notes {kind}" id="notes"><ul>{items}</ul></section>'
+
+
+def _inline_code(text: str) -> str:
+    parts = str(text).split("`")
+    return "".join(f"<code>{escape(p)}</code>" if i % 2 else escape(p) for i, p in enumerate(parts))
+
+
+def _story(run: Run) -> str:
+    description = str((run.results.get("experiment") or {}).get("description") or "").strip()
+    if not description:
+        return ""
+    paragraphs = [p.strip() for p in re.split(r"\n\s*\n", description) if p.strip()]
+    text = "".join(f"<p>{escape(p)}</p>" for p in paragraphs)
+    return f'<section id="story"><h2>The story</h2>{text}</section>'
+
+
+def _table(table_id: str, headers: list[str], rows: list[str]) -> str:
+    head = "".join(f"<th>{escape(h)}</th>" for h in headers)
+    body = "".join(rows)
+    return f'<table id="{table_id}" class="grid"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+
+
+def _invariants(run: Run) -> str:
+    rows = []
+    for v in run.results.get("invariants") or []:
+        name, status = str(v.get("invariant", "?")), str(v.get("status", "?"))
+        converged = v.get("converged_after")
+        link = f'<a href="#{_slug(name)}">{escape(name)}</a>' if status != "holds" else escape(name)
+        cells = [
+            f"<td>{link}</td><td>{_badge(status)}</td>",
+            f'<td class="n">{escape(str(v.get("count", 0)))}</td>',
+            f'<td class="n">{"—" if v.get("checked") is None else escape(str(v["checked"]))}</td>',
+            f'<td class="n">{"—" if converged is None else f"{float(converged):.2f} s"}</td>',
+            f"<td>{escape(str(v.get('reason') or ''))}</td>",
+        ]
+        rows.append(
+            f'<tr data-invariant="{escape(name)}" data-status="{escape(status)}">{"".join(cells)}</tr>'
+        )
+    if not rows:
+        why = escape(str(run.results.get("error") or "the run ended before verifying"))
+        rows.append(f'<tr class="none"><td colspan="6">No invariant was checked: {why}</td></tr>')
+    headers = ["invariant", "verdict", "violations", "checked", "converged after the heal", "reason"]
+    return (
+        f'<section id="invariants-section"><h2>Invariants</h2>{_table("invariants", headers, rows)}</section>'
+    )
+
+
+def _badge(status: str) -> str:
+    words = {"holds": "holds", "violated": "violated", "could_not_check": "could not check"}
+    return f'<span class="badge {escape(status)}">{escape(words.get(status, status))}</span>'
+
+
+def _slug(name: str) -> str:
+    return "invariant-" + re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+
+
+def _timeline(run: Run) -> str:
+    t = run.timeline
+    if not t.x:
+        empty = "No client operation was recorded: the run ended before any load was sent."
+        return f'<section id="timeline-section"><h2>Timeline</h2><p class="empty">{empty}</p></section>'
+    refused = sum(k["refused"] for k in t.by_kind)
+    caption = (
+        f"{t.operations} client operations from {t.files} history file(s), in {t.width:g}-second buckets by "
+        f"when they ended; {t.errors} errors (failed, or unknown: timeout or connection), {refused} expected "
+        "refusals. Shaded: each fault from applied to healed; dotted: the run's phases. Click a legend entry "
+        "to hide it; drag to zoom; double-click for the whole run, with the phases before and after the load."
+    )
+    label = "throughput, outcomes, error rate and latency over time"
+    return f"""<section id="timeline-section"><h2>Timeline</h2>
+<p class="caption">{escape(caption)}</p>
+<div id="timeline" class="chart" role="img" aria-label="{label}"></div>
+</section>"""
+
+
+def _violations(run: Run) -> str:
+    sections = [
+        _violation(v, run.t0) for v in run.results.get("invariants") or [] if v.get("status") != "holds"
+    ]
+    if not sections:
+        return ""
+    return '<section id="violations"><h2>What broke</h2>' + "".join(sections) + "</section>"
+
+
+def _violation(verdict: dict[str, Any], t0: float | None) -> str:
+    status = str(verdict.get("status"))
+    name = str(verdict.get("invariant", "?"))
+    examples = list(verdict.get("examples") or [])
+    params = {k: p for k, p in (verdict.get("params") or {}).items() if p is not None}
+    parts = [
+        f'<section class="violation {escape(status)}" id="{_slug(name)}">',
+        f"<h3>{escape(name)} {_badge(status)}</h3>",
+        f'<p class="summary">{escape(verdict_summary(verdict))}</p>',
+    ]
+    if params:
+        parts.append(f'<p class="params">parameters: {_kv_inline(params)}</p>')
+    total = max(int(verdict.get("count") or 0), len(examples))
+    for i, example in enumerate(examples, 1):
+        body, heading = _example(example, t0), f"example {i} of {total}"
+        if i <= OPEN_EXAMPLES:
+            parts.append(f'<div class="example"><h4>{heading}</h4>{body}</div>')
+        else:
+            parts.append(f'<details class="example"><summary>{heading}</summary>{body}</details>')
+    if examples and total > len(examples):
+        kept = f"{total - len(examples)} more not kept (results keep the first {len(examples)})."
+        parts.append(f'<p class="more">{kept}</p>')
+    parts.append("</section>")
+    return "".join(parts)
+
+
+def _example(example: Any, t0: float | None) -> str:
+    if not isinstance(example, dict):
+        return f'<p class="value">{_value(example, t0)}</p>'
+    simple = {k: v for k, v in example.items() if not _is_records(v)}
+    nested = {k: v for k, v in example.items() if _is_records(v)}
+    out = [_kv_table(simple, t0)] if simple else []
+    for key, rows in nested.items():
+        out.append(f"<h5>{escape(str(key))} ({len(rows)})</h5>{_records_table(rows, t0)}")
+    return "".join(out)
+
+
+def _is_records(value: Any) -> bool:
+    return isinstance(value, list) and bool(value) and all(isinstance(v, dict) for v in value)
+
+
+def _kv_table(data: dict[str, Any], t0: float | None) -> str:
+    rows = "".join(f"<tr><th>{escape(str(k))}</th><td>{_value(v, t0)}</td></tr>" for k, v in data.items())
+    return f'<table class="kv">{rows}</table>'
+
+
+def _records_table(rows: list[dict[str, Any]], t0: float | None) -> str:
+    columns: list[str] = []
+    for row in rows:
+        columns += [str(k) for k in row if str(k) not in columns]
+    head = "".join(f"<th>{escape(c)}</th>" for c in columns)
+    body = [
+        "<tr>" + "".join(f"<td>{_value(row.get(c), t0)}</td>" for c in columns) + "</tr>"
+        for row in rows[:MAX_ROWS]
+    ]
+    if len(rows) > MAX_ROWS:
+        body.append(f'<tr class="more"><td colspan="{len(columns)}">… {len(rows) - MAX_ROWS} more</td></tr>')
+    return f'<table class="records"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
+
+
+def _value(value: Any, t0: float | None) -> str:
+    if value is None:
+        return '<span class="null">null</span>'
+    if isinstance(value, bool):
+        return f'<span class="bool">{"true" if value else "false"}</span>'
+    if isinstance(value, int | float):
+        number = f"{value:.6g}" if isinstance(value, float) else str(value)
+        return f'<span class="num">{escape(number)}</span>'
+    if isinstance(value, str):
+        text = value if len(value) <= MAX_TEXT else value[:MAX_TEXT] + f"… ({len(value)} characters)"
+        if len(text) <= 24 and " " not in text:
+            return f'<span class="nw">{escape(text)}</span>'
+        return escape(text) + _relative(value, t0)
+    if _is_records(value):
+        return _records_table(value, t0)
+    if isinstance(value, dict):
+        return _kv_table(value, t0) if value else "{}"
+    if isinstance(value, list):
+        if not value:
+            return "[]"
+        return ", ".join(_value(v, t0) for v in value[:MAX_ROWS]) + (" …" if len(value) > MAX_ROWS else "")
+    return escape(str(value)[:MAX_TEXT])
+
+
+def _relative(text: str, t0: float | None) -> str:
+    """For a timestamp: when it was on the timeline's clock (seconds since the load started)."""
+    if t0 is None or not _ISO.match(text):
+        return ""
+    try:
+        at = datetime.fromisoformat(text)
+    except ValueError:
+        return ""
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=UTC)
+    return f' <span class="rel">({at.timestamp() - t0:+.3f} s)</span>'
+
+
+def _kv_inline(data: dict[str, Any]) -> str:
+    pairs = (f"{k}={json.dumps(v, default=str)}" for k, v in data.items())
+    return ", ".join(f"<code>{escape(pair)}</code>" for pair in pairs)
+
+
+def _seconds(value: Any) -> str:
+    return "—" if value is None else f"{float(value) * 1000:.1f} ms"
+
+
+def _rate(value: Any) -> str:
+    return "—" if value is None else f"{float(value):.2%}"
+
+
+def _metric(metric: str, value: Any) -> str:
+    return _rate(value) if metric == "error_rate" else _seconds(value)
+
+
+_METRICS = ("error_rate", "p50", "p95", "p99")
+
+
+def _slo(run: Run) -> str:
+    slo = next((v for v in run.results.get("invariants") or [] if v.get("invariant") == "slo"), None) or {}
+    params = slo.get("params") or {}
+    phases = (slo.get("details") or {}).get("phases")
+    if phases:
+        kind = f", operations of kind {params['kind']}" if params.get("kind") else ""
+        source = f"the slo invariant{kind} (exact percentiles over the evidence database)"
+    else:
+        phases = run.timeline.phases
+        source = "the history (percentiles within ±0.5%)"
+    limits = {m: params.get("max_error_rate" if m == "error_rate" else m) for m in _METRICS}
+    limited = set(params.get("phases") or [])
+    rows = []
+    for p in phases or []:
+        phase = escape(str(p.get("phase")))
+        cells = [f"<td>{phase}</td>", f'<td class="n">{escape(str(p.get("operations")))}</td>']
+        for metric in _METRICS:
+            value, limit = p.get(metric), limits[metric]
+            over = p.get("phase") in limited and limit is not None and value is not None and value > limit
+            cells.append(f'<td class="n{" over" if over else ""}">{_metric(metric, value)}</td>')
+        rows.append(f'<tr data-phase="{phase}">{"".join(cells)}</tr>')
+    if rows and limited and any(v is not None for v in limits.values()):
+        cells = [f"<td>limit ({escape(', '.join(sorted(limited)))})</td>", "<td></td>"]
+        cells += [
+            f'<td class="n">{"—" if limits[m] is None else _metric(m, limits[m])}</td>' for m in _METRICS
+        ]
+        rows.append(f'<tr class="limit">{"".join(cells)}</tr>')
+    headers = ["phase", "operations", "error rate", "p50", "p95", "p99"]
+    table = _table("slo", headers, rows) if rows else '<p class="empty">No client operation was recorded.</p>'
+    kinds = []
+    for k in run.timeline.by_kind:
+        numbers = [k["operations"], k["errors"], k["unknown"], k["refused"], _rate(k["error_rate"])]
+        numbers += [_seconds(k[q]) for q in ("p50", "p95", "p99")]
+        cells_html = "".join(f'<td class="n">{n}</td>' for n in numbers)
+        kinds.append(f"<tr><td>{escape(str(k['kind']))}</td>{cells_html}</tr>")
+    headers = ["kind", "operations", "errors", "of them unknown", "expected refusals", "error rate"]
+    by_kind = f"<h3>By kind of operation</h3>{_table('kinds', [*headers, 'p50', 'p95', 'p99'], kinds)}"
+    caption = (
+        "steady: operations started before the first fault; fault: until the last heal; recovery: after it. "
+        f"Error rate: failed or unknown, expected refusals excluded. From {source}."
+    )
+    return f"""<section id="slo-section"><h2>Service levels per phase</h2>
+<p class="caption">{escape(caption)}</p>
+{table}{by_kind if kinds else ""}</section>"""
+
+
+def _faults(run: Run) -> str:
+    applied = {e.get("id"): e for e in run.journal if e.get("event") == "applied"}
+    healed = {e.get("id"): e for e in run.journal if e.get("event") == "healed"}
+    scheduled = run.results.get("faults") or []
+    known = {f.get("id") for f in scheduled}
+    faults = scheduled + [{"id": fid} for fid in applied if fid not in known]  # in the journal only
+    rows = []
+    for fault in faults:
+        fid = fault.get("id")
+        event, heal = applied.get(fid), healed.get(fid)
+        cells = [
+            escape(str(fid or "—")),
+            escape(str(fault.get("label") or "")),
+            _fault_what(event),
+            _fault_schedule(fault.get("spec") or {}),
+            _when(fault.get("applied_at"), event, run.t0, "not applied"),
+            _when(fault.get("healed_at"), heal, run.t0, "not healed" if event else "—"),
+            escape(str((heal or {}).get("outcome") or "")),
+        ]
+        rows.append(
+            f'<tr data-fault="{escape(str(fid))}">' + "".join(f"<td>{c}</td>" for c in cells) + "</tr>"
+        )
+    if not rows:
+        return '<section id="faults"><h2>Faults</h2><p class="empty">No fault was scheduled.</p></section>'
+    headers = ["id", "fault", "what", "scheduled", "applied", "healed", "heal"]
+    caption = (
+        "The schedule and the fault journal (faults.jsonl): what was applied where, and when it was healed; "
+        "times in seconds since the load started, and UTC."
+    )
+    return (
+        f'<section id="faults"><h2>Faults</h2><p class="caption">{escape(caption)}</p>'
+        f"{_table('fault-journal', headers, rows)}</section>"
+    )
+
+
+def _fault_what(event: dict[str, Any] | None) -> str:
+    if not event:
+        return "—"
+    params = event.get("params") or {}
+    what = f"{escape(str(event.get('kind')))} {escape(str(event.get('action')))} on "
+    return (
+        what + f"<b>{escape(str(event.get('target')))}</b>" + (f"<br>{_kv_inline(params)}" if params else "")
+    )
+
+
+def _fault_schedule(spec: dict[str, Any]) -> str:
+    if spec.get("at") is None:
+        return "—"
+    until = f" for {escape(str(spec['duration']))}" if spec.get("duration") else " until the load ends"
+    return f"at {escape(str(spec['at']))}{until}"
+
+
+def _when(relative: Any, event: dict[str, Any] | None, t0: float | None, otherwise: str) -> str:
+    at = str((event or {}).get("at") or "")
+    if relative is None and at and t0 is not None:
+        try:
+            relative = datetime.fromisoformat(at).timestamp() - t0
+        except ValueError:
+            relative = None
+    if relative is None and not at:
+        return f'<span class="null">{escape(otherwise)}</span>'
+    parts = [f"{float(relative):.2f} s"] if relative is not None else []
+    if at:
+        parts.append(f'<span class="utc">{escape(at)}</span>')
+    return "<br>".join(parts)
+
+
+def _details(run: Run) -> str:
+    r = run.results
+    experiment = r.get("experiment") or {}
+    backend = r.get("backend")
+    versions = r.get("versions") or {}
+    load = r.get("load") or {}
+    items = [
+        ("status", r.get("status")),
+        ("experiment file", experiment.get("file")),
+        ("seed", experiment.get("seed")),
+        ("quick profile", "yes" if experiment.get("quick") else "no"),
+        ("started", _utc(r.get("started_at"))),
+        ("ended", _utc(r.get("ended_at"))),
+        ("load started", _utc(r.get("load_started_at"))),
+        ("load", ", ".join(f"{k} {v}" for k, v in load.items()) or "—"),
+        ("versions", ", ".join(f"{k} {v}" for k, v in versions.items()) or "—"),
+    ]
+    rows = "".join(f"<tr><th>{escape(k)}</th><td>{escape(str(v))}</td></tr>" for k, v in items)
+    if backend:
+        passed = "".join(f"<li>{escape(str(p))}</li>" for p in backend.get("passed_over") or [])
+        which = " ".join(escape(str(backend.get(k))) for k in ("kind", "version"))
+        where = f"at {escape(str(backend.get('url')))} ({escape(str(backend.get('detail')))})"
+        passed = f"<br>passed over:<ul>{passed}</ul>" if passed else ""
+        rows += f"<tr><th>fault backend</th><td>Toxiproxy, {which}, {where}{passed}</td></tr>"
+    else:
+        rows += "<tr><th>fault backend</th><td>none started</td></tr>"
+    phases = [
+        f"<tr><td>{escape(str(p.get('name')))}</td><td>{escape(str(p.get('status')))}</td>"
+        f'<td class="n">{_offset(p.get("started"), r.get("started_at"))}</td>'
+        f'<td class="n">{_duration(p.get("started"), p.get("ended"))}</td></tr>'
+        for p in r.get("phases") or []
+    ]
+    headers = ["phase", "status", "started after", "took"]
+    phase_table = f"<h3>Phases</h3>{_table('phases', headers, phases)}" if phases else ""
+    command = escape(str(r.get("command") or ""))
+    return f"""<section id="run"><h2>The run</h2>
+<p>Rerun it:</p><pre id="command"><code>{command}</code></pre>
+<table class="kv">{rows}</table>{phase_table}</section>"""
+
+
+def _utc(epoch: Any) -> str:
+    if epoch is None:
+        return "—"
+    return datetime.fromtimestamp(float(epoch), UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _offset(at: Any, since: Any) -> str:
+    return "—" if at is None or since is None else f"{float(at) - float(since):.2f} s"
+
+
+def _duration(start: Any, end: Any) -> str:
+    return "—" if start is None or end is None else f"{float(end) - float(start):.2f} s"
+
+
+_CSS = """
+:root { --held: #1a7f37; --violated: #cf222e; --error: #9a6700; --interrupted: #6e40c9; --line: #d0d7de;
+        --muted: #57606a; --bg-soft: #f6f8fa; }
+* { box-sizing: border-box; }
+body { margin: 0; font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: #1f2328; }
+main { max-width: 1280px; margin: 0 auto; padding: 16px 24px 40px; }
+h2 { font-size: 18px; margin: 28px 0 8px; border-bottom: 1px solid var(--line); padding-bottom: 4px; }
+h3 { font-size: 15px; margin: 18px 0 6px; }
+h4 { font-size: 13px; margin: 0 0 6px; color: var(--muted); }
+h5 { font-size: 13px; margin: 10px 0 4px; }
+code, pre { font: 12.5px/1.4 ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; }
+pre { background: var(--bg-soft); border: 1px solid var(--line); padding: 8px 12px; overflow-x: auto; }
+.verdict { border-left: 8px solid; padding: 10px 16px; margin: 8px 0 12px; background: var(--bg-soft); }
+.verdict .line { margin: 0; font-size: 20px; }
+.verdict .word { font-weight: 700; letter-spacing: .04em; color: #fff; padding: 2px 10px;
+  border-radius: 4px; }
+.verdict .meta { margin: 6px 0 0; color: var(--muted); }
+.verdict.held { border-color: var(--held); } .verdict.held .word { background: var(--held); }
+.verdict.violated { border-color: var(--violated); } .verdict.violated .word { background: var(--violated); }
+.verdict.error { border-color: var(--error); } .verdict.error .word { background: var(--error); }
+.verdict.interrupted { border-color: var(--interrupted); }
+.verdict.interrupted .word { background: var(--interrupted); }
+.notes { border: 1px solid #d4a72c; background: #fff8c5; padding: 4px 12px; }
+.notes.rebuilt { border-color: var(--interrupted); background: #f3efff; }
+.notes ul { margin: 6px 0; padding-left: 18px; }
+table { border-collapse: collapse; margin: 6px 0; }
+table.grid th, table.grid td, table.records th, table.records td { border: 1px solid var(--line);
+  padding: 4px 8px; text-align: left; vertical-align: top; }
+table.grid thead th, table.records thead th { background: var(--bg-soft); font-weight: 600; }
+table.kv th { text-align: left; padding: 2px 12px 2px 0; color: var(--muted); font-weight: 600;
+  vertical-align: top; }
+table.kv td { padding: 2px 0; }
+table.records { font-size: 12.5px; }
+td.n { text-align: right; font-variant-numeric: tabular-nums; }
+td.over { color: var(--violated); font-weight: 700; }
+tr.limit td { color: var(--muted); font-style: italic; }
+.badge { display: inline-block; padding: 0 8px; border-radius: 10px; font-size: 12px; font-weight: 600;
+  color: #fff; white-space: nowrap; }
+.badge.holds { background: var(--held); } .badge.violated { background: var(--violated); }
+.badge.could_not_check { background: var(--error); }
+.violation { border: 1px solid var(--line); border-left: 4px solid var(--violated); padding: 4px 14px 10px;
+  margin: 12px 0; }
+.violation.could_not_check { border-left-color: var(--error); }
+.example { border-top: 1px dashed var(--line); padding: 8px 0; }
+details.example summary { cursor: pointer; color: var(--muted); }
+.null { color: #8c959f; font-style: italic; }
+.nw { white-space: nowrap; }
+.rel { color: var(--muted); font-size: 11.5px; }
+.utc { color: var(--muted); font-size: 11.5px; }
+.caption { color: var(--muted); margin: 4px 0 8px; }
+.empty { color: var(--muted); font-style: italic; }
+.chart { width: 100%; min-height: 860px; }
+footer { margin-top: 32px; color: var(--muted); font-size: 12px; }
+"""
+
+_JS = """
+(function () {
+  var charts = JSON.parse(document.getElementById("paychaos-charts").textContent);
+  var config = {displaylogo: false, responsive: true, typesetMath: false};
+  var drawn = Object.keys(charts).map(function (id) {
+    return Plotly.newPlot(id, charts[id].data, charts[id].layout, config);
+  });
+  Promise.all(drawn).then(
+    function () { document.body.setAttribute("data-ready", "true"); },
+    function (error) { document.body.setAttribute("data-ready", "error"); console.error(error); }
+  );
+})();
+"""

@@ -1,0 +1,222 @@
+"""A finished (or broken) run folder as the report reads it: results, fault journal, aggregated history.
+
+If results.json is missing or unreadable (the run was killed before writing
+it), a minimal results structure is rebuilt from what the run left: the
+history, the fault journal and experiment.yaml. It says status
+``interrupted`` and checks no invariant.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import platform
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from harness import __version__
+from harness.errors import InvalidInput
+from harness.faults import JOURNAL_NAME, read_journal
+from harness.report._timeline import Timeline, read_timeline
+
+RESULTS_NAME = "results.json"
+
+
+@dataclass
+class Run:
+    dir: Path
+    results: dict[str, Any]
+    timeline: Timeline
+    journal: list[dict[str, Any]] = field(default_factory=list)
+    rebuilt: bool = False  # results.json was missing or unreadable; ``results`` was made from the journals
+    notes: list[str] = field(default_factory=list)  # what a reader should know first
+
+    @property
+    def t0(self) -> float | None:
+        """The load's start, epoch seconds: time zero of the timeline."""
+        return self.timeline.t0
+
+    def fault_marks(self) -> list[dict[str, Any]]:
+        """Each fault's label and window in seconds since the load started (end None: never healed)."""
+        marks = []
+        for fault in self.results.get("faults") or []:
+            if fault.get("applied_at") is None:
+                continue
+            healed = fault.get("healed_at")
+            label = fault.get("label") or fault.get("id") or "fault"
+            end = None if healed is None else float(healed)
+            marks.append({"label": label, "start": float(fault["applied_at"]), "end": end})
+        return marks
+
+    def phase_marks(self) -> list[dict[str, Any]]:
+        if self.t0 is None:
+            return []
+        return [{"name": p["name"], "start": round(float(p["started"]) - self.t0, 3)}
+                for p in self.results.get("phases") or [] if p.get("started") is not None]  # fmt: skip
+
+
+def load_run(run_dir: Path) -> Run:
+    """Read a run folder; stream its history once."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise InvalidInput(f"{run_dir}: no such run folder")
+    journal_path = run_dir / JOURNAL_NAME
+    journal = read_journal(journal_path) if journal_path.is_file() else []
+    notes: list[str] = []
+    results, problem = _read_results(run_dir / RESULTS_NAME)
+    if results is not None:
+        t0 = results.get("load_started_at")
+        window = _fault_window(journal) or _fault_window_from_results(results)
+        seconds = (results.get("load") or {}).get("seconds")
+        timeline = read_timeline(run_dir / "history", t0=t0, fault_window=window, expected_seconds=seconds)
+        run = Run(run_dir, results, timeline, journal)
+    else:
+        timeline = read_timeline(run_dir / "history", fault_window=_fault_window(journal))
+        run = Run(run_dir, _reconstruct(run_dir, journal, timeline, problem), timeline, journal, rebuilt=True)
+        notes.append(
+            f"{problem}: the run stopped before writing its results (killed or crashed). This report was "
+            "rebuilt from the history, the fault journal and experiment.yaml; no invariant was checked, "
+            "and the command and versions below are reconstructions."
+        )
+    left = _unhealed(journal)
+    if left:
+        what = ", ".join(f"{e.get('id')} ({e.get('target')}: {e.get('action')})" for e in left)
+        notes.append(f"The fault journal shows faults applied and never healed: {what}. "
+                     f"Run `paychaos heal {run_dir}` before the next run.")  # fmt: skip
+    if timeline.skipped_lines:
+        notes.append(f"{timeline.skipped_lines} history line(s) could not be read (torn or not JSON) and "
+                     "were left out.")  # fmt: skip
+    run.notes = notes
+    return run
+
+
+def _read_results(path: Path) -> tuple[dict[str, Any] | None, str]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None, "results.json is missing"
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return None, f"results.json is unreadable ({type(exc).__name__}: {exc})"
+    if not isinstance(data, dict):
+        return None, "results.json is not a JSON object"
+    return data, ""
+
+
+def _epoch(iso: Any) -> float | None:
+    try:
+        return datetime.fromisoformat(str(iso)).timestamp()
+    except ValueError:
+        return None
+
+
+def _fault_window(journal: list[dict[str, Any]]) -> tuple[float, float] | None:
+    """(first applied, last healed) in epoch seconds from the journal, as the slo invariant splits phases."""
+    applied = {e.get("id"): _epoch(e.get("at")) for e in journal if e.get("event") == "applied"}
+    healed = {e.get("id"): _epoch(e.get("at")) for e in journal if e.get("event") == "healed"}
+    starts = [t for t in applied.values() if t is not None]
+    if not starts:
+        return None
+    ends = [healed.get(i) for i in applied]
+    return min(starts), math.inf if any(e is None for e in ends) else max(e for e in ends if e is not None)
+
+
+def _fault_window_from_results(results: dict[str, Any]) -> tuple[float, float] | None:
+    t0 = results.get("load_started_at")
+    applied = [f for f in results.get("faults") or [] if f.get("applied_at") is not None]
+    if t0 is None or not applied:
+        return None
+    ends = [f.get("healed_at") for f in applied]
+    last = math.inf if any(e is None for e in ends) else t0 + max(float(e) for e in ends)
+    return t0 + min(float(f["applied_at"]) for f in applied), last
+
+
+def _unhealed(journal: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    applied: dict[Any, dict[str, Any]] = {}
+    for event in journal:
+        if event.get("event") == "applied":
+            applied[event.get("id")] = event
+        elif event.get("event") == "healed":
+            applied.pop(event.get("id"), None)
+    return list(applied.values())
+
+
+def _experiment(run_dir: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load((run_dir / "experiment.yaml").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _reconstruct(
+    run_dir: Path, journal: list[dict[str, Any]], timeline: Timeline, problem: str
+) -> dict[str, Any]:
+    """A results structure (schema version 1) from what a run that never wrote results.json left."""
+    spec = _experiment(run_dir)
+    name = str(spec.get("name") or run_dir.name)
+    target: dict[str, Any] = spec["target"] if isinstance(spec.get("target"), dict) else {}
+    defects = [str(d) for d in target.get("defects") or []]
+    t0 = timeline.t0
+    faults: list[dict[str, Any]] = []
+    for event in journal:
+        if event.get("event") != "applied":
+            continue
+        applied = _epoch(event.get("at"))
+        heals = [e for e in journal if e.get("event") == "healed" and e.get("id") == event.get("id")]
+        healed = _epoch(heals[0].get("at")) if heals else None
+        faults.append({
+            "index": len(faults),
+            "label": f"{event.get('target')}: {event.get('kind')} {event.get('action')}",
+            "id": event.get("id"),
+            "spec": {k: event[k] for k in ("kind", "target", "action", "params") if k in event},
+            "applied_at": None if applied is None or t0 is None else round(applied - t0, 3),
+            "healed_at": None if healed is None or t0 is None else round(healed - t0, 3),
+        })  # fmt: skip
+    times = [t for t in (_epoch(e.get("at")) for e in journal) if t is not None]
+    if timeline.first_start is not None:
+        times += [timeline.first_start, timeline.last_end or timeline.first_start]
+    copied = run_dir / "experiment.yaml"
+    if t0 is not None:
+        times.append(t0)
+    # the run copied experiment.yaml first thing; a copy of the run folder may have a later mtime
+    first = [copied.stat().st_mtime] if copied.is_file() else []
+    started = min([*times, *first], default=run_dir.stat().st_mtime)
+    ended = max([*times, started])
+    target_path = Path(str(target.get("path") or ""))
+    target_name = target_path.parent.name if target_path.suffix in (".yaml", ".yml") else target_path.name
+    command = f"paychaos run {copied}" + "".join(f" --defect {d}" for d in defects)
+    load: dict[str, Any] = {}
+    if timeline.operations and t0 is not None and timeline.last_end is not None:
+        load = {"operations": timeline.operations, "errors": timeline.errors,
+                "seconds": round(timeline.last_end - t0, 3)}  # fmt: skip
+    return {
+        "schema_version": 1,
+        "run_id": run_dir.name,
+        "status": "interrupted",
+        "verdict": "interrupted",
+        "exit_code": 130,
+        "error": f"{problem}; report rebuilt from the history, the fault journal and experiment.yaml",
+        "experiment": {
+            "name": name,
+            "description": str(spec.get("description") or ""),
+            "file": str(copied),
+            "seed": spec.get("seed") if isinstance(spec.get("seed"), int) else 1,
+            "quick": False,
+        },
+        "target": {"name": target_name or "unknown", "defects": defects},
+        "command": command,
+        "started_at": started,
+        "ended_at": ended,
+        "load_started_at": t0,
+        "phases": [],
+        "load": load,
+        "faults": faults,
+        "guard": None,
+        "invariants": [],
+        "backend": None,
+        "versions": {"paychaos": __version__, "python": platform.python_version()},
+    }

@@ -1,0 +1,78 @@
+"""Plain-text renderings of verdicts and their evidence (JUnit failure texts, terminal output)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+
+def verdict_summary(verdict: dict[str, Any]) -> str:
+    """One line: ``64 violation(s): 64 order(s) debited wrongly`` / ``could not check: …`` / ``holds``."""
+    status = verdict.get("status")
+    reason = str(verdict.get("reason") or "")
+    if status == "violated":
+        count = verdict.get("count", 0)
+        return f"{count} violation(s)" + (f": {reason}" if reason else "")
+    if status == "could_not_check":
+        return f"could not check: {reason or 'no reason given'}"
+    checked = verdict.get("checked")
+    return "holds" + (f" ({checked} checked)" if checked is not None else "")
+
+
+def scalar(value: Any) -> str:
+    """A value in one short piece of text: null for None, JSON for containers."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int):
+        return str(value)
+    return json.dumps(value, default=str, ensure_ascii=False)
+
+
+def _is_records(value: Any) -> bool:
+    return isinstance(value, list) and bool(value) and all(isinstance(v, dict) for v in value)
+
+
+def example_lines(example: Any, indent: str = "  ") -> list[str]:
+    """An example as indented lines; a list of objects becomes one ``- key=value, …`` line per object."""
+    if not isinstance(example, dict):
+        return [indent + scalar(example)]
+    lines: list[str] = []
+    for key, value in example.items():
+        if _is_records(value):
+            lines.append(f"{indent}{key}:")
+            for record in value:
+                lines.append(f"{indent}  - " + ", ".join(f"{k}={scalar(v)}" for k, v in record.items()))
+        elif isinstance(value, dict) and value:
+            lines.append(f"{indent}{key}:")
+            lines.extend(example_lines(value, indent + "  "))
+        else:
+            lines.append(f"{indent}{key}: {scalar(value)}")
+    return lines
+
+
+def verdict_text(verdict: dict[str, Any], *, examples: int = 3, report: str | None = None) -> str:
+    """A verdict for a CI log: summary, parameters, the first examples, and where the rest are."""
+    lines = [f"{verdict.get('invariant', '?')}: {verdict_summary(verdict)}"]
+    if verdict.get("checked") is not None and verdict.get("status") != "holds":
+        lines.append(f"checked: {verdict['checked']}")
+    params = {k: v for k, v in (verdict.get("params") or {}).items() if v is not None}
+    if params:
+        lines.append("params: " + ", ".join(f"{k}={scalar(v)}" for k, v in params.items()))
+    shown = list(verdict.get("examples") or [])
+    total = max(int(verdict.get("count") or 0), len(shown))
+    for i, example in enumerate(shown[:examples], 1):
+        lines.append("")
+        lines.append(f"example {i} of {total}:")
+        lines.extend(example_lines(example))
+    rest = total - min(examples, len(shown))
+    if rest > 0 and shown:
+        where = f" (the report holds up to {len(shown)}: {report})" if report else ""
+        lines.append("")
+        lines.append(f"… and {rest} more{where}")
+    return "\n".join(lines)

@@ -1,0 +1,19 @@
+"""harness.report's public API is what __all__ says; it grows only on purpose."""
+
+from __future__ import annotations
+
+import harness.report
+
+
+def test_report_exports() -> None:
+    assert sorted(harness.report.__all__) == [
+        "JUNIT_NAME",
+        "REPORT_NAME",
+        "ResultsInvalid",
+        "rebuild",
+        "results_schema",
+        "validate_results",
+        "write_html",
+        "write_junit",
+    ]
+    assert (harness.report.REPORT_NAME, harness.report.JUNIT_NAME) == ("report.html", "junit.xml")

@@ -1,0 +1,213 @@
+"""report.html without a browser: one self-contained file, valid Plotly figures, evidence readable, big runs small."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import plotly.graph_objects as go
+import pytest
+
+from harness.report import write_html
+from harness.report._timeline import MAX_BUCKETS
+from tests.harness.report.conftest import SAMPLES
+
+MAX_BYTES = 10 * 1024 * 1024
+
+
+def charts_of(html: str) -> dict[str, Any]:
+    found = re.search(r'<script type="application/json" id="paychaos-charts">(.*?)</script>', html, re.S)
+    assert found, "no chart data in the page"
+    charts: dict[str, Any] = json.loads(found.group(1))
+    return charts
+
+
+def _external_references(html: str) -> list[str]:
+    """Anything the page would fetch: src= or href= to another place, a stylesheet link, an import."""
+    found = re.findall(
+        r"""<(?:script|img|iframe|link)\b[^>]*\b(?:src|href)\s*=\s*["']?(?!data:|#)([^"' >]+)""", html
+    )
+    return found + re.findall(r"@import|url\((?!data:)", html.split("<script>")[0])
+
+
+@pytest.mark.parametrize("name", SAMPLES)
+def test_the_report_is_one_self_contained_file(sample_run: Callable[[str], Path], name: str) -> None:
+    run = sample_run(name)
+    path = write_html(run)
+    assert path == run / "report.html"
+    html = path.read_text()
+    assert path.stat().st_size < MAX_BYTES
+    assert _external_references(html) == []
+    assert "plotly.js v" in html  # the library itself, inlined
+    assert not (run / "report.html.tmp").exists()
+    charts = charts_of(html)
+    assert list(charts) == ["timeline"]
+    for figure in charts.values():
+        go.Figure(figure)  # plotly's own validation: every attribute exists and has a valid value
+        assert figure["data"]
+        assert all(trace["x"] for trace in figure["data"])
+
+
+def test_passing_run_says_held_and_lists_every_invariant(sample_run: Callable[[str], Path]) -> None:
+    html = write_html(sample_run("passing-hello")).read_text()
+    assert '<header class="verdict held" id="verdict">' in html
+    assert "hello: 10 invariant(s) held" in html
+    statuses = re.findall(r'<tr data-invariant="([^"]+)" data-status="([^"]+)">', html)
+    assert len(statuses) == 10
+    assert {s for _, s in statuses} == {"holds"}
+    assert "Ten users shop for twenty seconds" in html  # the story
+    assert 'id="violations"' not in html
+    assert "paychaos run experiments/hello.yaml --quick" in html
+    assert "Toxiproxy, embedded 2.12.0, at http://127.0.0.1:41031" in html
+    assert "PostgreSQL 16.2" in html
+    # the slo invariant's own per-phase table, its limit, and the computed one per kind
+    assert re.search(
+        r'<tr data-phase="fault"><td>fault</td><td class="n">195</td><td class="n">0.00%</td>', html
+    )
+    assert "limit (steady)" in html
+    assert "From the slo invariant" in html
+
+
+def test_a_double_debit_shows_both_postings_and_the_operations_behind_them(
+    sample_run: Callable[[str], Path],
+) -> None:
+    html = write_html(sample_run("failing-retry-new-key")).read_text()
+    assert '<header class="verdict violated" id="verdict">' in html
+    assert "violated: exactly_once_debit, idempotent_replay" in html
+    statuses = dict(re.findall(r'<tr data-invariant="([^"]+)" data-status="([^"]+)">', html))
+    assert statuses == {"exactly_once_debit": "violated", "eventual_refund": "holds", "no_stuck_orders": "holds",
+                        "idempotent_replay": "violated", "conservation": "holds"}  # fmt: skip
+    section = html.split('id="invariant-exactly-once-debit"')[1].split("</section>")[0]
+    assert "example 1 of 64" in section
+    ledger = section.split("<h5>ledger (3)</h5>")[1].split("</table>")[0]
+    assert (
+        "<th>key</th><th>payment_id</th><th>account</th><th>amount</th><th>at</th><th>refunded_by</th>"
+        in ledger
+    )
+    assert "pay:dde640d4-f8ef-4b5a-be05-614031a2530e" in ledger
+    assert ledger.count('<span class="num">38725</span>') == 3
+    assert '2026-11-22T01:10:57.603299+00:00 <span class="rel">(+2.437 s)</span>' in ledger
+    operations = section.split("<h5>client_operations (3)</h5>")[1].split("</table>")[0]
+    assert operations.count("<tr>") == 4  # the header and three operations
+    assert "pay_retry" in operations
+    assert section.count('<div class="example">') == 5  # the first five unfolded, the rest folded
+    assert section.count('<details class="example">') == 15
+    assert "44 more not kept" in section
+
+
+def test_could_not_check_and_an_errored_run_read_plainly(sample_run: Callable[[str], Path]) -> None:
+    run = sample_run("failing-drop-on-overload")
+    results = json.loads((run / "results.json").read_text())
+    results["invariants"][1].update(status="could_not_check", reason="evidence database: TimeoutError")
+    (run / "results.json").write_text(json.dumps(results))
+    html = write_html(run).read_text()
+    assert '<tr data-invariant="eventual_refund" data-status="could_not_check">' in html
+    assert "could not check: evidence database: TimeoutError" in html
+
+    results.update(status="error", verdict="error", exit_code=3, invariants=[], faults=[], load_started_at=None,
+                   error="steady state not reached: bank is not healthy; see logs/bank.log")  # fmt: skip
+    (run / "results.json").write_text(json.dumps(results))
+    shutil.rmtree(run / "history")
+    html = write_html(run).read_text()
+    assert '<header class="verdict error" id="verdict">' in html
+    assert "No invariant was checked: steady state not reached: bank is not healthy" in html
+    assert "No client operation was recorded" in html
+    assert charts_of(html) == {}
+
+
+def test_text_from_the_run_is_shown_never_run(sample_run: Callable[[str], Path]) -> None:
+    run = sample_run("failing-drop-on-overload")
+    results = json.loads((run / "results.json").read_text())
+    results["experiment"]["description"] = "<script>alert(1)</script> & </script>"
+    results["invariants"][0]["examples"][0]["order_id"] = "<img src=x onerror=alert(1)>"
+    results["faults"][0]["label"] = "</script><b>slow</b>"
+    (run / "results.json").write_text(json.dumps(results))
+    html = write_html(run).read_text()
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; &lt;/script&gt;" in html
+    assert "<img src=x" not in html
+    assert "&lt;img src=x onerror=alert(1)&gt;" in html
+    assert html.count("</script>") == 3  # plotly.js, the chart data, the page's own script
+    labels = [a["text"] for a in charts_of(html)["timeline"]["layout"]["annotations"]]
+    assert "⚡ &lt;/script&gt;&lt;b&gt;slow&lt;/b&gt;" in labels
+
+
+def _write_big_history(folder: Path, *, seconds: int, per_second: int, t0: float) -> int:
+    """``seconds × per_second`` operations in two files, fast: one second of lines as a template, reused with
+    each second's epoch. Every 50th operation fails, every 97th times out, every 31st is an expected refusal."""
+    folder.mkdir(parents=True)
+    written = 0
+    for process in range(2):
+        template = []
+        for i in range(per_second // 2):
+            start = 0.6 * i / (per_second // 2)
+            latency = 0.004 + (i * 7919 % 1000) / 1000 * 0.39
+            outcome, expected = "ok", "false"
+            if i % 50 == 0:
+                outcome = "failed"
+            elif i % 97 == 0:
+                outcome = "timeout"
+            elif i % 31 == 0:
+                outcome, expected = "failed", "true"
+            template.append(
+                f'{{"id":"op-{process}-@SECOND@-{i}","kind":"{("pay", "pay_retry", "refund", "payout")[i % 4]}",'
+                f'"order_id":"order-{process}-@SECOND@-{i}","key":"order:order-{process}-@SECOND@-{i}",'
+                f'"amount":{1000 + i},"start":@SECOND@.{round(start * 1e6):06d},"end":@SECOND@.'
+                f'{round((start + latency) * 1e6):06d},"outcome":"{outcome}","status":200,"payment_id":null,'
+                f'"payment_state":"SUCCEEDED","error":null,"expected":{expected}}}\n'
+            )
+        block = "".join(template)
+        with open(folder / f"load-{process}.jsonl", "w") as out:
+            out.write(json.dumps({"event": "start", "at": t0, "pid": process, "process": process}) + "\n")
+            for second in range(seconds):
+                out.write(block.replace("@SECOND@", str(int(t0) + second)))
+        written += seconds * len(template)
+    return written
+
+
+@pytest.mark.slow
+def test_an_hour_with_a_million_operations_streams_into_a_small_report(
+    sample_run: Callable[[str], Path], tmp_path: Path
+) -> None:
+    run = sample_run("passing-hello")
+    results = json.loads((run / "results.json").read_text())
+    t0 = float(int(results["load_started_at"]))
+    results["load_started_at"] = t0
+    results["load"] = {"operations": 1_000_000, "errors": 0, "seconds": 4000.0}
+    (run / "results.json").write_text(json.dumps(results))
+    shutil.rmtree(run / "history")
+    generated = time.monotonic()
+    assert _write_big_history(run / "history", seconds=4000, per_second=250, t0=t0) == 1_000_000
+    assert time.monotonic() - generated < 30
+    history_bytes = sum(p.stat().st_size for p in (run / "history").iterdir())
+    # in a child process, so its peak memory is its own: streaming, not loading a 200+ MB history
+    script = textwrap.dedent(f"""
+        import resource, sys, time
+        from pathlib import Path
+        from harness.report import write_html
+        started = time.monotonic()
+        write_html(Path({str(run)!r}))
+        print(time.monotonic() - started, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+    """)
+    try:
+        out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,
+                             timeout=240).stdout  # fmt: skip
+    finally:
+        shutil.rmtree(run / "history")  # 200+ MB: not kept among pytest's last tmp dirs
+    seconds, peak_kib = out.split()
+    assert float(seconds) < 90, f"{seconds}s to build the report of a million operations"
+    assert int(peak_kib) * 1024 < min(history_bytes, 400 * 1024 * 1024), f"peak memory {peak_kib} KiB"
+    html = (run / "report.html").read_text()
+    assert len(html.encode()) < MAX_BYTES
+    figure = charts_of(html)["timeline"]
+    assert all(len(trace["x"]) <= MAX_BUCKETS for trace in figure["data"])
+    assert "1000000 client operations from 2 history file(s), in 6-second buckets" in html
+    total = next(t for t in figure["data"] if t["name"] == "all kinds" and t["yaxis"] == "y")
+    assert sum(y * 6 for y in total["y"]) == pytest.approx(1_000_000, rel=1e-4)
