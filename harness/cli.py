@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import sys
 import time
 from collections.abc import Iterator
@@ -53,6 +54,8 @@ def cli() -> None:
     "--db", metavar="URL", help="use an existing PostgreSQL (postgresql://…) instead of an embedded one"
 )
 @click.option("--no-docker", is_flag=True, help="never run a Toxiproxy image, even if one is present")
+@click.option("--junit", type=click.Path(path_type=Path), help="also write the JUnit XML here")
+@click.option("--json", "json_out", type=click.Path(path_type=Path), help="also write results.json here")
 def run(
     experiment: Path,
     defects: tuple[str, ...],
@@ -62,6 +65,8 @@ def run(
     toxiproxy: str | None,
     db: str | None,
     no_docker: bool,
+    junit: Path | None,
+    json_out: Path | None,
 ) -> None:
     """Run EXPERIMENT against its target and say whether every invariant held.
 
@@ -92,8 +97,30 @@ def run(
     console.print(
         f"{line.get(int(result.exit_code), 'ERROR')} {file.experiment.name}: {summary}", highlight=False
     )
-    console.print(f"report: {result.run_dir}", highlight=False)
+    report = result.run_dir / "report.html"
+    console.print(f"report: {report if report.exists() else result.run_dir}", highlight=False)
+    for wanted, written in (
+        (junit, result.run_dir / "junit.xml"),
+        (json_out, result.run_dir / "results.json"),
+    ):
+        if wanted is not None and written.exists():
+            wanted.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(written, wanted)
     raise _Exit(int(result.exit_code))
+
+
+@cli.command("report")
+@click.argument("run_dir", type=click.Path(path_type=Path, exists=True, file_okay=False))
+def report(run_dir: Path) -> None:
+    """Rebuild report.html and junit.xml of a finished, failed or interrupted run from its journals.
+
+    Exits with the run's own exit code (130 for a run whose results.json was never written).
+    """
+    from harness.report import rebuild
+
+    results = rebuild(run_dir)
+    click.echo(f"{run_dir / 'report.html'}  ({results['verdict']})")
+    raise _Exit(int(results["exit_code"]))
 
 
 def _summary(results: dict[str, Any]) -> str:

@@ -74,6 +74,7 @@ from harness.invariants import (
 )
 from harness.invariants._base import read_only
 from harness.load import HistoryTail, LiveStats, LocustProcess
+from harness.report import rebuild
 from harness.target import EmbeddedPostgres, Server, Stack, external
 
 
@@ -151,6 +152,10 @@ class _Run:
         code = exit_code(status, verdicts)
         results = self._results(status, error, code, started)
         write_results(self.run_dir / "results.json", results)
+        try:
+            rebuild(self.run_dir)  # report.html and junit.xml, from the journals just written
+        except Exception as exc:  # a report that cannot be drawn must not change the verdict
+            self.console.print(f"[yellow]report.html and junit.xml not written: {exc}[/]", highlight=False)
         return RunResult(self.run_dir, code, results)
 
     def _run(self) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -170,6 +171,8 @@ class ProcessFault(Fault):
             (os.killpg if group else os.kill)(pid, _SIGNALS[self.action])
         except (ProcessLookupError, psutil.NoSuchProcess) as exc:
             raise InfrastructureError(f"cannot {self.action} {self.target}: process {pid} is gone") from exc
+        if self.action == "pause":
+            _until_stopped(pid)  # a signal is delivered asynchronously; the fault is in place once it took
         return {"action": self.action, "pid": pid, "created": created, "group": group}
 
     def heal(self, undo: dict[str, Any]) -> str:
@@ -231,6 +234,12 @@ class ConfigFault(Fault):
                 f"restoring config at {undo['url']} was refused: {reply.status_code} {reply.text}"
             )
         return f"restored config at {undo['url']}"
+
+
+def _until_stopped(pid: int, within: float = 5.0) -> None:
+    deadline = time.monotonic() + within
+    while not stopped(pid) and time.monotonic() < deadline:
+        time.sleep(0.005)
 
 
 def stopped(pid: int) -> bool:
