@@ -19,7 +19,8 @@ from tests.conftest import ROOT
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 TARGET = load_target(ROOT / "targets" / "paystack")
-CASES = list(cases(TARGET, sorted((ROOT / "experiments").glob("*.yaml"))))
+# hello runs on the correct stack in tests/harness/test_runner.py already; every other experiment runs here.
+CASES = list(cases(TARGET, [p for p in sorted((ROOT / "experiments").glob("*.yaml")) if p.stem != "hello"]))
 
 
 def test_every_defect_names_an_experiment_that_exists() -> None:

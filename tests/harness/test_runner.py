@@ -93,9 +93,9 @@ def test_a_tripped_guard_stops_injection_and_the_run_still_verifies(tmp_path: Pa
         tmp_path,
         """
 name: guarded
-load: {users: 5, duration: 14s, scenarios: {pay: 1}}
+load: {users: 5, duration: 9s, scenarios: {pay: 1}}
 faults:
-  - {at: 3s, duration: 9s, link: gateway_bank, toxic: latency, latency: 400ms}
+  - {at: 2s, duration: 6s, link: gateway_bank, toxic: latency, latency: 400ms}
 guards:
   - {metric: p99, above: 200ms, for: 1s}
 invariants: [exactly_once_debit, conservation]
@@ -109,7 +109,7 @@ invariants: [exactly_once_debit, conservation]
     assert guard["metric"] == "p99"
     assert guard["value"] > 0.2
     fault = results["faults"][0]
-    assert fault["healed_at"] < 3 + 9 - 1  # healed when the guard tripped, not at the end of its window
+    assert fault["healed_at"] < 2 + 6 - 1  # healed when the guard tripped, not at the end of its window
     assert fault["healed_at"] == pytest.approx(guard["at"], abs=0.5)
     assert [v["status"] for v in results["invariants"]] == ["holds", "holds"]
 
