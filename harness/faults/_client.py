@@ -80,13 +80,7 @@ class ToxiproxyClient:
 
     def delete_proxy(self, name: str) -> bool:
         """Delete a proxy; False if there was none by that name."""
-        try:
-            self._call("DELETE", f"/proxies/{name}")
-        except ToxiproxyError as exc:
-            if exc.status == 404:
-                return False
-            raise
-        return True
+        return self._delete(f"/proxies/{name}")
 
     def set_enabled(self, name: str, enabled: bool) -> dict[str, Any]:
         return dict(self._call("POST", f"/proxies/{name}", {"enabled": enabled}))
@@ -112,8 +106,11 @@ class ToxiproxyClient:
 
     def remove_toxic(self, proxy: str, name: str) -> bool:
         """Remove a toxic; False if it (or its proxy) was already gone."""
+        return self._delete(f"/proxies/{proxy}/toxics/{name}")
+
+    def _delete(self, path: str) -> bool:
         try:
-            self._call("DELETE", f"/proxies/{proxy}/toxics/{name}")
+            self._call("DELETE", path)
         except ToxiproxyError as exc:
             if exc.status == 404:
                 return False

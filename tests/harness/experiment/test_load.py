@@ -45,7 +45,11 @@ def test_hello_is_small_and_complete() -> None:
     assert isinstance(fault, LinkFault)
     assert fault.toxiproxy_attributes() == {"latency": 300, "jitter": 0}
     assert hello.invariants is None  # the defaults: every invariant the target supports
-    body = [line for line in (ROOT / "experiments" / "hello.yaml").read_text().splitlines() if not line.startswith("#")]
+    body = [
+        line
+        for line in (ROOT / "experiments" / "hello.yaml").read_text().splitlines()
+        if not line.startswith("#")
+    ]
     assert len(body) <= 11
 
 

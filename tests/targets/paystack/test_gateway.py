@@ -14,7 +14,7 @@ from harness.target import Stack
 from tests.support.db import execute, query, scalar
 from tests.support.netfault import FaultyLink
 from tests.support.wait import wait_until
-from tests.targets.paystack.conftest import StartStack, client, new_account
+from tests.targets.paystack.conftest import StartStack, client, debits, new_account
 
 pytestmark = pytest.mark.integration
 
@@ -32,16 +32,6 @@ def payment(stack: Stack, payment_id: str) -> dict[str, Any]:
         return dict(gateway.get(f"/payments/{payment_id}").json())
 
 
-def posted_debits(stack: Stack, order_id: str) -> int:
-    return int(
-        scalar(
-            stack.dsn("bank"),
-            "SELECT count(*) FROM transactions WHERE kind = 'debit' AND status = 'posted' AND reference = $1",
-            order_id,
-        )
-    )
-
-
 def test_same_key_and_body_give_the_same_payment_and_another_body_is_refused(shared: Stack) -> None:
     account = new_account(shared)
     key, order = uuid.uuid4().hex, uuid.uuid4().hex
@@ -57,7 +47,7 @@ def test_same_key_and_body_give_the_same_payment_and_another_body_is_refused(sha
     assert again.json()["id"] == first.json()["id"]
     assert other.status_code == 409
     assert no_key.status_code == 400
-    assert posted_debits(shared, order) == 1
+    assert debits(shared, order) == 1
 
 
 def test_a_state_change_and_its_outbox_event_commit_in_one_transaction(
@@ -139,7 +129,7 @@ def test_a_bank_timeout_leaves_the_payment_unknown_until_the_reconciler_complete
         what="the reconciler to resolve the payment",
     )
     assert resolved["state"] == "SUCCEEDED"
-    assert posted_debits(stack, answered["order_id"]) == 1
+    assert debits(stack, answered["order_id"]) == 1
 
 
 def test_timeout_as_failure_defect_fails_a_debited_payment_and_never_refunds(
@@ -148,7 +138,7 @@ def test_timeout_as_failure_defect_fails_a_debited_payment_and_never_refunds(
     stack = paystack(defects=("timeout-as-failure",), args=SLOW_BANK, links={"gateway_bank": faulty})
     answered = _pay_through_slow_bank(stack, faulty)
     assert answered["state"] == "FAILED"
-    wait_until(lambda: posted_debits(stack, answered["order_id"]) == 1, timeout=5, what="the late debit")
+    wait_until(lambda: debits(stack, answered["order_id"]) == 1, timeout=5, what="the late debit")
     # Two reconciliation passes after the payment's grace period (1.5 s) had the chance
     # to look at it; a FAILED payment is final to them, so no refund ever comes.
     due = datetime.fromisoformat(answered["updated_at"]) + timedelta(seconds=1.5)
@@ -200,7 +190,7 @@ def test_no_reconciler_defect_leaves_unknown_payments_unknown(
     # A correct reconciler resolves it within its grace period (1.5 s) plus one pass; give it 4 s.
     with pytest.raises(AssertionError, match="timed out"):
         wait_until(lambda: payment(stack, answered["id"])["state"] != "UNKNOWN", timeout=4)
-    assert posted_debits(stack, answered["order_id"]) == 1
+    assert debits(stack, answered["order_id"]) == 1
 
 
 async def _concurrent_payments(url: str, account: str, count: int) -> list[httpx.Response]:
