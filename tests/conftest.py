@@ -11,6 +11,8 @@ from harness.target import EmbeddedPostgres, Server
 
 ROOT = Path(__file__).resolve().parent.parent
 
+pytest_plugins = ["pytester"]  # for the pytest plugin's own tests
+
 
 @pytest.fixture(scope="session")
 def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:

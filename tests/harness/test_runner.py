@@ -15,6 +15,7 @@ import pytest
 
 from harness.faults import read_journal
 from harness.load import read_history
+from harness.report import validate_results
 from tests.conftest import ROOT
 from tests.support.wait import wait_until
 
@@ -45,6 +46,7 @@ def test_hello_holds_and_the_latency_shows_in_the_history(tmp_path: Path) -> Non
     assert result.returncode == 0, result.stdout + result.stderr
     assert "PASSED hello: 9 invariant(s) held" in result.stdout
     run_dir, results = _results(tmp_path)
+    validate_results(results)
     assert (results["status"], results["verdict"], results["exit_code"]) == ("completed", "held", 0)
     assert [p["name"] for p in results["phases"]] == [
         "prepare", "target up", "steady state", "load", "heal", "settle", "verify", "report"]  # fmt: skip
@@ -62,7 +64,8 @@ def test_hello_holds_and_the_latency_shows_in_the_history(tmp_path: Path) -> Non
     assert sorted(before)[len(before) // 2] < 0.3
     events = [e["event"] for e in read_journal(run_dir / "faults.jsonl")]
     assert events == ["applied", "healed"]
-    for name in ("experiment.yaml", "load.json", "locust.log", "logs/gateway.log", "logs/postgres.log"):
+    for name in ("experiment.yaml", "load.json", "locust.log", "logs/gateway.log", "logs/postgres.log", "report.html",
+                 "junit.xml"):  # fmt: skip
         assert (run_dir / name).exists(), name
 
 

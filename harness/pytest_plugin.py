@@ -1,0 +1,131 @@
+"""pytest collects experiment files as tests: ``pytest --paychaos experiments/``.
+
+Opt-in: without ``--paychaos`` no YAML file is collected, and the harness is
+not even imported (this module imports nothing of it at load time). With it,
+every ``*.yaml`` / ``*.yml`` file that is an experiment (a mapping with
+``name`` and ``target``) becomes one test item named after the experiment, so
+``-k``, ``--junitxml`` and the rest of pytest work as usual. An item passes
+when every invariant held; a violation fails it with the violated invariants,
+their first examples and the report's path.
+
+    pytest --paychaos --paychaos-quick experiments/          # the CI suite
+    pytest --paychaos experiments/hello.yaml -k hello
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    from _pytest._code.code import ExceptionInfo, TerminalRepr
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("paychaos", "paychaos experiments as tests")
+    group.addoption("--paychaos", action="store_true", help="collect paychaos experiment YAML files as tests")
+    group.addoption("--paychaos-quick", action="store_true", help="run each experiment's --quick profile")
+    group.addoption(
+        "--paychaos-out", default="reports", help="where runs write their reports (default: reports)"
+    )
+    group.addoption("--paychaos-defect", action="append", default=[], metavar="NAME",
+                    help="switch a defect of the target on for every experiment (repeatable)")  # fmt: skip
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "paychaos: a paychaos experiment collected from a YAML file")
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+    if not parent.config.getoption("paychaos") or file_path.suffix not in (".yaml", ".yml"):
+        return None
+    if not _looks_like_an_experiment(file_path):
+        return None
+    return ExperimentFile.from_parent(parent, path=file_path)
+
+
+def _looks_like_an_experiment(path: Path) -> bool:
+    import yaml
+
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return False
+    return isinstance(data, dict) and "name" in data and "target" in data
+
+
+class ExperimentFile(pytest.File):
+    def collect(self) -> list[pytest.Item]:
+        import yaml
+
+        name = str(yaml.safe_load(self.path.read_text(encoding="utf-8"))["name"])
+        item = ExperimentItem.from_parent(self, name=name)
+        item.add_marker(pytest.mark.paychaos)
+        return [item]
+
+
+class ExperimentFailed(Exception):
+    def __init__(self, summary: str, lines: list[str]) -> None:
+        super().__init__(summary)
+        self.lines = lines
+
+
+class ExperimentItem(pytest.Item):
+    def runtest(self) -> None:
+        from rich.console import Console
+
+        from harness.errors import InvalidInput
+        from harness.experiment import load_experiment
+        from harness.invariants import REGISTRY
+        from harness.runner import RunOptions, run_experiment
+
+        config = self.config
+        try:
+            file = load_experiment(self.path, invariants=REGISTRY)
+        except InvalidInput as exc:
+            raise ExperimentFailed("invalid experiment", str(exc).splitlines()) from None
+        options = RunOptions(
+            out=Path(config.getoption("paychaos_out")),
+            defects=tuple(config.getoption("paychaos_defect")),
+            quick=bool(config.getoption("paychaos_quick")),
+            quiet=True,
+        )
+        result = run_experiment(file, options, Console(quiet=True))
+        self.user_properties.append(("report", str(result.run_dir / "report.html")))
+        if int(result.exit_code) != 0:
+            raise ExperimentFailed(_summary(result.results), _details(result.results, result.run_dir))
+
+    def repr_failure(self, excinfo: ExceptionInfo[BaseException], style: Any = None) -> str | TerminalRepr:
+        if isinstance(excinfo.value, ExperimentFailed):
+            return "\n".join([str(excinfo.value), *excinfo.value.lines])
+        return super().repr_failure(excinfo)
+
+    def reportinfo(self) -> tuple[Path, int, str]:
+        return self.path, 0, f"paychaos experiment {self.name}"
+
+
+def _summary(results: dict[str, Any]) -> str:
+    violated = [v["invariant"] for v in results.get("invariants", []) if v["status"] == "violated"]
+    if violated:
+        return f"violated: {', '.join(violated)}"
+    if results.get("error"):
+        return f"{results['verdict']}: {results['error']}"
+    unchecked = [v["invariant"] for v in results.get("invariants", []) if v["status"] == "could_not_check"]
+    return f"could not check: {', '.join(unchecked)}" if unchecked else str(results.get("verdict"))
+
+
+def _details(results: dict[str, Any], run_dir: Path) -> list[str]:
+    lines = []
+    for verdict in results.get("invariants", []):
+        if verdict["status"] == "holds":
+            continue
+        lines.append(
+            f"  {verdict['invariant']}: {verdict['status']} ({verdict['count']}) {verdict['reason']}"
+        )
+        for example in verdict["examples"][:3]:
+            brief = {k: v for k, v in example.items() if not isinstance(v, list | dict)}
+            lines.append(f"    e.g. {brief}")
+    lines.append(f"report: {run_dir / 'report.html'}")
+    return lines
