@@ -186,6 +186,9 @@ class _Run:
                     client, stack, target.links, prefix=f"{self.run_id}." if self.options.toxiproxy else ""
                 )
                 later(proxies.close)
+                if self.options.db and target.postgres:
+                    # On someone else's server, leave nothing behind (the evidence is in the report).
+                    later(server.drop_databases, [stack.database(d) for d in target.postgres.databases])
                 stack.start()
                 later(stack.stop)
                 evidence_db = f"{stack.db_prefix}paychaos_evidence"

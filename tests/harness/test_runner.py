@@ -16,7 +16,9 @@ import pytest
 from harness.faults import read_journal
 from harness.load import read_history
 from harness.report import validate_results
+from harness.target import Server
 from tests.conftest import ROOT
+from tests.support.db import query
 from tests.support.wait import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -141,3 +143,16 @@ def test_infrastructure_that_is_not_there_exits_3_with_the_reason_recorded(tmp_p
     _, results = _results(tmp_path)
     assert (results["status"], results["verdict"]) == ("error", "error")
     assert time.monotonic() - started < 60
+
+
+def test_a_run_on_an_existing_server_leaves_no_database_behind(postgres: Server, tmp_path: Path) -> None:
+    experiment = _experiment(tmp_path, "name: external\nload: {users: 3, duration: 3s, scenarios: {pay: 1}}\n"
+                             "invariants: [exactly_once_debit, conservation]\n")  # fmt: skip
+    before = _databases(postgres)
+    result = _run(str(experiment), "--db", postgres.dsn("postgres"), "--out", str(tmp_path / "runs"))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert _databases(postgres) == before
+
+
+def _databases(server: Server) -> set[str]:
+    return {r["datname"] for r in query(server.dsn("postgres"), "SELECT datname FROM pg_database")}
