@@ -46,8 +46,11 @@ class Progress:
         self.console.print(f"  {message}", highlight=False)
 
     def update(self, t: float, total: float, window: Window, operations: int, active: list[str]) -> None:
-        line = (f"t={t:5.1f}s/{total:g}s  {window.rps:6.1f} op/s  errors {window.error_rate:6.1%}  "
-                f"p99 {window.p99 * 1000:6.0f}ms  operations {operations}")  # fmt: skip
+        left = max(0.0, total - t)
+        line = (
+            f"t={t:5.1f}s of {total:g}s ({left:4.0f}s left)  {window.rps:6.1f} op/s  "
+            f"errors {window.error_rate:6.1%}  p99 {window.p99 * 1000:6.0f}ms  operations {operations}"
+        )
         faults = ", ".join(active) if active else "none"
         if self._live is not None:
             grid = Table.grid(padding=(0, 2))
