@@ -111,6 +111,8 @@ class Merchant(Service):
     # -- orders ----------------------------------------------------------------------
     async def checkout(self, request: Request) -> Response:
         body = await read_json(request)
+        if "drop-on-overload" in self.defects:
+            return await self._checkout_in_memory(body)
         if not self.payer.admit():
             return error(503, "shop is at capacity; retry later")
         try:
@@ -122,6 +124,24 @@ class Merchant(Service):
             self.payer.release()
             return JSON({"order": order, "payment": None})
         return await self._answer(order, self.payer.submit(order, reserved=True))
+
+    async def _checkout_in_memory(self, body: dict[str, Any]) -> Response:
+        """Defect: accept the order into memory only; the job writes it, if it ever runs."""
+        order_id = field(body, "order_id", str, default=None) or uuid.uuid4().hex
+        account, amount = field(body, "account", str), field(body, "amount", int, positive=True)
+        promo = field(body, "promo_code", str, default=None)
+        public = {
+            "id": order_id,
+            "account": account,
+            "amount": amount,
+            "promo_code": promo,
+            "state": "PAYING",
+        }
+        digest = fingerprint(account=account, amount=amount, promo_code=promo)
+        job = self.payer.submit({**public, "in_memory": True, "request_hash": digest}, reserved=False)
+        if job is None:  # dropped: nothing anywhere remembers this order now
+            return JSON({"order": public, "payment": None}, status_code=202)
+        return await self._answer(public, job)
 
     async def create_order(self, request: Request) -> Response:
         order, created = await self._create(await read_json(request), state="CREATED")

@@ -86,10 +86,14 @@ async def record_attempt(
     return dict(row)
 
 
-async def awaiting_payment(pool: Queryable) -> list[dict[str, Any]]:
-    """Orders accepted for payment whose payment the gateway never acknowledged."""
+async def awaiting_payment(pool: Queryable, quiet_for: float = 0.0) -> list[dict[str, Any]]:
+    """Accepted orders whose payment the gateway never acknowledged, untouched for ``quiet_for`` s."""
     rows = await pool.fetch(
-        f"SELECT {_COLUMNS} FROM orders WHERE state = 'PAYING' AND payment_id IS NULL ORDER BY created_at"
+        f"""SELECT {_COLUMNS} FROM orders
+            WHERE state = 'PAYING' AND payment_id IS NULL
+              AND updated_at < clock_timestamp() - make_interval(secs => $1)
+            ORDER BY created_at LIMIT 1000""",
+        quiet_for,
     )
     return [dict(r) for r in rows]
 

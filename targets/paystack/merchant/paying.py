@@ -1,16 +1,18 @@
 """Paying orders through the gateway: a bounded set of jobs, each retried until acknowledged.
 
 Capacity is ``workers + queue_size`` jobs. A checkout that would exceed it is
-refused with 503 *before* the order is written, so every accepted order has a
-job, and a job keeps retrying (same Idempotency-Key, capped backoff) until the
-gateway acknowledges the payment. A process that dies mid-way is covered by
-:meth:`Payer.recover`, which resumes every accepted order whose payment was
-never acknowledged.
+refused with 503 *before* the order is written, and an accepted order is in
+the database before it is acknowledged. A job keeps retrying (same
+Idempotency-Key, capped backoff) until the gateway acknowledges the payment.
+Whatever loses a job — the process dying, a database answer cut off between
+writing the order and starting its job — is covered by the sweeper
+(:meth:`Payer.sweep`), which resumes every accepted order whose payment was
+never acknowledged; resuming is safe because the key is the order's.
 
-Two defects live here. ``drop-on-overload`` accepts every order and silently
-drops the job when capacity is exceeded: the order stays PAYING forever.
-``retry-new-key`` sends each retry with a fresh key, so a payment that timed
-out but went through is made again.
+Two defects live here. ``drop-on-overload`` accepts every order into memory
+only (the job writes it when it starts) and silently drops the job when the
+queue is full: the order vanishes. ``retry-new-key`` sends each retry with a
+fresh key, so a payment that timed out but went through is made again.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ class PayerConfig:
     backoff_max: float
     drop_on_overload: bool
     new_key_per_retry: bool
+    sweep_every: float = 2.0
 
 
 Job = asyncio.Future[dict[str, Any]]
@@ -94,16 +97,29 @@ class Payer:
         self._queue.put_nowait(order)
         return job
 
-    async def recover(self) -> None:
-        """Resume orders accepted by an earlier process whose payment was never acknowledged."""
-        pending = await orders.awaiting_payment(self._pool)
+    async def recover(self, quiet_for: float = 0.0) -> int:
+        """Resume accepted orders that have no job here and no acknowledged payment; return how many."""
+        pending = [
+            o for o in await orders.awaiting_payment(self._pool, quiet_for) if o["id"] not in self._jobs
+        ]
         for order in pending:
             self.submit(order, reserved=False)
         if pending:
-            log.info("resuming %d orders accepted before a restart", len(pending))
+            log.info("resuming %d accepted orders whose payment was never acknowledged", len(pending))
+        return len(pending)
+
+    async def sweep(self) -> None:
+        """Every few seconds, resume orders whose job was lost (quiet for a while, still unpaid)."""
+        while True:
+            await asyncio.sleep(self._config.sweep_every)
+            try:
+                await self.recover(quiet_for=self._config.sweep_every * 2)
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
+                log.warning("sweep skipped: %s", exc)
 
     def workers(self) -> list[Callable[[], Awaitable[None]]]:
-        return [self._work for _ in range(self._config.workers)]
+        jobs: list[Callable[[], Awaitable[None]]] = [self._work for _ in range(self._config.workers)]
+        return [*jobs, self.sweep]
 
     async def _work(self) -> None:
         while True:
@@ -125,6 +141,11 @@ class Payer:
     async def _pay(self, order: dict[str, Any]) -> dict[str, Any]:
         """Call the gateway until it acknowledges the payment; return the order and payment."""
         order_id = order["id"]
+        if order.get("in_memory"):  # defect drop-on-overload: the order is written only now
+            order, _ = await orders.create(
+                self._pool, order_id, order["request_hash"], order["account"], order["amount"],
+                order["promo_code"], "PAYING",
+            )  # fmt: skip
         body = {
             "order_id": order_id,
             "account": order["account"],
