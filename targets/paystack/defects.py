@@ -30,7 +30,7 @@ DEFECTS: dict[str, Defect] = {
         Defect("notify-fire-and-forget", "notifier", "makes one delivery attempt, never retries"),
         Defect("no-reconciler", "reconciler", "never resolves UNKNOWN or PENDING payments"),
         Defect("credit-check-race", "bank", "checks the credit line, then debits without a lock"),
-        Defect("drop-on-overload", "merchant", "accepts every order into memory, drops it when the queue is full"),
+        Defect("drop-on-overload", "merchant", "accepts orders into memory only, drops them when full"),
         Defect("uncapped-promo", "gateway", "applies the configured promotion without its caps"),
         Defect("webhook-not-idempotent", "merchant", "fulfils an order on every delivery"),
     )
