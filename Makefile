@@ -26,8 +26,12 @@ lint: $(STAMP)
 test: lint
 	$(BIN)/python -m pytest
 
-bench: $(STAMP)
+bench: $(STAMP)  # every figure in the README's Benchmarks; bench/flakiness.py (about 25 min) runs alone
 	$(BIN)/python bench/stack_throughput.py
+	$(BIN)/python bench/checker_scale.py
+	$(BIN)/python bench/report_scale.py
+	$(BIN)/python bench/load_capacity.py
+	$(BIN)/python bench/proxy_overhead.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
