@@ -336,7 +336,11 @@ class _Run:
             return ProcessFault(handle, spec.action)
         if isinstance(spec, ContainerFaultSpec):
             return ContainerFault(
-                docker_engine(), spec.action, name=spec.container, label=spec.container_label
+                docker_engine(),
+                spec.action,
+                name=spec.container,
+                label=spec.container_label,
+                grace=spec.grace_seconds(),
             )
         assert isinstance(spec, ConfigFaultSpec)
         endpoint = self.file.target.config[spec.config]

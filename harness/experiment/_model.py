@@ -16,6 +16,7 @@ to Toxiproxy's milliseconds or microseconds when applied.
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -222,6 +223,11 @@ class ContainerFaultSpec(_Scheduled):
     container: str | None = Field(default=None, description="a container name")
     container_label: str | None = Field(default=None, description="key=value: every container labelled so")
     action: Literal["kill", "stop", "pause", "restart"]
+    grace: Duration | None = Field(
+        default=None,
+        description="stop and restart: time between the stop signal and SIGKILL, whole seconds "
+        "(default: the container's own stop timeout, 10s unless set otherwise)",
+    )
 
     @model_validator(mode="after")
     def _one_selector(self) -> ContainerFaultSpec:
@@ -229,7 +235,13 @@ class ContainerFaultSpec(_Scheduled):
             raise ValueError(
                 "select containers by 'container' (a name) or 'container_label' (key=value), not both"
             )
+        if self.grace is not None and self.action not in ("stop", "restart"):
+            raise ValueError(f"'grace' applies to stop and restart, not to {self.action}")
         return self
+
+    def grace_seconds(self) -> int | None:
+        """Docker counts the grace in whole seconds: rounded up, so it is never shorter than asked."""
+        return None if self.grace is None else math.ceil(self.grace)
 
 
 class ConfigFaultSpec(_Scheduled):

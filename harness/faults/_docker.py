@@ -35,16 +35,29 @@ class ContainerFault(Fault):
     kind = "container"
 
     def __init__(
-        self, engine: Any, action: ContainerAction, *, name: str | None = None, label: str | None = None
+        self,
+        engine: Any,
+        action: ContainerAction,
+        *,
+        name: str | None = None,
+        label: str | None = None,
+        grace: int | None = None,
     ):
+        """``grace``: for stop and restart, seconds between the stop signal and SIGKILL (default: the
+        container's own stop timeout, 10 s unless it was created with another)."""
         if (name is None) == (label is None):
             raise InvalidInput("a container fault selects by name or by label (exactly one)")
         if action not in ("kill", "stop", "pause", "restart"):
             raise InvalidInput(f"unknown container action {action!r}; expected kill, stop, pause or restart")
+        if grace is not None and (action not in ("stop", "restart") or grace < 0):
+            raise InvalidInput(
+                f"grace applies to stop and restart, as 0 or more seconds (got {grace} for {action})"
+            )
         super().__init__(f"name={name}" if name else f"label={label}", action)
         self._engine = engine
         self._name = name
         self._label = label
+        self._grace = grace
 
     def _containers(self) -> list[Any]:
         import docker.errors
@@ -61,8 +74,9 @@ class ContainerFault(Fault):
 
     def apply(self, fault_id: str) -> dict[str, Any]:
         done = []
+        options = {} if self._grace is None else {"timeout": self._grace}
         for container in self._containers():
-            getattr(container, self.action)()
+            getattr(container, self.action)(**options)
             done.append(container.id)
         return {"action": self.action, "containers": done}
 

@@ -9,7 +9,7 @@ import pytest
 
 from harness.errors import InvalidInput
 from harness.experiment import json_schema, load_experiment, quick
-from harness.experiment._model import LinkFault, SpikeShape
+from harness.experiment._model import ContainerFaultSpec, LinkFault, SpikeShape
 from harness.invariants import REGISTRY
 from tests.conftest import ROOT
 
@@ -82,6 +82,11 @@ def test_hello_is_small_and_complete() -> None:
             "unknown parameter; eventual_refund takes: within",
         ),
         (f"{PAYSTACK}", "/nowhere", "target.path: no target at /nowhere"),
+        (
+            "invariants:",
+            "  - {at: 5s, container: billing, action: kill, grace: 2s}\ninvariants:",
+            "'grace' applies to stop and restart, not to kill",
+        ),
         (f"{PAYSTACK}}}", f"{PAYSTACK}, defects: [no-reconciller]}}", "did you mean 'no-reconciler'?"),
     ],
 )
@@ -106,6 +111,18 @@ def test_mistakes_are_located_and_explained(tmp_path: Path, old: str, new: str, 
 def test_other_sections(tmp_path: Path, extra: str, message: str) -> None:
     with pytest.raises(InvalidInput, match=re.escape(message)):
         _load(tmp_path, BASE + extra + "\n")
+
+
+def test_a_container_grace_is_whole_seconds_never_shorter(tmp_path: Path) -> None:
+    path = tmp_path / "x.yaml"
+    path.write_text(
+        BASE.replace(
+            "invariants:", "  - {at: 5s, container: billing, action: restart, grace: 1500ms}\ninvariants:"
+        )
+    )
+    fault = load_experiment(path, invariants=REGISTRY).experiment.faults[1]
+    assert isinstance(fault, ContainerFaultSpec)
+    assert fault.grace_seconds() == 2
 
 
 def test_a_load_shape_and_its_checks(tmp_path: Path) -> None:

@@ -114,8 +114,9 @@ def test_kill_and_stop_take_it_down_and_healing_starts_it(
 ) -> None:
     container, url, _ = httpd
     with FaultInjector(FaultJournal(tmp_path / "j.jsonl")) as faults:
-        for action in ("kill", "stop"):
-            fault = faults.apply(ContainerFault(engine, action, name=container.name))  # type: ignore[arg-type]
+        # busybox as PID 1 ignores SIGTERM: a stop waits out its grace before SIGKILL
+        for action, grace in (("kill", None), ("stop", 1)):
+            fault = faults.apply(ContainerFault(engine, action, name=container.name, grace=grace))  # type: ignore[arg-type]
             container.reload()
             assert container.status == "exited"
             with pytest.raises(httpx.ConnectError):
@@ -130,7 +131,7 @@ def test_restart_by_label_reaches_every_matching_container(engine: Any, image: s
     try:
         started = [c.attrs["State"]["StartedAt"] for c, _ in pair]
         with FaultInjector(FaultJournal(tmp_path / "j.jsonl")) as faults:
-            faults.apply(ContainerFault(engine, "restart", label=f"paychaos.test={label}"))
+            faults.apply(ContainerFault(engine, "restart", label=f"paychaos.test={label}", grace=0))
         for (container, url), before in zip(pair, started, strict=True):
             container.reload()
             assert container.attrs["State"]["StartedAt"] != before

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import time
 from http.server import ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psutil
@@ -14,6 +16,7 @@ import pytest
 from harness.errors import InfrastructureError, InvalidInput
 from harness.faults import (
     ConfigFault,
+    ContainerFault,
     FaultInjector,
     FaultJournal,
     LinkDown,
@@ -139,3 +142,20 @@ def test_bad_faults_are_refused_before_anything_happens(
         ToxicFault(client, "web", "latancy", {})
     with pytest.raises(InvalidInput, match="has no start command"):
         ProcessFault(ProcessHandle("x", lambda: sleeper.pid), "restart")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ({"action": "pause"}, "selects by name or by label (exactly one)"),
+        ({"action": "pause", "name": "a", "label": "k=v"}, "selects by name or by label (exactly one)"),
+        ({"action": "freeze", "name": "a"}, "unknown container action 'freeze'"),
+        ({"action": "pause", "name": "a", "grace": 1}, "grace applies to stop and restart"),
+        ({"action": "stop", "name": "a", "grace": -1}, "as 0 or more seconds (got -1 for stop)"),
+    ],
+)
+def test_a_container_fault_checks_its_arguments_before_touching_docker(
+    args: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(InvalidInput, match=re.escape(message)):
+        ContainerFault(None, **args)
