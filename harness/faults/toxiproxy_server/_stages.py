@@ -71,6 +71,8 @@ class Stage:
         self.ended = False
         #: False when this connection's toxicity roll said no: the stage only forwards.
         self.applies = True
+        #: The one loop timer a stage may have pending; detach cancels it.
+        self._timer: asyncio.TimerHandle | None = None
 
     def push(self, data: bytes) -> None:
         self.next.push(data)
@@ -81,8 +83,14 @@ class Stage:
             self.next.finish(end)
 
     def detach(self) -> list[Item]:
-        """Stop all timers; return the items still held, oldest first."""
+        """Stop the timer; return the items still held, oldest first."""
+        self._stop_timer()
         return []
+
+    def _stop_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
 
     def _forward(self, item: Item) -> None:
         if isinstance(item, bytes):
@@ -108,7 +116,6 @@ class Latency(Stage):
         self._jitter = max(0, toxic.attr("jitter")) / 1000
         self._queue: deque[tuple[float, Item]] = deque()
         self._last_due = 0.0
-        self._timer: asyncio.TimerHandle | None = None
 
     def push(self, data: bytes) -> None:
         delay = self._latency
@@ -139,9 +146,7 @@ class Latency(Stage):
             self._timer = self.ctx.loop.call_at(queue[0][0], self._release)
 
     def detach(self) -> list[Item]:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        self._stop_timer()
         items: deque[Item] = deque(item for _, item in self._queue)
         self._queue.clear()
         return self._give_back(items)
@@ -156,7 +161,6 @@ class Bandwidth(Stage):
         self._slice = max(1, self._rate // 10)
         self._queue: deque[Item] = deque()
         self._free_at = 0.0
-        self._timer: asyncio.TimerHandle | None = None
 
     def push(self, data: bytes) -> None:
         if self._rate == 0 and not self._queue:
@@ -200,9 +204,7 @@ class Bandwidth(Stage):
             self._schedule()
 
     def detach(self) -> list[Item]:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        self._stop_timer()
         return self._give_back(self._queue)
 
 
@@ -216,7 +218,6 @@ class Slicer(Stage):
         self._delay = max(0, toxic.attr("delay")) / 1_000_000
         self._queue: deque[Item] = deque()
         self._free_at = 0.0
-        self._timer: asyncio.TimerHandle | None = None
 
     def push(self, data: bytes) -> None:
         if self._average <= 0:
@@ -254,9 +255,7 @@ class Slicer(Stage):
         self._drain()
 
     def detach(self) -> list[Item]:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        self._stop_timer()
         return self._give_back(self._queue)
 
 
@@ -267,7 +266,6 @@ class SlowClose(Stage):
         super().__init__(ctx, toxic, next_)
         self._delay = max(0, toxic.attr("delay")) / 1000
         self._pending: End | None = None
-        self._timer: asyncio.TimerHandle | None = None
 
     def finish(self, end: End) -> None:
         if self.ended or self._pending is not None:
@@ -282,9 +280,7 @@ class SlowClose(Stage):
             self._forward(end)
 
     def detach(self) -> list[Item]:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        self._stop_timer()
         end, self._pending = self._pending, None
         return [] if end is None else [end]
 
@@ -297,7 +293,6 @@ class Timeout(Stage):
     def __init__(self, ctx: Context, toxic: Toxic, next_: Outlet) -> None:
         super().__init__(ctx, toxic, next_)
         timeout = toxic.attr("timeout")
-        self._timer: asyncio.TimerHandle | None = None
         if timeout > 0:
             self._timer = ctx.loop.call_later(timeout / 1000, self._expire)
 
@@ -313,12 +308,6 @@ class Timeout(Stage):
         if not self.ended:
             self._forward(End.CLOSE)
 
-    def detach(self) -> list[Item]:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        return []
-
 
 class ResetPeer(Stage):
     """On the first data (or end) to arrive, waits ``timeout`` ms and resets the connection.
@@ -331,7 +320,6 @@ class ResetPeer(Stage):
         self._timeout = max(0, toxic.attr("timeout")) / 1000
         self._triggered = False
         self._pending: End | None = None
-        self._timer: asyncio.TimerHandle | None = None
 
     def push(self, data: bytes) -> None:
         self._trigger()
@@ -356,9 +344,7 @@ class ResetPeer(Stage):
             self._forward(End.RESET)
 
     def detach(self) -> list[Item]:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        self._stop_timer()
         end, self._pending = self._pending, None
         return [] if end is None else [end]
 
