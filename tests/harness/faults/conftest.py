@@ -14,6 +14,7 @@ import pytest
 
 from harness.faults import ToxiproxyClient
 from harness.faults.toxiproxy_server import ServerThread, ToxiproxyServer
+from tests.support.http import send_json
 
 
 @pytest.fixture
@@ -30,24 +31,16 @@ def client(toxiproxy: ServerThread) -> Iterator[ToxiproxyClient]:
 
 
 class _Handler(BaseHTTPRequestHandler):
-    def _send(self, status: int, body: Any) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
     def do_GET(self) -> None:
-        self._send(200, self.server.config if self.path == "/config" else {"ok": True})  # type: ignore[attr-defined]
+        send_json(self, 200, self.server.config if self.path == "/config" else {"ok": True})  # type: ignore[attr-defined]
 
     def do_PUT(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         if body.get("percent", 0) > 100:
-            self._send(422, {"error": "percent must be between 0 and 100"})
+            send_json(self, 422, {"error": "percent must be between 0 and 100"})
             return
         self.server.config = body  # type: ignore[attr-defined]
-        self._send(200, body)
+        send_json(self, 200, body)
 
     def log_message(self, format: str, *args: Any) -> None:
         pass

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import collections
-import json
 import os
 import subprocess
 import threading
@@ -19,6 +18,7 @@ from harness._process import free_port
 from harness.experiment import Load
 from harness.load import LocustProcess, read_history
 from tests.conftest import ROOT
+from tests.support.http import send_json
 
 pytestmark = pytest.mark.integration
 
@@ -37,12 +37,7 @@ class _Echo(BaseHTTPRequestHandler):
         status, body = (
             (409, {"error": "key reused"}) if self.path == "/refuse" else (200, {"id": "p-1", "state": "OK"})
         )
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        send_json(self, status, body)
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
