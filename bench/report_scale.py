@@ -62,13 +62,13 @@ def long_run(into: Path, *, seconds: int, per_second: int) -> tuple[Path, int]:
     run = Path(shutil.copytree(SAMPLE, into))
     results = json.loads((run / "results.json").read_text())
     t0 = float(int(results["load_started_at"]))
-    operations = seconds * (per_second // 2) * 2
+    shutil.rmtree(run / "history")
+    operations = write_history(run / "history", seconds=seconds, per_second=per_second, t0=t0)
     results.update(
         load_started_at=t0, load={"operations": operations, "errors": 0, "seconds": float(seconds)}
     )
     (run / "results.json").write_text(json.dumps(results))
-    shutil.rmtree(run / "history")
-    return run, write_history(run / "history", seconds=seconds, per_second=per_second, t0=t0)
+    return run, operations
 
 
 _CHILD = textwrap.dedent("""
