@@ -8,9 +8,22 @@ plain set-based SQL and know nothing of the target's internals.
 
 Columns a target leaves out are NULL; a table a target does not provide makes
 the invariants that need it "could not check", never "holds".
+
+States are the target's own words (``state``), and also one of paychaos's
+words (``outcome``), so cross-service checks can compare them:
+
+- a payment's outcome: ``succeeded`` (the money is taken), ``failed`` (it never
+  was, or it was given back because the payment did not go through),
+  ``refunded`` (taken, then refunded on request), ``pending`` (not final);
+- an order's: ``paid``, ``failed``, ``refunded``, ``pending``;
+- a payout request's: ``paid``, ``failed``, ``pending``;
+- a ledger entry's ``status``: ``posted`` (money moved), ``declined`` (refused,
+  nothing moved), ``voided`` (the key was cancelled before anything moved).
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 # table -> (column, SQL type, meaning)
 TABLES: dict[str, tuple[tuple[str, str, str], ...]] = {
@@ -21,14 +34,18 @@ TABLES: dict[str, tuple[tuple[str, str, str], ...]] = {
         ("account", "text", "the account debited"),
         ("amount", "bigint", "minor units"),
         ("posted", "boolean", "money moved (false: declined or voided)"),
+        ("status", "text", "posted, declined or voided"),
+        ("txn_id", "text", "the ledger transaction whose postings moved the money"),
         ("at", "timestamptz", "when the bank recorded it"),
     ),
     "refunds": (
         ("key", "text", "the refund's own key"),
         ("debit_key", "text", "the debit it gives back"),
         ("order_id", "text", ""),
+        ("account", "text", "the account credited"),
         ("amount", "bigint", ""),
         ("posted", "boolean", ""),
+        ("txn_id", "text", "the ledger transaction whose postings moved the money"),
         ("at", "timestamptz", ""),
     ),
     "accounts": (
@@ -50,24 +67,31 @@ TABLES: dict[str, tuple[tuple[str, str, str], ...]] = {
         ("payment_id", "text", ""),
         ("key", "text", "the client's idempotency key"),
         ("order_id", "text", ""),
+        ("account", "text", "the account to be debited"),
         ("amount", "bigint", "the order amount"),
         ("discount", "bigint", ""),
         ("charged", "bigint", "what the customer is to be debited"),
         ("cap_percent", "numeric", "the discount cap in force, percent"),
         ("cap_amount", "bigint", "the discount cap in force, minor units"),
         ("state", "text", "the target's own word"),
+        ("outcome", "text", "succeeded, failed, refunded or pending (see above)"),
         ("succeeded", "boolean", "the payment went through (perhaps refunded since)"),
         ("created_at", "timestamptz", ""),
         ("updated_at", "timestamptz", ""),
     ),
     "orders": (
         ("order_id", "text", ""),
+        ("account", "text", "the paying account"),
+        ("amount", "bigint", ""),
+        ("payment_id", "text", "the payment the shop holds for it, if any"),
         ("state", "text", "the target's own word"),
+        ("outcome", "text", "paid, failed, refunded or pending (see above)"),
         ("terminal", "boolean", "the order will not change any more by itself"),
         ("created_at", "timestamptz", ""),
         ("updated_at", "timestamptz", ""),
     ),
     "notifications": (
+        ("event_id", "text", "the notification's own id (a redelivery has the same)"),
         ("order_id", "text", ""),
         ("payment_id", "text", ""),
         ("outcome", "text", "succeeded, failed or refunded"),
@@ -82,9 +106,22 @@ TABLES: dict[str, tuple[tuple[str, str, str], ...]] = {
         ("instruction", "text", "the payout instruction"),
         ("channel", "text", ""),
         ("key", "text", ""),
+        ("account", "text", "the account paid from"),
         ("amount", "bigint", ""),
         ("posted", "boolean", "money left through this channel"),
+        ("status", "text", "posted, declined or voided"),
+        ("txn_id", "text", "the ledger transaction whose postings moved the money"),
         ("at", "timestamptz", ""),
+    ),
+    "payout_requests": (
+        ("instruction", "text", "the payout instruction, as the ledger's payouts name it"),
+        ("account", "text", "the account to pay from"),
+        ("amount", "bigint", ""),
+        ("state", "text", "the target's own word"),
+        ("outcome", "text", "paid, failed or pending (see above)"),
+        ("channel", "text", "the channel that paid, or was last tried"),
+        ("created_at", "timestamptz", ""),
+        ("updated_at", "timestamptz", ""),
     ),
 }
 
@@ -93,7 +130,13 @@ INDEXES: tuple[tuple[str, str], ...] = (
     ("debits", "payment_id"),
     ("debits", "key"),
     ("debits", "order_id"),
+    ("debits", "txn_id"),
     ("refunds", "debit_key"),
+    ("refunds", "txn_id"),
+    ("postings", "txn_id"),
+    ("payouts", "instruction"),
+    ("payments", "order_id"),
+    ("orders", "order_id"),
     ("payments", "payment_id"),
     ("notifications", "payment_id"),
     ("history", "order_id"),
@@ -116,6 +159,11 @@ RUN_TABLES: dict[str, tuple[tuple[str, str, str], ...]] = {
         ("payment_id", "text", ""),
         ("payment_state", "text", ""),
         ("expected", "boolean", "a refusal the scenario provoked on purpose"),
+        (
+            "forged",
+            "boolean",
+            "a request the scenario made inauthentic on purpose (e.g. an unsigned webhook)",
+        ),
     ),
     "faults": (
         ("id", "text", ""),
@@ -126,3 +174,44 @@ RUN_TABLES: dict[str, tuple[tuple[str, str, str], ...]] = {
         ("healed", "timestamptz", ""),
     ),
 }
+
+
+@dataclass(frozen=True)
+class Counter:
+    """A coverage count paychaos takes from the evidence tables after a run (harness/invariants/_coverage)."""
+
+    name: str
+    description: str
+    needs: tuple[str, ...]  # evidence tables it reads (the history is always there)
+    query: str  # one row, one column: the count
+
+
+COUNTERS: dict[str, Counter] = {
+    c.name: c
+    for c in (
+        Counter("operations", "client operations sent", (), "SELECT count(*) FROM history"),
+        Counter("unknown_outcomes", "client operations that got no answer (timeout or lost connection)", (),
+                "SELECT count(*) FROM history WHERE outcome IN ('timeout', 'connection')"),
+        Counter("forged_requests", "requests the load made inauthentic on purpose (forged notifications)", (),
+                "SELECT count(*) FROM history WHERE forged"),
+        Counter("payments_succeeded", "payments that went through", ("payments",),
+                "SELECT count(*) FROM payments WHERE succeeded"),
+        Counter("payments_failed", "payments that ended failed", ("payments",),
+                "SELECT count(*) FROM payments WHERE outcome = 'failed'"),
+        Counter("payments_refunded", "payments refunded on request", ("payments",),
+                "SELECT count(*) FROM payments WHERE outcome = 'refunded'"),
+        Counter("declines", "debits the bank declined (no funds, past a credit line)", ("debits",),
+                "SELECT count(*) FROM debits WHERE status = 'declined'"),
+        Counter("voids", "debit and payout keys cancelled before anything moved", ("debits", "payouts"),
+                "SELECT (SELECT count(*) FROM debits WHERE status = 'voided')"
+                " + (SELECT count(*) FROM payouts WHERE status = 'voided')"),
+        Counter("refunds", "refunds posted", ("refunds",), "SELECT count(*) FROM refunds WHERE posted"),
+        Counter("payouts_paid", "payout requests paid", ("payout_requests",),
+                "SELECT count(*) FROM payout_requests WHERE outcome = 'paid'"),
+        Counter("payouts_failed", "payout requests that ended failed", ("payout_requests",),
+                "SELECT count(*) FROM payout_requests WHERE outcome = 'failed'"),
+        Counter("duplicate_notifications", "notifications the shop received more than once",
+                ("notifications",),
+                "SELECT count(*) FROM notifications WHERE NOT first"),
+    )
+}  # fmt: skip

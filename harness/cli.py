@@ -93,6 +93,8 @@ def run(
         result = run_experiment(file, options, console)
     verdict = result.results
     line = {0: "[green]PASSED[/]", 1: "[red]FAILED[/]", 3: "[yellow]ERROR[/]", 130: "[yellow]INTERRUPTED[/]"}
+    if verdict.get("verdict") == "not exercised":
+        line[3] = "[yellow]NOT EXERCISED[/]"
     summary = verdict.get("error") or _summary(verdict)
     console.print(
         f"{line.get(int(result.exit_code), 'ERROR')} {file.experiment.name}: {summary}", highlight=False

@@ -32,7 +32,7 @@ from rich.console import Console
 from harness import __version__
 from harness._guards import GuardWatch, Trip
 from harness._progress import Progress
-from harness._results import exit_code, verdict_word, write_results
+from harness._results import exit_code, not_exercised, verdict_word, write_results
 from harness._schedule import FaultSchedule
 from harness.errors import ExitCode, InfrastructureError, InvalidInput, PaychaosError
 from harness.experiment import ExperimentFile, quick
@@ -73,6 +73,7 @@ from harness.invariants import (
     defaults,
 )
 from harness.invariants._base import read_only
+from harness.invariants._coverage import Count, count
 from harness.load import HistoryTail, LiveStats, LocustProcess
 from harness.report import rebuild
 from harness.target import EmbeddedPostgres, Server, Stack, external
@@ -120,6 +121,7 @@ class _Run:
         self.trip: Trip | None = None
         self.load_summary: dict[str, Any] = {}
         self.verdicts: list[Verdict] = []
+        self.coverage: list[Count] = []
         self.backend: Backend | None = None
         self.versions: dict[str, str] = {"paychaos": __version__, "python": platform.python_version()}
         self.t0: float | None = None
@@ -149,7 +151,10 @@ class _Run:
             status, error = "error", f"internal error: {type(exc).__name__}: {exc}"
             (self.run_dir / "harness-error.txt").write_text(traceback.format_exc())
         verdicts = [v.as_json() for v in self.verdicts]
-        code = exit_code(status, verdicts)
+        coverage = [c.as_json() for c in self.coverage]
+        code = exit_code(status, verdicts, coverage)
+        if error is None and code == ExitCode.INFRASTRUCTURE:
+            error = not_exercised(coverage) or (None if verdicts else "no invariant was checked")
         results = self._results(status, error, code, started)
         write_results(self.run_dir / "results.json", results)
         try:
@@ -210,6 +215,7 @@ class _Run:
                 seed=exp.seed,
                 module=target.load.module,
                 host=stack.url(target.load.service),
+                env=dict(target.env),
             )
             schedule = FaultSchedule.of(
                 exp.faults, lambda spec: self._build(spec, client, proxies, stack), injector
@@ -276,9 +282,11 @@ class _Run:
     def _weights(self) -> dict[str, int]:
         target_load = self.file.target.load
         assert target_load is not None
-        if self.experiment.load.scenarios is not None:
-            return dict(self.experiment.load.scenarios)
-        return {name: spec.weight for name, spec in target_load.scenarios.items()}
+        if self.experiment.load.scenarios is None:
+            return {name: spec.weight for name, spec in target_load.scenarios.items()}
+        # The target's failure paths and attacks run in every experiment unless it gives them weight 0.
+        always = {n: s.weight for n, s in target_load.scenarios.items() if s.always}
+        return {**always, **self.experiment.load.scenarios}
 
     def _drive(self, locust: LocustProcess, schedule: FaultSchedule) -> None:
         """Run the fault schedule and the guards while the load runs."""
@@ -388,14 +396,25 @@ class _Run:
                 self.verdicts = [latest[i] if i in latest else pending[i].result() for i in range(len(specs))]
             for verdict in self.verdicts:
                 self.progress.event(_verdict_line(verdict))
+            self.coverage = count(evidence, dict(self.file.target.coverage), dict(self.experiment.coverage))
+            self.progress.event("coverage: " + ", ".join(
+                f"{c.name} {'?' if c.value is None else c.value}" for c in self.coverage))  # fmt: skip
+            for c in self.coverage:
+                if c.required is not None:
+                    self.progress.event(f"  {c.describe():<44} {'ok' if c.met else 'NOT EXERCISED'}")
         with self._phase("report"):
             pass  # results.json is written on the way out, whatever happened
 
     def _invariants(self) -> list[InvariantSpec]:
-        """The experiment's invariants, or (when it names none) every default one its target supports."""
-        if self.experiment.invariants is not None:
-            return list(self.experiment.invariants)
-        return [InvariantSpec(name=name) for name in defaults(set(self.file.target.evidence.tables))]
+        """Every default invariant the target supports (tuned as the experiment says), less the ones it
+        excludes with a reason, then the experiment's own additions."""
+        named = {spec.name: spec for spec in self.experiment.invariants}
+        specs = [
+            named.pop(name, InvariantSpec(name=name))
+            for name in defaults(set(self.file.target.evidence.tables))
+            if name not in self.experiment.exclude
+        ]
+        return specs + [spec for spec in self.experiment.invariants if spec.name in named]
 
     def _results(self, status: str, error: str | None, code: ExitCode, started: float) -> dict[str, Any]:
         exp = self.experiment
@@ -415,7 +434,7 @@ class _Run:
         return {
             "run_id": self.run_id,
             "status": status,
-            "verdict": verdict_word(code),
+            "verdict": verdict_word(code, [c.as_json() for c in self.coverage]),
             "exit_code": int(code),
             "error": error,
             "experiment": {
@@ -435,6 +454,7 @@ class _Run:
             "faults": faults,
             "guard": self.trip.as_json() if self.trip else None,
             "invariants": [v.as_json() for v in self.verdicts],
+            "coverage": [c.as_json() for c in self.coverage],
             "backend": self.backend.describe() if self.backend else None,
             "versions": self.versions,
         }

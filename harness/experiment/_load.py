@@ -14,6 +14,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from harness._evidence_tables import COUNTERS
 from harness._yaml import Located, format_loc, load_yaml, validate_located
 from harness.errors import InvalidInput
 from harness.experiment._model import (
@@ -108,8 +109,21 @@ def _check(e: Experiment, t: Target, located: Located, invariants: Mapping[str, 
     ):
         yield (f"{located.where(('load', 'duration'))}: load.duration: a stages shape lasts as long as its "
                "stages; remove load.duration")  # fmt: skip
+    counters = {*COUNTERS, *t.coverage}
+    for name in e.coverage:
+        if name not in counters:
+            yield _unknown(located, ("coverage", name), "coverage counter", name, counters)
     if invariants is not None:
-        for i, spec in enumerate(e.invariants or []):
+        tables = set(t.evidence.tables)
+        defaults = {n for n, d in invariants.items() if d.default and set(d.needs) <= tables}
+        named = {spec.name for spec in e.invariants}
+        for name in e.exclude:
+            if name in named:
+                yield (f"{located.where(('exclude', name))}: exclude.{name}: {name} is both excluded "
+                       "and listed under invariants; keep one")  # fmt: skip
+            elif name not in defaults:
+                yield _unknown(located, ("exclude", name), "default invariant", name, defaults)
+        for i, spec in enumerate(e.invariants):
             if spec.name not in invariants:
                 yield _unknown(located, ("invariants", i), "invariant", spec.name, invariants)
                 continue

@@ -17,9 +17,11 @@ to Toxiproxy's milliseconds or microseconds when applied.
 from __future__ import annotations
 
 import math
+import re
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -344,6 +346,36 @@ class InvariantSpec(_Model):
 Invariant = Annotated[InvariantSpec, BeforeValidator(_invariant_item)]
 
 
+_REQUIREMENT = re.compile(r"^\s*(>=|>)?\s*(\d+)\s*$")
+
+
+def parse_requirement(value: Any) -> int:
+    """The least count a coverage requirement asks for: ``3`` and ``">= 3"`` ask for 3, ``"> 3"`` for 4.
+
+    >>> parse_requirement(">= 1"), parse_requirement("> 0"), parse_requirement(2)
+    (1, 1, 2)
+    """
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    match = _REQUIREMENT.match(value) if isinstance(value, str) else None
+    if not match:
+        raise ValueError(f"a coverage requirement reads '>= N' or '> N' (or just N), got {value!r}")
+    least = int(match.group(2))
+    return least + 1 if match.group(1) == ">" else least
+
+
+Requirement = Annotated[int, BeforeValidator(parse_requirement)]
+
+
+def _reason(text: str) -> str:
+    if len(text.strip()) < 3:
+        raise ValueError("write why the invariant cannot apply here, e.g. 'no payouts in this load'")
+    return text
+
+
+Reason = Annotated[str, AfterValidator(_reason)]
+
+
 class Report(_Model):
     out: str = Field(default="reports", description="where runs write reports/<run-id>/")
 
@@ -367,9 +399,19 @@ class Experiment(_Model):
     faults: list[Fault] = []
     guards: list[Guard] = []
     settle: Settle = Settle()
-    invariants: list[Invariant] | None = Field(
-        default=None,
-        description="what must hold; absent: every default invariant the target's evidence supports",
+    invariants: list[Invariant] = Field(
+        default=[],
+        description="invariants to add (sql, python, slo) or to tune; every default invariant the "
+        "target's evidence supports is checked anyway",
+    )
+    exclude: dict[str, Reason] = Field(
+        default={},
+        description="default invariants not to check here, each with the reason written out",
+    )
+    coverage: dict[str, Requirement] = Field(
+        default={},
+        description="counts the run must reach, e.g. voids: '>= 1'; short of one: 'did not exercise' "
+        "(exit code 3), never a pass",
     )
     report: Report = Report()
     quick: Quick = Quick()

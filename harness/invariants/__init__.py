@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from harness.invariants import _builtin, _custom  # noqa: F401 - they register the built-ins
+from harness.invariants import _agreement, _builtin, _custom  # noqa: F401 - they register the built-ins
 from harness.invariants._base import (
     REGISTRY,
     Evidence,

@@ -71,6 +71,10 @@ class Evidence:
         if missing:
             raise EvidenceUnavailable("; ".join(missing))
 
+    def provided(self, table: str) -> bool:
+        """Whether the target filled ``table`` (an invariant may check more when it did)."""
+        return table not in self.store.problems
+
     def sql(self, sql: str, *args: Any) -> list[dict[str, Any]]:
         """Rows of a read-only query over the evidence tables."""
         try:

@@ -32,6 +32,7 @@ class LocustProcess:
         seed: int,
         module: str,
         host: str,
+        env: dict[str, str] | None = None,
     ) -> None:
         self.run_dir = run_dir
         self.history = run_dir / "history"
@@ -45,6 +46,7 @@ class LocustProcess:
         }
         self._load = load
         self._host = host
+        self._env = env or {}  # the target's environment: its scenarios see what its services see
         self._proc: subprocess.Popen[bytes] | None = None
 
     def command(self) -> list[str]:
@@ -75,7 +77,7 @@ class LocustProcess:
         self.history.mkdir(parents=True, exist_ok=True)
         spec_path = self.run_dir / "load.json"
         spec_path.write_text(json.dumps(self.spec, indent=2))
-        env = {**os.environ, "PAYCHAOS_LOAD_SPEC": str(spec_path)}
+        env = {**os.environ, **self._env, "PAYCHAOS_LOAD_SPEC": str(spec_path)}
         with open(self.log, "ab") as out:
             self._proc = subprocess.Popen(
                 self.command(), env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,

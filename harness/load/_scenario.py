@@ -49,7 +49,13 @@ class Transport(Protocol):
     """Sends one request; the Locust process supplies one over FastHttpUser's client."""
 
     def __call__(
-        self, kind: str, method: str, path: str, json: Any, headers: dict[str, str] | None
+        self,
+        kind: str,
+        method: str,
+        path: str,
+        json: Any,
+        headers: dict[str, str] | None,
+        data: bytes | None = None,
     ) -> Reply: ...
 
 
@@ -91,38 +97,48 @@ class Context:
         path: str,
         *,
         json: Any = None,
+        data: bytes | None = None,
         headers: dict[str, str] | None = None,
         order_id: str | None = None,
         key: str | None = None,
         amount: int | None = None,
+        payment_id: str | None = None,
         expect: tuple[int, ...] = (),
+        forged: bool = False,
     ) -> Reply:
         """Send one request and record it as one operation of kind ``kind``.
 
-        ``expect`` lists refusals the scenario is provoking on purpose (a reused
-        key must get 409): they are recorded as failed, and marked expected, so
-        service levels do not count them as errors.
+        ``data`` is a body sent byte for byte (e.g. one a signature covers),
+        instead of ``json``. ``expect`` lists refusals the scenario is
+        provoking on purpose (a reused key must get 409): they are recorded as
+        failed, and marked expected, so service levels do not count them as
+        errors. ``forged`` marks a request made inauthentic on purpose (an
+        unsigned or stale notification): the stack must not act on it, and
+        invariants look for any trace that it did. ``payment_id`` names the
+        payment a request is about when the answer does not (a forged
+        notification's claim).
         """
         op_id = self.unique("op")
         start = time.time()
-        reply = self._transport(kind, method, path, json, headers)
+        reply = self._transport(kind, method, path, json, headers, data)
         end = time.time()
-        payment_id, state = self._payment_of(reply.body) if reply.body is not None else (None, None)
-        self._record(
-            {
-                "id": op_id,
-                "kind": kind,
-                "order_id": order_id,
-                "key": key,
-                "amount": amount,
-                "start": start,
-                "end": end,
-                "outcome": reply.outcome,
-                "status": reply.status or None,
-                "payment_id": payment_id,
-                "payment_state": state,
-                "error": reply.error,
-                "expected": reply.status in expect,
-            }
-        )
+        answered_id, state = self._payment_of(reply.body) if reply.body is not None else (None, None)
+        record: dict[str, Any] = {
+            "id": op_id,
+            "kind": kind,
+            "order_id": order_id,
+            "key": key,
+            "amount": amount,
+            "start": start,
+            "end": end,
+            "outcome": reply.outcome,
+            "status": reply.status or None,
+            "payment_id": payment_id or answered_id,
+            "payment_state": state,
+            "error": reply.error,
+            "expected": reply.status in expect,
+        }
+        if forged:
+            record["forged"] = True
+        self._record(record)
         return reply

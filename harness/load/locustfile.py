@@ -107,10 +107,21 @@ class PaychaosUser(FastHttpUser):
         except Exception:
             log.exception("scenario %s failed in the client itself", name)
 
-    def _send(self, kind: str, method: str, path: str, json: Any, headers: dict[str, str] | None) -> Reply:
+    def _send(
+        self,
+        kind: str,
+        method: str,
+        path: str,
+        json: Any,
+        headers: dict[str, str] | None,
+        data: bytes | None = None,
+    ) -> Reply:
         # Without catch_response Locust reports the request to its own statistics by
         # status, which is what we want, and saves a wrapper object per request.
-        response = self.client.request(method, path, json=json, headers=headers, name=kind)
+        if data is not None:
+            response = self.client.request(method, path, data=data.decode(), headers=headers, name=kind)
+        else:
+            response = self.client.request(method, path, json=json, headers=headers, name=kind)
         status = int(response.status_code or 0)
         if status == 0:
             error = getattr(response, "error", None)

@@ -28,7 +28,13 @@ MAX_TEXT = 2000  # characters of one value shown in an example
 MAX_ROWS = 50  # rows of one nested list shown in an example
 OPEN_EXAMPLES = 5  # examples shown unfolded per invariant; the rest fold
 _ISO = re.compile(r"^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}")
-_VERDICT_WORDS = {"held": "HELD", "violated": "VIOLATED", "error": "ERROR", "interrupted": "INTERRUPTED"}
+_VERDICT_WORDS = {
+    "held": "HELD",
+    "violated": "VIOLATED",
+    "not exercised": "NOT EXERCISED",
+    "error": "ERROR",
+    "interrupted": "INTERRUPTED",
+}
 
 
 def write_html(run_dir: Path) -> Path:
@@ -76,6 +82,7 @@ def render(run: Run) -> str:
             _notes(run),
             _story(run),
             _invariants(run),
+            _coverage(run),
             _timeline(run),
             _violations(run),
             _slo(run),
@@ -128,7 +135,7 @@ def _header(run: Run) -> str:
     ] + (["quick profile"] if experiment.get("quick") else [])
     word = escape(_VERDICT_WORDS.get(verdict, verdict.upper()))
     summary = f"{escape(str(experiment.get('name') or ''))}: {escape(_summary(r))}"
-    return f"""<header class="verdict {escape(verdict)}" id="verdict">
+    return f"""<header class="verdict {escape(verdict.replace(" ", "-"))}" id="verdict">
 <p class="line"><span class="word">{word}</span> <span class="summary">{summary}</span></p>
 <p class="meta">{" · ".join(meta)}</p>
 </header>"""
@@ -206,9 +213,35 @@ def _invariants(run: Run) -> str:
     )
 
 
-def _badge(status: str) -> str:
+def _coverage(run: Run) -> str:
+    """What the run made the stack do: a pass means little for a path that never ran."""
+    counts = run.results.get("coverage") or []
+    if not counts:
+        return ""
+    rows = []
+    for c in counts:
+        required, met = c.get("required"), c.get("met")
+        value = "could not count" if c.get("value") is None else str(c["value"])
+        badge = {True: _badge("holds", "met"), False: _badge("violated", "NOT EXERCISED")}.get(met, "")
+        cells = [
+            f"<td>{escape(str(c.get('name', '?')))}</td>",
+            f'<td class="n">{escape(value)}</td>',
+            f'<td class="n">{"—" if required is None else f"&ge; {escape(str(required))}"}</td>',
+            f"<td>{badge}</td>",
+            f"<td>{escape(str(c.get('description') or c.get('error') or ''))}</td>",
+        ]
+        rows.append(f'<tr data-counter="{escape(str(c.get("name")))}" data-met="{escape(str(met))}">'
+                    f"{''.join(cells)}</tr>")  # fmt: skip
+    headers = ["counter", "count", "required", "", "what it counts"]
+    return (
+        '<section id="coverage-section"><h2>Coverage: what the run made the stack do</h2>'
+        f"{_table('coverage', headers, rows)}</section>"
+    )
+
+
+def _badge(status: str, word: str | None = None) -> str:
     words = {"holds": "holds", "violated": "violated", "could_not_check": "could not check"}
-    return f'<span class="badge {escape(status)}">{escape(words.get(status, status))}</span>'
+    return f'<span class="badge {escape(status)}">{escape(word or words.get(status, status))}</span>'
 
 
 def _slug(name: str) -> str:
@@ -547,6 +580,8 @@ pre { background: var(--bg-soft); border: 1px solid var(--line); padding: 8px 12
 .verdict.held { border-color: var(--held); } .verdict.held .word { background: var(--held); }
 .verdict.violated { border-color: var(--violated); } .verdict.violated .word { background: var(--violated); }
 .verdict.error { border-color: var(--error); } .verdict.error .word { background: var(--error); }
+.verdict.not-exercised { border-color: var(--error); }
+.verdict.not-exercised .word { background: var(--error); }
 .verdict.interrupted { border-color: var(--interrupted); }
 .verdict.interrupted .word { background: var(--interrupted); }
 .notes { border: 1px solid #d4a72c; background: #fff8c5; padding: 4px 12px; }

@@ -2,8 +2,10 @@
 
 CI systems (GitHub Actions test reporters, GitLab, Jenkins) show a violated
 invariant as a failed test with its summary and first examples, an invariant
-that could not be checked as an errored test, and a run that broke before any
-invariant was checked as one errored test case named ``run``.
+that could not be checked as an errored test, a run that broke before any
+invariant was checked as one errored test case named ``run``, and the
+experiment's coverage requirements as a test case named ``coverage`` (errored
+when the run did not exercise what it requires).
 """
 
 from __future__ import annotations
@@ -65,6 +67,23 @@ def write_junit(results: dict[str, Any], path: Path, *, report: Path | str | Non
             out = ET.SubElement(case, "system-out")
             converged = verdict.get("converged_after")
             out.text = _clean(summary + (f"; converged {converged:g}s after the heal" if converged else ""))
+        cases.append(case)
+
+    required = [c for c in results.get("coverage") or [] if c.get("required") is not None]
+    if required:
+        # A run that never took the paths the experiment requires is no pass, even if every invariant held.
+        case = ET.Element("testcase", classname=classname, name="coverage", time="0")
+        lines = [f"{c['name']} = {'could not count' if c.get('value') is None else c['value']}, "
+                 f"required >= {c['required']}: {'met' if c.get('met') else 'NOT EXERCISED'}"
+                 for c in required]  # fmt: skip
+        short = [c for c in required if not c.get("met")]
+        if short:
+            message = results.get("error") or f"did not exercise: {', '.join(c['name'] for c in short)}"
+            error = ET.SubElement(case, "error", message=_clean(message), type="not_exercised")
+            error.text = _clean("\n".join([*lines, f"report: {report_path}"]))
+            errors += 1
+        else:
+            ET.SubElement(case, "system-out").text = _clean("\n".join(lines))
         cases.append(case)
 
     counts = {"tests": str(len(cases)), "failures": str(failures), "errors": str(errors)}

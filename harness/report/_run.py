@@ -217,6 +217,7 @@ def _reconstruct(
         "faults": faults,
         "guard": None,
         "invariants": [],
+        "coverage": [],
         "backend": None,
         "versions": {"paychaos": __version__, "python": platform.python_version()},
     }

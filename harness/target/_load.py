@@ -80,6 +80,15 @@ def _references(t: Target, located: Located) -> Iterable[str]:
             yield f"{at}: evidence.tables.{table_name}: an sql source needs a 'query'"
         elif found.kind == "http" and not table.path:
             yield f"{at}: evidence.tables.{table_name}: an http source needs a 'path'"
+    for name, counter in t.coverage.items():
+        found = t.evidence.sources.get(counter.source)
+        if found is None:
+            yield _unknown(
+                located, ("coverage", name, "source"), "evidence source", counter.source, t.evidence.sources
+            )
+        elif found.kind != "sql":
+            where = located.where(("coverage", name))
+            yield f"{where}: coverage.{name}.source: a coverage counter needs an sql source, not {found.kind}"
     if t.load and t.load.service not in services:
         yield _unknown(located, ("load", "service"), "service", t.load.service, services)
     for name, endpoint in t.config.items():

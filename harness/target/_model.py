@@ -62,7 +62,7 @@ class EvidenceSource(_Model):
 
 EvidenceTableName = Literal[
     "debits", "refunds", "accounts", "credit_lines", "postings", "payments",
-    "orders", "notifications", "fulfilments", "payouts",
+    "orders", "notifications", "fulfilments", "payouts", "payout_requests",
 ]  # fmt: skip
 
 
@@ -82,6 +82,11 @@ class EvidenceSection(_Model):
 
 class ScenarioSpec(_Model):
     weight: Annotated[int, Field(ge=0)] = 1
+    always: bool = Field(
+        default=False,
+        description="mixed into every experiment's load at this weight, also when the experiment picks "
+        "its own scenarios (failure paths, attacks): an experiment leaves it out only by giving it weight 0",
+    )
     description: str = ""
 
 
@@ -95,6 +100,14 @@ class ConfigEndpointSpec(_Model):
     service: str
     path: Annotated[str, Field(pattern=r"^/")]
     method: Literal["PUT", "POST", "PATCH"] = "PUT"
+    description: str = ""
+
+
+class CoverageCounter(_Model):
+    """A count of something the stack did during a run (a void, a retried refund), read after it."""
+
+    source: str = Field(description="an sql evidence source")
+    query: str = Field(description="a SELECT answering one row with one number")
     description: str = ""
 
 
@@ -115,6 +128,7 @@ class Target(_Model):
     evidence: EvidenceSection = EvidenceSection()
     load: LoadSpec | None = None
     config: dict[Name, ConfigEndpointSpec] = {}
+    coverage: dict[Name, CoverageCounter] = {}
     defects_env: str | None = None
     defects: dict[Name, DefectSpec] = {}
 

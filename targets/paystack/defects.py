@@ -33,6 +33,7 @@ DEFECTS: dict[str, Defect] = {
         Defect("drop-on-overload", "merchant", "accepts orders into memory only, drops them when full"),
         Defect("uncapped-promo", "gateway", "applies the configured promotion without its caps"),
         Defect("webhook-not-idempotent", "merchant", "fulfils an order on every delivery"),
+        Defect("webhook-accepts-unsigned", "merchant", "accepts a notification that carries no signature"),
     )
 }
 

@@ -9,12 +9,18 @@ payment and the ledger entries it caused.
 from __future__ import annotations
 
 import time
+import uuid
 from typing import Any
 
+import orjson
+
 from harness.load import Context, Reply
+from targets.paystack import signing
 
 CUSTOMERS = 1000  # cust-00001 … as the bank seeds them
-CREDIT_CUSTOMERS = 100  # credit-00001 …
+CREDIT_CUSTOMERS = 100  # credit-00001 …, each with a credit line of CREDIT_LIMIT
+CREDIT_LIMIT = 500_000
+POOR_CUSTOMERS = 100  # poor-00001 …: no money, no credit
 
 
 def payment_of(body: Any) -> tuple[str | None, str | None]:
@@ -86,6 +92,45 @@ def credit_rush(ctx: Context) -> None:
     _checkout(ctx, "credit_pay", f"credit-{ctx.random.randint(1, 5):05d}", ctx.random.randint(20_000, 80_000))
 
 
+def pay_declined(ctx: Context) -> None:
+    """A payment the bank must decline: an empty account, or a credit payment beyond the credit line."""
+    if ctx.random.random() < 0.5:
+        account, amount = f"poor-{ctx.random.randint(1, POOR_CUSTOMERS):05d}", ctx.random.randint(100, 50_000)
+    else:
+        account = f"credit-{ctx.random.randint(1, CREDIT_CUSTOMERS):05d}"
+        amount = CREDIT_LIMIT + ctx.random.randint(1, 100_000)
+    _checkout(ctx, "pay_declined", account, amount)
+
+
+def forged_notification(ctx: Context) -> None:
+    """Pay from an empty account, then forge the "payment succeeded" the shop waits for, four ways.
+
+    Unsigned, signed with a guessed key, correctly signed an hour ago (stale), and
+    with a genuine signature lifted from another notification (replayed onto this
+    body). The shop must refuse every one, and never mark the order paid or ship it.
+    """
+    order, _ = _checkout(ctx, "pay_declined", f"poor-{ctx.random.randint(1, POOR_CUSTOMERS):05d}",
+                         ctx.random.randint(100, 50_000))  # fmt: skip
+    secret = signing.shared_secret()
+    now = time.time()
+    for how in ("unsigned", "guessed key", "stale", "replayed signature"):
+        claim = str(uuid.UUID(int=ctx.random.getrandbits(128), version=4))
+        body = orjson.dumps({
+            "event_id": str(uuid.UUID(int=ctx.random.getrandbits(128), version=4)),
+            "type": "payment.succeeded", "payment_id": claim, "order_id": order, "state": "SUCCEEDED",
+            "reason": None, "forgery": how,
+        })  # fmt: skip
+        headers = {"Content-Type": "application/json"}
+        if how == "guessed key":
+            headers[signing.HEADER] = signing.sign(body, b"guessed-" + secret[:4])
+        elif how == "stale":
+            headers[signing.HEADER] = signing.sign(body, secret, now=now - 3600)
+        elif how == "replayed signature":
+            headers[signing.HEADER] = signing.sign(body.replace(b"SUCCEEDED", b"FAILED"), secret, now=now)
+        ctx.request("forged_notification", "POST", "/webhooks/payments", data=body, headers=headers,
+                    order_id=order, payment_id=claim, expect=(400, 401, 403), forged=True)  # fmt: skip
+
+
 def refund(ctx: Context) -> None:
     """Pay, wait for the merchant to see the order paid, then ask for the money back."""
     amount = ctx.random.randint(100, 50_000)
@@ -117,6 +162,8 @@ SCENARIOS = {
     "pay_conflict": pay_conflict,
     "credit_pay": credit_pay,
     "credit_rush": credit_rush,
+    "pay_declined": pay_declined,
+    "forged_notification": forged_notification,
     "refund": refund,
     "payout": payout,
 }

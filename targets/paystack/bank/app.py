@@ -38,6 +38,7 @@ class BankSettings(Settings):
     opening_balance: int
     credit_customers: int
     credit_limit: int
+    poor_customers: int
     merchant_opening: int
 
     @staticmethod
@@ -46,6 +47,9 @@ class BankSettings(Settings):
         parser.add_argument("--opening-balance", type=int, default=100_000_000)
         parser.add_argument("--credit-customers", type=int, default=100, help="credit-00001…")
         parser.add_argument("--credit-limit", type=int, default=500_000)
+        parser.add_argument(
+            "--poor-customers", type=int, default=100, help="poor-00001…: no money and no credit line"
+        )
         parser.add_argument("--merchant-opening", type=int, default=10_000_000_000)
 
 
@@ -75,6 +79,7 @@ class Bank(Service):
             *(NewAccount(f"cust-{i:05d}", "customer", s.opening_balance) for i in range(1, s.customers + 1)),
             *(NewAccount(f"credit-{i:05d}", "customer", 0, s.credit_limit)
               for i in range(1, s.credit_customers + 1)),
+            *(NewAccount(f"poor-{i:05d}", "customer") for i in range(1, s.poor_customers + 1)),
         ]  # fmt: skip
         async with self.pool.acquire() as conn:
             await ledger.open_accounts(conn, accounts)

@@ -115,5 +115,5 @@ CREATE OR REPLACE VIEW evidence_postings AS
            p.balance_after, p.created_at
     FROM postings p JOIN transactions t ON t.id = p.txn_id;
 CREATE OR REPLACE VIEW evidence_payouts AS
-    SELECT reference AS instruction, scope AS channel, key, account, amount, status, created_at
+    SELECT reference AS instruction, scope AS channel, key, account, amount, status, created_at, id
     FROM transactions WHERE kind = 'payout';

@@ -44,7 +44,7 @@ def test_hello_is_small_and_complete() -> None:
     fault = hello.faults[0]
     assert isinstance(fault, LinkFault)
     assert fault.toxiproxy_attributes() == {"latency": 300, "jitter": 0}
-    assert hello.invariants is None  # the defaults: every invariant the target supports
+    assert hello.invariants == [] and hello.exclude == {}  # every default invariant the target supports
     body = [
         line
         for line in (ROOT / "experiments" / "hello.yaml").read_text().splitlines()

@@ -46,7 +46,7 @@ def test_eventual_refund_resolves_unknowns_against_the_ledger(planted: Planted) 
         INSERT INTO debits (key, payment_id, order_id, amount, posted, at) VALUES
             ('d1', 'ok', 'o1', 5, true, {T}), ('d2', 'failed', 'o2', 5, true, {T}), ('d3', 'refunded', 'o3', 5, true, {T}),
             ('d4', 'unknown', 'o4', 5, true, {T}), ('d5', 'nobody', 'o5', 5, true, {T}), ('d6', 'failed', 'o2', 5, false, {T});
-        INSERT INTO refunds (key, debit_key, posted) VALUES ('r3', 'd3', true);
+        INSERT INTO refunds (key, debit_key, amount, posted) VALUES ('r3', 'd3', 5, true);
         INSERT INTO history (id, kind, order_id, outcome, started) VALUES ('op', 'pay', 'o4', 'timeout', {T});
     """)
     verdict = planted.check("eventual_refund", within="30s")
