@@ -114,6 +114,8 @@ CREATE OR REPLACE VIEW evidence_postings AS
     SELECT p.id, p.txn_id, t.scope, t.key, t.kind, t.reference, p.account, p.amount,
            p.balance_after, p.created_at
     FROM postings p JOIN transactions t ON t.id = p.txn_id;
+-- A cancelled payout key (kind void) has no reference; its key is the instruction.
 CREATE OR REPLACE VIEW evidence_payouts AS
-    SELECT reference AS instruction, scope AS channel, key, account, amount, status, created_at, id
-    FROM transactions WHERE kind = 'payout';
+    SELECT coalesce(reference, key) AS instruction, scope AS channel, key, account, amount, status,
+           created_at, id
+    FROM transactions WHERE kind = 'payout' OR (kind = 'void' AND scope LIKE 'channel-%');
