@@ -61,6 +61,7 @@ TABLES: dict[str, tuple[tuple[str, str, str], ...]] = {
         ("account", "text", ""),
         ("amount", "bigint", "signed: negative leaves the account"),
         ("balance_after", "bigint", "the account's balance right after this posting"),
+        ("seq", "bigint", "the posting's place in its account's history (e.g. the posting id), if known"),
         ("at", "timestamptz", ""),
     ),
     "payments": (
@@ -97,6 +98,15 @@ TABLES: dict[str, tuple[tuple[str, str, str], ...]] = {
         ("outcome", "text", "succeeded, failed or refunded"),
         ("first", "boolean", "the first delivery of this notification"),
         ("received_at", "timestamptz", ""),
+    ),
+    "deliveries": (
+        ("event_id", "text", "a notification the stack sent (the receiver sees the same id)"),
+        ("order_id", "text", ""),
+        ("payment_id", "text", ""),
+        ("acknowledged", "boolean", "the receiver confirmed it (a 2xx); the sender stopped trying"),
+        ("attempts", "int", ""),
+        ("last_error", "text", "why the last attempt failed, if it did"),
+        ("created_at", "timestamptz", ""),
     ),
     "fulfilments": (
         ("order_id", "text", "goods shipped (or credited) for this order"),
@@ -142,6 +152,8 @@ INDEXES: tuple[tuple[str, str], ...] = (
     ("history", "order_id"),
     ("history", "key"),
     ("postings", "account"),
+    ("deliveries", "event_id"),
+    ("notifications", "event_id"),
 )
 
 # Loaded by the harness itself, from the run's own journals.
@@ -164,6 +176,7 @@ RUN_TABLES: dict[str, tuple[tuple[str, str, str], ...]] = {
             "boolean",
             "a request the scenario made inauthentic on purpose (e.g. an unsigned webhook)",
         ),
+        ("refusal_expected", "boolean", "the scenario sent it to be refused (a key reused for another body)"),
     ),
     "faults": (
         ("id", "text", ""),

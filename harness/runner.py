@@ -76,7 +76,7 @@ from harness.invariants._base import read_only
 from harness.invariants._coverage import Count, count
 from harness.load import HistoryTail, LiveStats, LocustProcess
 from harness.report import rebuild
-from harness.target import EmbeddedPostgres, Server, Stack, external
+from harness.target import EmbeddedPostgres, Server, Stack, Target, external
 
 
 @dataclass(frozen=True)
@@ -280,13 +280,7 @@ class _Run:
         self.versions["locust"] = importlib.metadata.version("locust")
 
     def _weights(self) -> dict[str, int]:
-        target_load = self.file.target.load
-        assert target_load is not None
-        if self.experiment.load.scenarios is None:
-            return {name: spec.weight for name, spec in target_load.scenarios.items()}
-        # The target's failure paths and attacks run in every experiment unless it gives them weight 0.
-        always = {n: s.weight for n, s in target_load.scenarios.items() if s.always}
-        return {**always, **self.experiment.load.scenarios}
+        return scenario_weights(self.experiment, self.file.target)
 
     def _drive(self, locust: LocustProcess, schedule: FaultSchedule) -> None:
         """Run the fault schedule and the guards while the load runs."""
@@ -406,15 +400,7 @@ class _Run:
             pass  # results.json is written on the way out, whatever happened
 
     def _invariants(self) -> list[InvariantSpec]:
-        """Every default invariant the target supports (tuned as the experiment says), less the ones it
-        excludes with a reason, then the experiment's own additions."""
-        named = {spec.name: spec for spec in self.experiment.invariants}
-        specs = [
-            named.pop(name, InvariantSpec(name=name))
-            for name in defaults(set(self.file.target.evidence.tables))
-            if name not in self.experiment.exclude
-        ]
-        return specs + [spec for spec in self.experiment.invariants if spec.name in named]
+        return invariant_specs(self.experiment, self.file.target)
 
     def _results(self, status: str, error: str | None, code: ExitCode, started: float) -> dict[str, Any]:
         exp = self.experiment
@@ -458,6 +444,25 @@ class _Run:
             "backend": self.backend.describe() if self.backend else None,
             "versions": self.versions,
         }
+
+
+def scenario_weights(experiment: Experiment, target: Target) -> dict[str, int]:
+    """The load's scenario mix: the experiment's, plus the target's ``always`` scenarios (failure paths,
+    attacks) unless the experiment gives them weight 0; the target's own mix if the experiment has none."""
+    assert target.load is not None
+    if experiment.load.scenarios is None:
+        return {name: spec.weight for name, spec in target.load.scenarios.items()}
+    always = {name: spec.weight for name, spec in target.load.scenarios.items() if spec.always}
+    return {**always, **experiment.load.scenarios}
+
+
+def invariant_specs(experiment: Experiment, target: Target) -> list[InvariantSpec]:
+    """Every default invariant the target supports (with the experiment's parameters where it lists
+    one), less those it excludes with a reason, then the ones it adds (sql, python, slo, …)."""
+    names = [n for n in defaults(set(target.evidence.tables)) if n not in experiment.exclude]
+    tuned = {spec.name: spec for spec in experiment.invariants if spec.name in names}
+    added = [spec for spec in experiment.invariants if spec.name not in names]
+    return [tuned.get(name, InvariantSpec(name=name)) for name in names] + added
 
 
 def _verdict(definition: InvariantDef, spec: InvariantSpec, evidence: Evidence) -> Verdict:

@@ -16,33 +16,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.invariants._base import MAX_EXAMPLES, Evidence, Verdict, invariant
+from harness.invariants._base import Evidence, Verdict, found, invariant
 from harness.invariants._builtin import _CLIENT_OPS, Eventually
-
-
-def _found(
-    ev: Evidence, name: str, violators: str, examples: str, checked: int | None, summary: str, *args: Any
-) -> Verdict:
-    """Count every row of ``violators`` and keep the first few, each with the evidence ``examples`` adds.
-
-    ``violators`` is a query over the evidence tables; ``examples`` is the
-    select list of one example, reading the violator's columns as ``v.*``,
-    evaluated for the kept rows only (evidence lookups are the costly part).
-    """
-    rows = ev.sql(
-        f"""WITH v AS MATERIALIZED ({violators})
-            SELECT (SELECT count(*) FROM v) AS _total, {examples}
-            FROM (SELECT * FROM v ORDER BY 1, 2 LIMIT {MAX_EXAMPLES}) v ORDER BY 2, 3""",
-        *args,
-    )
-    if not rows:
-        return Verdict(name, "holds", checked=checked)
-    total = int(rows[0]["_total"])
-    for row in rows:
-        del row["_total"]
-    return Verdict(
-        name, "violated", count=total, examples=rows, checked=checked, reason=summary.format(n=total)
-    )
 
 
 def _count(ev: Evidence, table: str, where: str = "true") -> int:
@@ -121,7 +96,7 @@ def refund_integrity(ev: Evidence, params: Any) -> Verdict:
                 'amount', m.amount) ORDER BY m.txn_id), '[]')
          FROM refunds r JOIN postings m ON m.txn_id = r.txn_id WHERE r.debit_key = v.debit_key)
             AS refund_postings"""
-    return _found(ev, "refund_integrity", violators, examples, _count(ev, "refunds", "posted"),
+    return found(ev, "refund_integrity", violators, examples, _count(ev, "refunds", "posted"),
                   "{n} refund(s) wrong in amount or account")  # fmt: skip
 
 
@@ -166,7 +141,7 @@ def payments_match_ledger(ev: Evidence, params: Any) -> Verdict:
     examples = f"""v.problem, v.payment_id, v.order_id, v.state, v.outcome, v.charged, v.debits_held,
         v.amount_held, v.debit_key, {_DEBITS_OF_PAYMENT.format(payment="v.payment_id")} AS ledger,
         {_CLIENT_OPS.format(order="v.order_id")} AS client_operations"""
-    return _found(ev, "payments_match_ledger", violators, examples, _count(ev, "payments"),
+    return found(ev, "payments_match_ledger", violators, examples, _count(ev, "payments"),
                   "{n} payment(s) whose state the ledger contradicts")  # fmt: skip
 
 
@@ -209,7 +184,7 @@ def orders_match_payments(ev: Evidence, params: Any) -> Verdict:
         v.payment_id AS order_payment_id, {_PAYMENTS_OF_ORDER.format(order="v.order_id")} AS payments,
         {_NOTIFICATIONS_OF_ORDER.format(order="v.order_id")} AS notifications,
         {_CLIENT_OPS.format(order="v.order_id")} AS client_operations"""
-    return _found(ev, "orders_match_payments", violators, examples, _count(ev, "orders"),
+    return found(ev, "orders_match_payments", violators, examples, _count(ev, "orders"),
                   "{n} order(s) whose state their payment contradicts")  # fmt: skip
 
 
@@ -255,7 +230,7 @@ def payouts_match_ledger(ev: Evidence, params: Any) -> Verdict:
         (SELECT json_build_object('state', q.state, 'channel', q.channel, 'amount', q.amount,
                 'updated_at', q.updated_at)
          FROM payout_requests q WHERE q.instruction = v.instruction LIMIT 1) AS request"""
-    return _found(ev, "payouts_match_ledger", violators, examples, _count(ev, "payout_requests"),
+    return found(ev, "payouts_match_ledger", violators, examples, _count(ev, "payout_requests"),
                   "{n} payout(s) whose state the ledger contradicts")  # fmt: skip
 
 
@@ -291,7 +266,7 @@ def fulfilled_once(ev: Evidence, params: Any) -> Verdict:
         {_PAYMENTS_OF_ORDER.format(order="v.order_id")} AS payments,
         {_NOTIFICATIONS_OF_ORDER.format(order="v.order_id")} AS notifications,
         {_CLIENT_OPS.format(order="v.order_id")} AS client_operations"""
-    return _found(ev, "fulfilled_once", violators, examples, _count(ev, "payments", "succeeded"),
+    return found(ev, "fulfilled_once", violators, examples, _count(ev, "payments", "succeeded"),
                   "{n} order(s) fulfilled wrongly")  # fmt: skip
 
 
@@ -335,5 +310,24 @@ def webhook_authenticity(ev: Evidence, params: Any) -> Verdict:
                 'claimed_payment_id', c.payment_id, 'forged', c.forged, 'started', c.started)
                 ORDER BY c.started), '[]')
          FROM history c WHERE c.order_id = v.order_id) AS client_operations"""
-    return _found(ev, "webhook_authenticity", violators, examples, _count(ev, "history", "forged"),
+    return found(ev, "webhook_authenticity", violators, examples, _count(ev, "history", "forged"),
                   "{n} notification(s) acted on that the stack never sent")  # fmt: skip
+
+
+@invariant("notifications_settled", params=Eventually, eventual=True, needs=("deliveries",), default=True)
+def notifications_settled(ev: Evidence, params: Any) -> Verdict:
+    """Every notification the stack sent was in the end acknowledged, and the receiver has it."""
+    received = ev.provided("notifications")
+    violators = f"""
+        SELECT 'never acknowledged' AS problem, d.event_id, d.order_id, d.attempts, d.last_error
+        FROM deliveries d WHERE NOT coalesce(d.acknowledged, false)
+        UNION ALL
+        SELECT 'acknowledged, but the receiver has no record of it', d.event_id, d.order_id, d.attempts,
+               d.last_error
+        FROM deliveries d
+        WHERE {received} AND d.acknowledged
+          AND NOT EXISTS (SELECT 1 FROM notifications n WHERE n.event_id = d.event_id)"""
+    examples = f"""v.problem, v.event_id, v.order_id, v.attempts, v.last_error,
+        {_NOTIFICATIONS_OF_ORDER.format(order="v.order_id")} AS received"""
+    return found(ev, "notifications_settled", violators, examples, _count(ev, "deliveries"),
+                  "{n} notification(s) the stack sent and never saw through")  # fmt: skip

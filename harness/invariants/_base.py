@@ -108,6 +108,31 @@ def read_only(
         raise EvidenceUnavailable(f"{where}: {type(exc).__name__}: {exc}") from exc
 
 
+def found(
+    ev: Evidence, name: str, violators: str, examples: str, checked: int | None, summary: str, *args: Any
+) -> Verdict:
+    """Count every row of ``violators`` and keep the first few, each with the evidence ``examples`` adds.
+
+    ``violators`` is a query over the evidence tables; ``examples`` is the
+    select list of one example, reading the violator's columns as ``v.*``,
+    evaluated for the kept rows only (evidence lookups are the costly part).
+    """
+    rows = ev.sql(
+        f"""WITH v AS MATERIALIZED ({violators})
+            SELECT (SELECT count(*) FROM v) AS _total, {examples}
+            FROM (SELECT * FROM v ORDER BY 1, 2 LIMIT {MAX_EXAMPLES}) v ORDER BY 2, 3""",
+        *args,
+    )
+    if not rows:
+        return Verdict(name, "holds", checked=checked)
+    total = int(rows[0]["_total"])
+    for row in rows:
+        del row["_total"]
+    return Verdict(
+        name, "violated", count=total, examples=rows, checked=checked, reason=summary.format(n=total)
+    )
+
+
 class NoParams(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 

@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from harness.durations import Duration
-from harness.invariants._base import MAX_EXAMPLES, Evidence, Verdict, invariant
+from harness.invariants._base import MAX_EXAMPLES, Evidence, Verdict, found, invariant
 
 # The client operations that concern an order, as evidence for an example.
 _CLIENT_OPS = """(SELECT coalesce(json_agg(json_build_object(
@@ -147,7 +147,8 @@ def no_double_payout(ev: Evidence, params: Any) -> Verdict:
 @invariant("conservation", needs=("postings", "accounts"), default=True)
 def conservation(ev: Evidence, params: Any) -> Verdict:
     """Money is neither created nor destroyed: postings sum to zero per transaction, balances match them."""
-    rows = ev.sql("""
+    # Where postings are ordered (seq), each balance_after must follow from the one before it.
+    violators = """
         SELECT 'postings do not balance' AS problem, txn_id AS item, sum(amount) AS off_by
         FROM postings GROUP BY txn_id HAVING sum(amount) <> 0
         UNION ALL
@@ -155,8 +156,15 @@ def conservation(ev: Evidence, params: Any) -> Verdict:
         FROM accounts a LEFT JOIN (SELECT account, sum(amount) AS total FROM postings GROUP BY account) p
              ON p.account = a.id
         WHERE a.balance <> coalesce(p.total, 0)
-        ORDER BY 1, 2""")
-    return _verdict("conservation", rows, _count(ev, "accounts"), "{n} imbalance(s) in the ledger")
+        UNION ALL
+        SELECT 'balance_after does not follow from the posting before', account || ' ' || txn_id,
+               balance_after - amount - before
+        FROM (SELECT account, txn_id, amount, balance_after,
+                     lag(balance_after) OVER (PARTITION BY account ORDER BY seq) AS before
+              FROM postings WHERE seq IS NOT NULL) p
+        WHERE balance_after - amount <> before"""
+    return found(ev, "conservation", violators, "v.problem, v.item, v.off_by", _count(ev, "accounts"),
+                 "{n} imbalance(s) in the ledger")  # fmt: skip
 
 
 @invariant("credit_limit", needs=("postings", "credit_lines"), default=True)
@@ -198,8 +206,9 @@ def amount_integrity(ev: Evidence, params: Any) -> Verdict:
 class ReplayParams(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     conflicting: list[str] = Field(
-        default=["pay_conflict"],
-        description="operation kinds that reuse a key with another body: must be refused",
+        default=[],
+        description="operation kinds that reuse a key with another body: must be refused (besides every "
+        "keyed operation its scenario sent expecting a refusal)",
     )
 
 
@@ -219,7 +228,8 @@ def idempotent_replay(ev: Evidence, params: Any) -> Verdict:
         UNION ALL
         SELECT 'reused key accepted', h.key, h.order_id, array_agg(h.payment_id),
                {_CLIENT_OPS.format(order="h.order_id")}
-        FROM history h WHERE h.kind = ANY($1::text[]) AND h.outcome = 'ok'
+        FROM history h
+        WHERE (h.kind = ANY($1::text[]) OR (h.refusal_expected AND h.key IS NOT NULL)) AND h.outcome = 'ok'
         GROUP BY h.key, h.order_id
         ORDER BY 2""", params.conflicting)  # fmt: skip
     return _verdict("idempotent_replay", rows, _count(ev, "history", "key IS NOT NULL"),

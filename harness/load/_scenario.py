@@ -140,5 +140,7 @@ class Context:
         }
         if forged:
             record["forged"] = True
+        if expect:
+            record["refusal_expected"] = True
         self._record(record)
         return reply

@@ -62,7 +62,7 @@ class EvidenceSource(_Model):
 
 EvidenceTableName = Literal[
     "debits", "refunds", "accounts", "credit_lines", "postings", "payments",
-    "orders", "notifications", "fulfilments", "payouts", "payout_requests",
+    "orders", "notifications", "deliveries", "fulfilments", "payouts", "payout_requests",
 ]  # fmt: skip
 
 

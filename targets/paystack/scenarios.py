@@ -103,17 +103,18 @@ def pay_declined(ctx: Context) -> None:
 
 
 def forged_notification(ctx: Context) -> None:
-    """Pay from an empty account, then forge the "payment succeeded" the shop waits for, four ways.
+    """Pay from an empty account, then forge the "payment succeeded" the shop waits for, six ways.
 
-    Unsigned, signed with a guessed key, correctly signed an hour ago (stale), and
-    with a genuine signature lifted from another notification (replayed onto this
-    body). The shop must refuse every one, and never mark the order paid or ship it.
+    Unsigned; signed with a guessed key; correctly signed an hour ago (stale); dated
+    tomorrow; an hour-old signature sent with a fresh timestamp (a captured notification
+    replayed with its time rewritten); and a genuine signature lifted from another body.
+    The shop must refuse every one, and never mark the order paid or ship it.
     """
     order, _ = _checkout(ctx, "pay_declined", f"poor-{ctx.random.randint(1, POOR_CUSTOMERS):05d}",
                          ctx.random.randint(100, 50_000))  # fmt: skip
     secret = signing.shared_secret()
     now = time.time()
-    for how in ("unsigned", "guessed key", "stale", "replayed signature"):
+    for how in ("unsigned", "guessed key", "stale", "dated tomorrow", "fresh timestamp", "lifted signature"):
         claim = str(uuid.UUID(int=ctx.random.getrandbits(128), version=4))
         body = orjson.dumps({
             "event_id": str(uuid.UUID(int=ctx.random.getrandbits(128), version=4)),
@@ -125,7 +126,12 @@ def forged_notification(ctx: Context) -> None:
             headers[signing.HEADER] = signing.sign(body, b"guessed-" + secret[:4])
         elif how == "stale":
             headers[signing.HEADER] = signing.sign(body, secret, now=now - 3600)
-        elif how == "replayed signature":
+        elif how == "dated tomorrow":
+            headers[signing.HEADER] = signing.sign(body, secret, now=now + 86_400)
+        elif how == "fresh timestamp":
+            captured = signing.sign(body, secret, now=now - 3600)
+            headers[signing.HEADER] = f"t={int(now)}," + captured.split(",", 1)[1]
+        elif how == "lifted signature":
             headers[signing.HEADER] = signing.sign(body.replace(b"SUCCEEDED", b"FAILED"), secret, now=now)
         ctx.request("forged_notification", "POST", "/webhooks/payments", data=body, headers=headers,
                     order_id=order, payment_id=claim, expect=(400, 401, 403), forged=True)  # fmt: skip
@@ -147,13 +153,20 @@ def refund(ctx: Context) -> None:
 
 
 def payout(ctx: Context) -> None:
-    """The merchant withdraws to a supplier."""
+    """The merchant withdraws to a supplier; now and then a client bug sends the same payout id again
+    with another amount, which must be refused, never paid nor answered with the first payout."""
     payout_id = ctx.unique("payout")
     amount = ctx.random.randint(100, 5_000)
-    ctx.request(
+    reply = ctx.request(
         "payout", "POST", "/payouts", json={"payout_id": payout_id, "amount": amount, "payee": "supplier"},
         key=f"payout:{payout_id}", amount=amount,
     )  # fmt: skip
+    if reply.ok and ctx.random.random() < 0.1:
+        ctx.request(
+            "payout_conflict", "POST", "/payouts",
+            json={"payout_id": payout_id, "amount": amount + 1, "payee": "supplier"},
+            key=f"payout:{payout_id}", amount=amount + 1, expect=(409,),
+        )  # fmt: skip
 
 
 SCENARIOS = {

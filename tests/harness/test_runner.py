@@ -46,7 +46,7 @@ def _results(out: Path) -> tuple[Path, dict[str, Any]]:
 def test_hello_holds_and_the_latency_shows_in_the_history(tmp_path: Path) -> None:
     result = _run(str(ROOT / "experiments" / "hello.yaml"), "--quick", "--out", str(tmp_path))
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "PASSED hello: 9 invariant(s) held" in result.stdout
+    assert "PASSED hello: 15 invariant(s) held" in result.stdout
     run_dir, results = _results(tmp_path)
     validate_results(results)
     assert (results["status"], results["verdict"], results["exit_code"]) == ("completed", "held", 0)
@@ -116,7 +116,7 @@ invariants: [exactly_once_debit, conservation]
     fault = results["faults"][0]
     assert fault["healed_at"] < 2 + 6 - 1  # healed when the guard tripped, not at the end of its window
     assert fault["healed_at"] == pytest.approx(guard["at"], abs=0.5)
-    assert [v["status"] for v in results["invariants"]] == ["holds", "holds"]
+    assert {v["status"] for v in results["invariants"]} == {"holds"}
 
 
 def test_an_invalid_experiment_exits_2_and_runs_nothing(tmp_path: Path) -> None:
@@ -152,6 +152,39 @@ def test_a_run_on_an_existing_server_leaves_no_database_behind(postgres: Server,
     result = _run(str(experiment), "--db", postgres.dsn("postgres"), "--out", str(tmp_path / "runs"))
     assert result.returncode == 0, result.stdout + result.stderr
     assert _databases(postgres) == before
+
+
+def test_a_run_that_did_not_exercise_what_it_requires_exits_3_never_0(tmp_path: Path) -> None:
+    experiment = _experiment(
+        tmp_path,
+        """
+name: unexercised
+load: {users: 3, duration: 3s, scenarios: {pay: 1}}
+exclude: {no_double_payout: this load sends no payouts}
+coverage: {voids: 1, declines: 1}
+""",
+    )  # no fault: nothing ever makes the stack void a payment
+    result = _run(str(experiment), "--out", str(tmp_path / "runs"))
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert (
+        "NOT EXERCISED unexercised: did not exercise what the experiment requires: voids = 0, required >= 1."
+        in (result.stdout)
+    )
+    run_dir, results = _results(tmp_path / "runs")
+    validate_results(results)
+    assert (results["status"], results["verdict"], results["exit_code"]) == ("completed", "not exercised", 3)
+    names = [v["invariant"] for v in results["invariants"]]
+    assert "no_double_payout" not in names
+    assert "webhook_authenticity" in names
+    assert {v["status"] for v in results["invariants"]} == {"holds"}
+    counts = {c["name"]: c for c in results["coverage"]}
+    assert (counts["voids"]["value"], counts["voids"]["met"]) == (0, False)
+    assert counts["declines"]["value"] > 0  # the target's failure paths run in every experiment
+    assert counts["declines"]["met"] is True
+    assert counts["forged_requests"]["value"] > 0
+    assert 'name="coverage"' in (run_dir / "junit.xml").read_text()
+    assert 'type="not_exercised"' in (run_dir / "junit.xml").read_text()
+    assert 'data-counter="voids" data-met="False"' in (run_dir / "report.html").read_text()
 
 
 def _databases(server: Server) -> set[str]:

@@ -110,9 +110,9 @@ class Payouts:
             return "unknown"
         if reply.ok:
             outcome = "paid"
-        elif reply.status == 503:
-            outcome = "unavailable"
         elif reply.status >= 500:
+            # Even a 503 may come after the channel committed (its database answer was lost on the
+            # way back): only asking the channel tells "not paid" from "paid".
             outcome = "unknown"
         else:
             outcome = "declined"

@@ -98,6 +98,17 @@ async def awaiting_payment(pool: Queryable, quiet_for: float = 0.0) -> list[dict
     return [dict(r) for r in rows]
 
 
+async def awaiting_refund(pool: Queryable, quiet_for: float) -> list[dict[str, Any]]:
+    """Orders whose refund was asked for and never confirmed, untouched for ``quiet_for`` seconds."""
+    rows = await pool.fetch(
+        f"""SELECT {_COLUMNS} FROM orders
+            WHERE state = 'REFUNDING' AND updated_at < clock_timestamp() - make_interval(secs => $1)
+            ORDER BY updated_at LIMIT 200""",
+        quiet_for,
+    )
+    return [dict(r) for r in rows]
+
+
 # Applying a result notification is one statement: remember the event id, move the
 # order if this is the event's first delivery and the order may still move, ship
 # the goods on the move to PAID, and log the delivery. Concurrent duplicates queue

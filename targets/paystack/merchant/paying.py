@@ -109,13 +109,34 @@ class Payer:
         return len(pending)
 
     async def sweep(self) -> None:
-        """Every few seconds, resume orders whose job was lost (quiet for a while, still unpaid)."""
+        """Every few seconds, resume orders whose job was lost (quiet for a while, still unpaid),
+        and ask again for refunds that were never confirmed."""
         while True:
             await asyncio.sleep(self._config.sweep_every)
             try:
                 await self.recover(quiet_for=self._config.sweep_every * 2)
+                await self.resume_refunds(quiet_for=self._config.sweep_every * 2)
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
                 log.warning("sweep skipped: %s", exc)
+
+    async def resume_refunds(self, quiet_for: float) -> int:
+        """Ask again for refunds the gateway never heard of: orders left REFUNDING whose payment the
+        gateway still calls SUCCEEDED (the request was lost, or the shop stopped between marking the
+        order and asking). A refund the gateway has is the gateway's to finish; the order moves on
+        when its payment.refunded notification arrives."""
+        pending = await orders.awaiting_refund(self._pool, quiet_for)
+        for order in pending:
+            url = f"{self._config.gateway_url}/payments/{order['payment_id']}"
+            try:
+                payment = await self._http.call("GET", url, timeout=self._config.timeout)
+                if payment.ok and payment.body.get("state") == "SUCCEEDED":
+                    await self._http.call("POST", f"{url}/refund", timeout=self._config.timeout)
+            except CallFailed as exc:
+                log.warning("refund of order %s still unconfirmed: %s", order["id"], exc)
+            await orders.update(
+                self._pool, order["id"], only_from=("REFUNDING",), last_error="refund asked again"
+            )
+        return len(pending)
 
     def workers(self) -> list[Callable[[], Awaitable[None]]]:
         jobs: list[Callable[[], Awaitable[None]]] = [self._work for _ in range(self._config.workers)]

@@ -44,7 +44,8 @@ def test_hello_is_small_and_complete() -> None:
     fault = hello.faults[0]
     assert isinstance(fault, LinkFault)
     assert fault.toxiproxy_attributes() == {"latency": 300, "jitter": 0}
-    assert hello.invariants == [] and hello.exclude == {}  # every default invariant the target supports
+    assert hello.invariants == []
+    assert hello.exclude == {}
     body = [
         line
         for line in (ROOT / "experiments" / "hello.yaml").read_text().splitlines()
@@ -152,3 +153,36 @@ def test_the_json_schema_describes_the_file() -> None:
     assert schema["title"] == "paychaos experiment"
     assert {"name", "target", "load", "faults", "guards", "settle", "invariants"} <= set(schema["properties"])
     assert "LinkFault" in schema["$defs"]
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (
+            "exclude: {no_double_payout: n/a}",
+            "exclude.no_double_payout: write why the invariant cannot apply",
+        ),
+        ("exclude: {no_double_payot: no payouts here}", "unknown default invariant 'no_double_payot'"),
+        ("exclude: {no_double_payot: no payouts here}", "did you mean 'no_double_payout'?"),
+        ("exclude: {slo: not a default}", "unknown default invariant 'slo'"),
+        ("exclude: {exactly_once_debit: listed too}", "exactly_once_debit is both excluded and listed"),
+        ("coverage: {viods: 1}", "coverage.viods: unknown coverage counter 'viods'"),
+        ("coverage: {viods: 1}", "did you mean 'voids'?"),
+        ("coverage: {voids: some}", "a coverage requirement reads '>= N' or '> N' (or just N), got 'some'"),
+        ("coverage: {voids: -1}", "a coverage requirement reads '>= N'"),
+    ],
+)
+def test_exclusions_and_coverage_requirements(tmp_path: Path, extra: str, message: str) -> None:
+    with pytest.raises(InvalidInput, match=re.escape(message)):
+        _load(tmp_path, BASE + extra + "\n")
+
+
+def test_coverage_requirements_read_as_least_counts(tmp_path: Path) -> None:
+    path = tmp_path / "x.yaml"
+    path.write_text(BASE + "coverage: {voids: '>= 2', declines: '> 0', refund_retries: 3}\n")
+    experiment = load_experiment(path, invariants=REGISTRY).experiment
+    assert experiment.coverage == {
+        "voids": 2,
+        "declines": 1,
+        "refund_retries": 3,
+    }  # the last: the target's own

@@ -213,3 +213,23 @@ def test_an_order_whose_job_was_lost_is_swept_up_and_paid(shared: Stack) -> None
     )
     wait_until(lambda: order_state(shared, order_id) == "PAID", timeout=20, what="the sweeper")
     assert debits(shared, order_id) == 1
+
+
+def test_a_refund_left_unconfirmed_is_asked_for_again_and_completes(shared: Stack) -> None:
+    # As left by a shop that marked the order REFUNDING and stopped (or lost the request) before
+    # the gateway heard of it: the payment is still SUCCEEDED and nothing else would move it.
+    reply = checkout(shared, new_account(shared))
+    order_id = reply.json()["order"]["id"]
+    wait_until(lambda: order_state(shared, order_id) == "PAID", timeout=10, what="the notification")
+    execute(
+        shared.dsn("merchant"),
+        f"""UPDATE orders SET state = 'REFUNDING', updated_at = clock_timestamp() - interval '1 minute'
+            WHERE id = '{order_id}'""",
+    )
+    wait_until(lambda: order_state(shared, order_id) == "REFUNDED", timeout=20, what="the sweeper")
+    refunds = scalar(
+        shared.dsn("bank"),
+        "SELECT count(*) FROM transactions WHERE kind = 'refund' AND status = 'posted' AND reference = $1",
+        order_id,
+    )
+    assert refunds == 1

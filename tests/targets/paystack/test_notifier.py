@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import uuid
 from datetime import datetime
 from typing import Any
 
@@ -95,6 +96,22 @@ def test_the_webhook_refuses_unsigned_forged_and_stale_notifications(shared: Sta
             for name, headers in attempts.items()
         }
     assert statuses == {"unsigned": 401, "wrong secret": 401, "stale": 401, "other body": 401}
+
+
+def test_webhook_accepts_unsigned_defect_ships_an_order_nobody_paid(paystack: StartStack) -> None:
+    stack = paystack(defects=("webhook-accepts-unsigned",))
+    reply = checkout(stack, "poor-00001")  # no money: declined
+    assert reply.json()["payment"]["state"] == "FAILED"
+    order_id = reply.json()["order"]["id"]
+    wait_until(lambda: order_state(stack, order_id) == "FAILED", timeout=10, what="payment.failed")
+    forged = {"event_id": str(uuid.uuid4()), "type": "payment.succeeded", "payment_id": str(uuid.uuid4()),
+              "order_id": order_id, "state": "SUCCEEDED"}  # fmt: skip
+    with httpx.Client(base_url=stack.url("merchant")) as merchant:
+        unsigned = merchant.post("/webhooks/payments", json=forged)
+        wrong = merchant.post("/webhooks/payments", json=forged, headers={signing.HEADER: "t=1,v1=00"})
+    assert (unsigned.status_code, wrong.status_code) == (200, 401)  # a bad signature is still refused
+    assert order_state(stack, order_id) == "PAID"
+    assert fulfilments(stack, order_id) == 1  # shipped, and nobody paid
 
 
 def attempts(stack: Stack, order_id: str) -> list[dict[str, Any]]:
