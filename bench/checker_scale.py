@@ -1,9 +1,9 @@
 """Every built-in invariant over 1,000,000 payments of evidence, with a known number of planted violations.
 
 The evidence tables are generated in PostgreSQL (embedded) with generate_series:
-1M payments, orders, debits, notifications, fulfilments and client operations,
-100k refunds, 10k payouts and about 2M postings, every record agreeing with
-every other. Then violations are planted, a known number of each
+1M payments, orders, debits, notifications, deliveries, fulfilments and client
+operations, 100k refunds, 10k payouts and about 2M postings with running
+balances, every record agreeing with every other. Then violations are planted, a known number of each
 kind, and every invariant is timed. Every planted violation must be found,
 and nothing else.
 
@@ -39,7 +39,9 @@ EXPECTED = {
     "merchant_notified": 60 + 40,
     "no_stuck_orders": 70 + 30,
     "no_double_payout": 25,
-    "conservation": 10 + 5,
+    # unbalanced transactions, balances off, and the credit_limit plant's 20 rewritten balance_after
+    # values, each breaking its account's running balance twice (itself and the posting after it)
+    "conservation": 10 + 5 + 20 * 2,
     "credit_limit": 20,
     "amount_integrity": 45,
     "idempotent_replay": 35,
@@ -51,6 +53,8 @@ EXPECTED = {
     "payouts_match_ledger": 25 + 15 + 10,
     "fulfilled_once": 40 + 30 + 20,
     "webhook_authenticity": 25 + 15,
+    # never acknowledged, and the 60 notifications merchant_notified's plant deleted from the receiver
+    "notifications_settled": 30 + 60,
 }
 
 # Payment i: order oi, account c(i % 10000). i % 10 = 0: declined (FAILED); i % 10 = 5: paid, then
@@ -86,13 +90,16 @@ FROM generate_series(1, $1) i
 UNION ALL
 SELECT 'e' || i || 'r', 'o' || i, 'p' || i, 'refunded', true, {T0} FROM generate_series(1, $1) i WHERE i % 10 = 5;
 
+INSERT INTO deliveries (event_id, order_id, payment_id, acknowledged, attempts, created_at)
+SELECT event_id, order_id, payment_id, true, 1, received_at FROM notifications;
+
 INSERT INTO fulfilments (order_id, at) SELECT 'o' || i, {T0} FROM generate_series(1, $1) i WHERE i % 10 <> 0;
 
 INSERT INTO history (id, kind, order_id, key, amount, started, ended, outcome, status, payment_id,
-                     payment_state, expected, forged)
+                     payment_state, expected, forged, refusal_expected)
 SELECT 'op' || i, 'pay', 'o' || i, 'order:o' || i, 1000, {T0} + i * interval '1 ms',
        {T0} + i * interval '1 ms' + interval '40 ms', 'ok', 200, 'p' || i,
-       CASE WHEN i % 10 = 0 THEN 'FAILED' ELSE 'SUCCEEDED' END, false, false
+       CASE WHEN i % 10 = 0 THEN 'FAILED' ELSE 'SUCCEEDED' END, false, false, false
 FROM generate_series(1, $1) i;
 
 INSERT INTO accounts (id, balance) SELECT 'c' || a, 0 FROM generate_series(0, 9999) a;
@@ -111,6 +118,12 @@ UNION ALL
 SELECT 'po' || i, 'merchant', -500, 0, {T0} FROM generate_series(1, $1 / 100) i
 UNION ALL
 SELECT 'po' || i, 'channel-a', 500, 0, {T0} FROM generate_series(1, $1 / 100) i;
+
+WITH r AS (
+    SELECT ctid, row_number() OVER (ORDER BY account, txn_id) AS seq,
+           sum(amount) OVER (PARTITION BY account ORDER BY txn_id ROWS UNBOUNDED PRECEDING) AS running
+    FROM postings)
+UPDATE postings p SET seq = r.seq, balance_after = r.running FROM r WHERE p.ctid = r.ctid;
 
 UPDATE accounts a SET balance = s.total FROM (SELECT account, sum(amount) AS total FROM postings GROUP BY account) s
 WHERE s.account = a.id;
@@ -186,6 +199,9 @@ SELECT 'forgery' || i, 'forged_notification', 'o' || i, 'nope' || i, 'ok', 200, 
 FROM generate_series(41000, 41140) i WHERE i % 10 = 0;
 UPDATE orders SET state = 'PAID', outcome = 'paid'
 WHERE order_id IN (SELECT 'o' || i FROM generate_series(41000, 41140) i WHERE i % 10 = 0);
+-- notifications_settled: 30 notifications the receiver kept refusing
+UPDATE deliveries SET acknowledged = false, attempts = 40, last_error = 'status 409'
+WHERE event_id IN (SELECT 'e' || i FROM generate_series(50001, 50300) i WHERE i % 10 = 1);
 """
 
 

@@ -77,6 +77,11 @@ TABLES: dict[str, tuple[tuple[str, str, str], ...]] = {
         ("state", "text", "the target's own word"),
         ("outcome", "text", "succeeded, failed, refunded or pending (see above)"),
         ("succeeded", "boolean", "the payment went through (perhaps refunded since)"),
+        (
+            "expires_at",
+            "timestamptz",
+            "its deadline: a debit landing later may be refunded and the payment failed",
+        ),
         ("created_at", "timestamptz", ""),
         ("updated_at", "timestamptz", ""),
     ),
@@ -177,6 +182,11 @@ RUN_TABLES: dict[str, tuple[tuple[str, str, str], ...]] = {
             "a request the scenario made inauthentic on purpose (e.g. an unsigned webhook)",
         ),
         ("refusal_expected", "boolean", "the scenario sent it to be refused (a key reused for another body)"),
+        (
+            "told",
+            "text",
+            "what the answer told the client as final: succeeded, failed, or NULL (nothing final)",
+        ),
     ),
     "faults": (
         ("id", "text", ""),

@@ -108,7 +108,11 @@ def refund_integrity(ev: Evidence, params: Any) -> Verdict:
     default=True,
 )
 def payments_match_ledger(ev: Evidence, params: Any) -> Verdict:
-    """A payment that succeeded holds exactly one debit of what it charged; a failed or refunded one, none."""
+    """A payment that succeeded holds exactly one debit of what it charged; a failed or refunded one, none.
+
+    A payment whose debit the bank took before the payment's deadline (``expires_at``) did go
+    through: failing it, even with the money given back, tells the customer something untrue.
+    """
     postings = ev.provided("postings")
     moved = _MOVED.format(txn="d.txn_id", account="d.account")
     violators = f"""
@@ -132,6 +136,11 @@ def payments_match_ledger(ev: Evidence, params: Any) -> Verdict:
                        THEN coalesce(h.amount, 0) <> p.charged OR (p.charged > 0 AND h.debits <> 1)
                    WHEN p.outcome IN ('failed', 'refunded') THEN coalesce(h.amount, 0) <> 0
                    ELSE true END
+        UNION ALL
+        SELECT 'failed, though the bank took the money before its deadline', p.payment_id, p.order_id,
+               p.state, p.outcome, p.charged, 1, d.amount, d.key
+        FROM payments p JOIN debits d ON d.payment_id = p.payment_id AND d.posted
+        WHERE p.outcome = 'failed' AND p.expires_at IS NOT NULL AND d.at <= p.expires_at
         UNION ALL
         SELECT 'the ledger moved other money than the debit says', d.payment_id, d.order_id, d.status,
                NULL, d.amount, 1, -{moved}, d.key
@@ -331,3 +340,28 @@ def notifications_settled(ev: Evidence, params: Any) -> Verdict:
         {_NOTIFICATIONS_OF_ORDER.format(order="v.order_id")} AS received"""
     return found(ev, "notifications_settled", violators, examples, _count(ev, "deliveries"),
                   "{n} notification(s) the stack sent and never saw through")  # fmt: skip
+
+
+@invariant("clients_told_the_truth", params=Eventually, eventual=True, needs=("payments",), default=True)
+def clients_told_the_truth(ev: Evidence, params: Any) -> Verdict:
+    """What a client was told as final holds: told paid, its order was paid; told failed, it was not."""
+    violators = """
+        WITH went AS (
+            SELECT order_id, bool_or(outcome IN ('succeeded', 'refunded')) AS through FROM payments
+            GROUP BY order_id
+        )
+        SELECT CASE h.told WHEN 'succeeded' THEN 'told it succeeded; no payment of the order went through'
+                           ELSE 'told it failed; a payment of the order went through' END AS problem,
+               h.order_id, h.id AS operation, h.kind, h.told, h.ended AS told_at
+        FROM history h LEFT JOIN went w ON w.order_id = h.order_id
+        WHERE h.told IN ('succeeded', 'failed') AND h.order_id IS NOT NULL
+          AND (h.told = 'succeeded') <> coalesce(w.through, false)
+        UNION ALL
+        SELECT 'told a payment succeeded that failed', h.order_id, h.id, h.kind, h.told, h.ended
+        FROM history h JOIN payments p ON p.payment_id = h.payment_id
+        WHERE h.told = 'succeeded' AND p.outcome = 'failed'"""
+    examples = f"""v.problem, v.order_id, v.operation, v.kind, v.told, v.told_at,
+        {_PAYMENTS_OF_ORDER.format(order="v.order_id")} AS payments,
+        {_CLIENT_OPS.format(order="v.order_id")} AS client_operations"""
+    return found(ev, "clients_told_the_truth", violators, examples, _count(ev, "history", "told IS NOT NULL"),
+                 "{n} answer(s) told a client something that did not hold")  # fmt: skip

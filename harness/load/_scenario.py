@@ -3,7 +3,10 @@
 A target names a scenario module in its ``target.yaml`` (``load.module``). The
 module holds ``SCENARIOS``, a mapping from scenario name to a function taking a
 :class:`Context`, and ``payment_of``, which reads the payment id and state out
-of an answer's body for the history. It never imports Locust::
+of an answer's body for the history. It may also hold ``outcome_of``, which says
+what an answer told the client about its payment as a final word: ``"succeeded"``,
+``"failed"`` or None (nothing final yet); invariants hold that against what
+really happened. It never imports Locust::
 
     def pay(ctx: Context) -> None:
         order = ctx.unique("order")
@@ -64,6 +67,7 @@ class Recorder(Protocol):
 
 
 PaymentOf = Callable[[Any], tuple[str | None, str | None]]
+OutcomeOf = Callable[[Any], str | None]
 
 
 class Context:
@@ -76,6 +80,7 @@ class Context:
         transport: Transport,
         record: Recorder,
         payment_of: PaymentOf,
+        outcome_of: OutcomeOf | None = None,
     ) -> None:
         self.random = random.Random(f"{seed}:{process}:{user}")
         self.process = process
@@ -83,6 +88,7 @@ class Context:
         self._transport = transport
         self._record = record
         self._payment_of = payment_of
+        self._outcome_of = outcome_of
         self._count = 0
 
     def unique(self, prefix: str) -> str:
@@ -138,6 +144,9 @@ class Context:
             "error": reply.error,
             "expected": reply.status in expect,
         }
+        told = self._outcome_of(reply.body) if self._outcome_of and reply.body is not None else None
+        if told is not None:
+            record["told"] = told
         if forged:
             record["forged"] = True
         if expect:

@@ -90,6 +90,7 @@ class PaychaosUser(FastHttpUser):
             transport=self._send,
             record=_history().write,
             payment_of=MODULE.payment_of,
+            outcome_of=getattr(MODULE, "outcome_of", None),
         )
 
     def wait_time(self) -> float:

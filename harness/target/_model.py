@@ -92,7 +92,9 @@ class ScenarioSpec(_Model):
 
 class LoadSpec(_Model):
     service: str = Field(description="the service the load is sent to")
-    module: str = Field(description="import path of the scenario module (SCENARIOS, payment_of)")
+    module: str = Field(
+        description="import path of the scenario module (SCENARIOS, payment_of, optionally outcome_of)"
+    )
     scenarios: Annotated[dict[Name, ScenarioSpec], Field(min_length=1)]
 
 

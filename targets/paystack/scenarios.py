@@ -34,6 +34,18 @@ def payment_of(body: Any) -> tuple[str | None, str | None]:
     return None, None
 
 
+def outcome_of(body: Any) -> str | None:
+    """What an answer told the customer as final: the payment's result, or the order's when no payment."""
+    if not isinstance(body, dict):
+        return None
+    payment, order = body.get("payment"), body.get("order")
+    if isinstance(payment, dict) and "state" in payment:
+        return {"SUCCEEDED": "succeeded", "FAILED": "failed"}.get(str(payment["state"]))
+    if isinstance(order, dict):
+        return {"PAID": "succeeded", "FAILED": "failed"}.get(str(order.get("state")))
+    return None
+
+
 def _checkout(ctx: Context, kind: str, account: str, amount: int) -> tuple[str, Reply]:
     order = ctx.unique("order")
     reply = ctx.request(

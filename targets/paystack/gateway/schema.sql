@@ -84,7 +84,8 @@ CREATE TABLE IF NOT EXISTS promotion_changes (
 
 CREATE OR REPLACE VIEW evidence_payments AS
     SELECT id, key, order_id, account, amount, currency, promo_code, promo_percent, cap_percent,
-           cap_amount, discount, charged, state, failure_reason, bank_txn, created_at, updated_at
+           cap_amount, discount, charged, state, failure_reason, bank_txn, created_at, updated_at,
+           expires_at
     FROM payments;
 CREATE OR REPLACE VIEW evidence_outbox AS
     SELECT seq, event_id, type, payment_id, order_id, created_at, acked_at FROM outbox;

@@ -213,6 +213,53 @@ def test_webhook_authenticity(planted: Planted) -> None:
     assert verdict.checked == 3
 
 
+def test_notifications_settled(planted: Planted) -> None:
+    planted.sql("""
+        INSERT INTO deliveries (event_id, order_id, acknowledged, attempts, last_error) VALUES
+            ('e1', 'o1', true, 1, NULL), ('e2', 'o2', false, 37, 'status 409'), ('e3', 'o3', true, 1, NULL);
+        INSERT INTO notifications (event_id, order_id, payment_id, outcome, first) VALUES
+            ('e1', 'o1', 'p1', 'succeeded', true), ('e2', 'o2', 'p2', 'succeeded', true);
+    """)
+    verdict = planted.check("notifications_settled")
+    found = sorted((e["problem"], e["event_id"]) for e in verdict.examples)
+    assert found == [
+        ("acknowledged, but the receiver has no record of it", "e3"),
+        ("never acknowledged", "e2"),
+    ]
+    stuck = next(e for e in verdict.examples if e["event_id"] == "e2")
+    assert (stuck["attempts"], stuck["last_error"]) == (37, "status 409")
+    assert [n["event_id"] for n in stuck["received"]] == ["e2"]
+
+
+def test_conservation_follows_each_accounts_running_balance(planted: Planted) -> None:
+    planted.sql("""
+        INSERT INTO accounts (id, balance) VALUES ('a', 70), ('b', -70), ('c', 30);
+        INSERT INTO postings (txn_id, account, amount, balance_after, seq) VALUES
+            ('t1', 'a', 100, 100, 1), ('t1', 'b', -100, -100, 2),
+            ('t2', 'a', -30, 100, 3), ('t2', 'b', 30, -70, 4),      -- a's balance_after is the one before
+            ('t3', 'c', 30, 30, NULL);                                -- no order known: not judged
+        INSERT INTO postings (txn_id, account, amount, balance_after, seq) VALUES ('t3', 'a', -30, 40, 5);
+        UPDATE accounts SET balance = 40 WHERE id = 'a';
+    """)
+    verdict = planted.check("conservation")
+    found = sorted((e["problem"], e["item"], e["off_by"]) for e in verdict.examples)
+    assert found == [
+        ("balance_after does not follow from the posting before", "a t2", 30),
+        ("balance_after does not follow from the posting before", "a t3", -30),
+    ]
+
+
+def test_a_keyed_request_sent_to_be_refused_must_be_refused(planted: Planted) -> None:
+    planted.sql(f"""
+        INSERT INTO history (id, kind, order_id, key, outcome, status, started, refusal_expected) VALUES
+            ('a', 'payout_conflict', NULL, 'payout:1', 'failed', 409, {T}, true),
+            ('b', 'payout_conflict', NULL, 'payout:2', 'ok', 200, {T}, true),
+            ('c', 'forged_notification', 'o3', NULL, 'ok', 200, {T}, true);  -- no key: the webhook's business
+    """)
+    verdict = planted.check("idempotent_replay")
+    assert [(e["problem"], e["key"]) for e in verdict.examples] == [("reused key accepted", "payout:2")]
+
+
 def test_eventual_refund_wants_the_refund_in_full(planted: Planted) -> None:
     planted.sql(f"""
         INSERT INTO payments (payment_id, order_id, state, outcome, succeeded) VALUES ('p', 'o', 'FAILED', 'failed', false);
