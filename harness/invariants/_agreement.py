@@ -359,7 +359,8 @@ def clients_told_the_truth(ev: Evidence, params: Any) -> Verdict:
         UNION ALL
         SELECT 'told a payment succeeded that failed', h.order_id, h.id, h.kind, h.told, h.ended
         FROM history h JOIN payments p ON p.payment_id = h.payment_id
-        WHERE h.told = 'succeeded' AND p.outcome = 'failed'"""
+        WHERE h.told = 'succeeded' AND p.outcome = 'failed'
+          AND EXISTS (SELECT 1 FROM went w WHERE w.order_id = h.order_id AND w.through)"""
     examples = f"""v.problem, v.order_id, v.operation, v.kind, v.told, v.told_at,
         {_PAYMENTS_OF_ORDER.format(order="v.order_id")} AS payments,
         {_CLIENT_OPS.format(order="v.order_id")} AS client_operations"""

@@ -213,6 +213,45 @@ def test_webhook_authenticity(planted: Planted) -> None:
     assert verdict.checked == 3
 
 
+def test_a_payment_failed_although_debited_before_its_deadline(planted: Planted) -> None:
+    planted.sql(f"""
+        INSERT INTO payments (payment_id, order_id, charged, state, outcome, succeeded, expires_at) VALUES
+            ('in-time', 'o1', 100, 'FAILED', 'failed', false, {T} + interval '5 min'),
+            ('too-late', 'o2', 100, 'FAILED', 'failed', false, {T} + interval '5 min');
+        INSERT INTO debits (key, payment_id, order_id, account, amount, posted, status, at) VALUES
+            ('d1', 'in-time', 'o1', 'a', 100, true, 'posted', {T} + interval '3 s'),
+            ('d2', 'too-late', 'o2', 'a', 100, true, 'posted', {T} + interval '6 min');
+        INSERT INTO refunds (key, debit_key, amount, posted) VALUES ('r1', 'd1', 100, true), ('r2', 'd2', 100, true);
+    """)
+    verdict = planted.check("payments_match_ledger")
+    assert [(e["problem"], e["payment_id"]) for e in verdict.examples] == [
+        ("failed, though the bank took the money before its deadline", "in-time")]  # fmt: skip
+
+
+def test_clients_told_the_truth(planted: Planted) -> None:
+    planted.sql(f"""
+        INSERT INTO payments (payment_id, order_id, outcome, succeeded) VALUES
+            ('p1', 'o1', 'succeeded', true), ('p2', 'o2', 'failed', false), ('p3', 'o3', 'succeeded', true),
+            ('p4', 'o4', 'refunded', true), ('p5a', 'o5', 'failed', false), ('p5b', 'o5', 'succeeded', true);
+        INSERT INTO history (id, kind, order_id, payment_id, outcome, started, ended, told) VALUES
+            ('a', 'pay', 'o1', 'p1', 'ok', {T}, {T}, 'succeeded'),
+            ('b', 'pay', 'o2', 'p2', 'ok', {T}, {T}, 'succeeded'),      -- told paid, declined
+            ('c', 'pay', 'o3', NULL, 'ok', {T}, {T}, 'failed'),         -- told failed, then charged
+            ('d', 'pay', 'o4', 'p4', 'ok', {T}, {T}, 'succeeded'),      -- paid, refunded later: true then
+            ('e', 'pay', 'o5', 'p5a', 'ok', {T}, {T}, 'succeeded'),     -- the order went through, that payment not
+            ('f', 'pay', 'o6', NULL, 'ok', {T}, {T}, 'failed'),         -- nothing went through: true
+            ('g', 'pay', 'o7', NULL, 'timeout', {T}, {T}, NULL);
+    """)
+    verdict = planted.check("clients_told_the_truth")
+    found = sorted((e["problem"], e["order_id"]) for e in verdict.examples)
+    assert found == [
+        ("told a payment succeeded that failed", "o5"),
+        ("told it failed; a payment of the order went through", "o3"),
+        ("told it succeeded; no payment of the order went through", "o2"),
+    ]
+    assert verdict.checked == 6
+
+
 def test_notifications_settled(planted: Planted) -> None:
     planted.sql("""
         INSERT INTO deliveries (event_id, order_id, acknowledged, attempts, last_error) VALUES
