@@ -18,11 +18,14 @@ evidence sources).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from harness._evidence_tables import COUNTERS, Counter
 from harness.invariants._base import Evidence, EvidenceUnavailable
+from harness.target import CoverageCounter
 
 
 @dataclass
@@ -51,43 +54,41 @@ class Count:
                 "required": self.required, "met": self.met, "error": self.error}  # fmt: skip
 
 
-def count(evidence: Evidence, target_counters: dict[str, Any], required: dict[str, int]) -> list[Count]:
-    """Every counter that can be read (paychaos's, then the target's), each with its requirement."""
-    counts: list[Count] = []
-    for counter in COUNTERS.values():
-        if not all(evidence.provided(t) for t in counter.needs) and counter.name not in required:
-            continue  # nothing to say about a table the target does not have, unless asked
-        counts.append(_read(counter.name, counter.description, lambda c=counter: _builtin(evidence, c)))
+def count(
+    evidence: Evidence, target_counters: Mapping[str, CoverageCounter], required: Mapping[str, int]
+) -> list[Count]:
+    """Every counter that can be read (paychaos's, then the target's), each with its requirement.
+
+    A paychaos counter whose tables the target does not provide is left out, unless the
+    experiment requires it; then it reads "could not count", which fails the requirement.
+    """
+    reads: list[tuple[str, str, Callable[[], list[dict[str, Any]]]]] = []
+    for c in COUNTERS.values():
+        if all(evidence.provided(t) for t in c.needs) or c.name in required:
+            reads.append((c.name, c.description, partial(_builtin, evidence, c)))
     for name, spec in target_counters.items():
         database = evidence.store.target.evidence.sources[spec.source].database
-        counts.append(
-            _read(name, spec.description, lambda d=database, q=spec.query: _one(evidence.query(d, q)))
-        )
-    for c in counts:
-        c.required = required.get(c.name)
+        assert database is not None  # the target loader admits sql sources only
+        reads.append((name, spec.description, partial(evidence.query, database, spec.query)))
+    counts = []
+    for name, description, read in reads:
+        try:
+            value, error = _one(read()), None
+        except EvidenceUnavailable as exc:
+            value, error = None, str(exc)
+        counts.append(Count(name, description, value, required.get(name), error))
     return counts
 
 
-def _builtin(evidence: Evidence, counter: Counter) -> int:
+def _builtin(evidence: Evidence, counter: Counter) -> list[dict[str, Any]]:
     evidence.require(*counter.needs)
-    return _one(evidence.sql(counter.query))
+    return evidence.sql(counter.query)
 
 
 def _one(rows: list[dict[str, Any]]) -> int:
-    if len(rows) != 1 or len(rows[0]) != 1:
+    values = [v for row in rows for v in row.values()]
+    if len(rows) != 1 or len(values) != 1 or not isinstance(values[0], int | None):
         raise EvidenceUnavailable(
             f"a counter's query must answer one row with one number; it gave {rows[:2]!r}"
         )
-    (value,) = rows[0].values()
-    return int(value or 0)
-
-
-def _read(name: str, description: str, read: Any) -> Count:
-    try:
-        return Count(name, description, int(read()))
-    except (EvidenceUnavailable, TypeError, ValueError) as exc:
-        return Count(name, description, None, error=str(exc))
-
-
-def unmet(counts: list[Count]) -> list[Count]:
-    return [c for c in counts if c.met is False]
+    return int(values[0] or 0)

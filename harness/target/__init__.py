@@ -5,6 +5,7 @@ from __future__ import annotations
 from harness.target._load import load_target
 from harness.target._model import (
     ConfigEndpointSpec,
+    CoverageCounter,
     DefectSpec,
     EvidenceSection,
     EvidenceSource,
@@ -21,6 +22,7 @@ from harness.target._stack import Address, Stack
 __all__ = [
     "Address",
     "ConfigEndpointSpec",
+    "CoverageCounter",
     "DefectSpec",
     "EmbeddedPostgres",
     "EvidenceSection",

@@ -21,6 +21,7 @@ def test_target_exports() -> None:
     assert sorted(harness.target.__all__) == [
         "Address",
         "ConfigEndpointSpec",
+        "CoverageCounter",
         "DefectSpec",
         "EmbeddedPostgres",
         "EvidenceSection",
