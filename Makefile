@@ -26,7 +26,7 @@ lint: $(STAMP)
 test: lint
 	$(BIN)/python -m pytest
 
-bench: $(STAMP)  # every figure in the README's Benchmarks; bench/flakiness.py (about 25 min) runs alone
+bench: $(STAMP)  # the README's Benchmarks; bench/flakiness.py (30 min) and bench/mutation_score.py (45 min) run alone
 	$(BIN)/python bench/stack_throughput.py
 	$(BIN)/python bench/checker_scale.py
 	$(BIN)/python bench/report_scale.py
