@@ -256,7 +256,7 @@ def main() -> None:
             rows.append(
                 {"invariant": name, "planted": expected, "found": verdict.count, "seconds": round(seconds, 2)}
             )
-            print(f"{name:<20} planted {expected:>4}  found {verdict.count:>4}  {seconds:6.2f}s"
+            print(f"{name:<22} planted {expected:>4}  found {verdict.count:>4}  {seconds:6.2f}s"
                   f"{'' if found else '  <-- MISMATCH'}", flush=True)  # fmt: skip
         started = time.perf_counter()
         with ThreadPoolExecutor(max_workers=2) as pool:  # as the runner's verify phase does
