@@ -8,17 +8,25 @@
 
 from __future__ import annotations
 
+import math
 import re
+from decimal import Decimal
 from typing import Annotated
 
-from pydantic import BeforeValidator, PlainSerializer
+from pydantic import AfterValidator, BeforeValidator, PlainSerializer
 
 _UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001, "us": 0.000001}
-_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|us|h|m|s)")
+_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|us|h|m|s)")
+
+MAX_SECONDS = 7 * 24 * 3600.0
+"""The longest duration paychaos accepts: 168h (7 days). Anything longer is a typo, not an experiment."""
 
 
 def parse_duration(text: str) -> float:
-    """Return the number of seconds in ``text``; raise ValueError with a hint if it is not one."""
+    """Return the number of seconds in ``text``; raise ValueError with a hint if it is not one.
+
+    Durations are finite and at most :data:`MAX_SECONDS` (168h, 7 days).
+    """
     cleaned = text.strip().replace(" ", "")
     if not cleaned:
         raise ValueError("empty duration; write it like '250ms', '30s' or '1m30s'")
@@ -29,8 +37,16 @@ def parse_duration(text: str) -> float:
         total += float(match.group(1)) * _UNITS[match.group(2)]
         pos = match.end()
     if pos != len(cleaned):
-        raise ValueError(f"invalid duration {text!r}; write it like '250ms', '30s', '1m30s' or '1h20m'")
+        raise ValueError(f"invalid duration {_shown(text)}; write it like '250ms', '30s', '1m30s' or '1h20m'")
+    if not math.isfinite(total) or total > MAX_SECONDS:
+        raise ValueError(
+            f"duration {_shown(text)} is longer than 168h (7 days), the longest paychaos accepts"
+        )
     return total
+
+
+def _shown(text: str) -> str:
+    return repr(text) if len(text) <= 40 else f"{text[:20]!r}…({len(text):,} characters)"
 
 
 def format_duration(seconds: float) -> str:
@@ -55,17 +71,32 @@ def _coerce(value: object) -> object:
         return parse_duration(value)
     if isinstance(value, bool) or not isinstance(value, int | float):
         return value
+    if abs(value) > MAX_SECONDS * 1000 or not math.isfinite(value):  # (compared first: 10**400 is no float)
+        raise ValueError(f"durations need a unit, e.g. '250ms' or '30s', not {_shown(str(value))}")
     raise ValueError(f"durations need a unit; write '{value}s' or '{value}ms', not {value}")
 
 
 def _plain(seconds: float) -> str:
-    # Exact and parseable back: whole milliseconds below a second, else seconds.
-    if seconds < 1 and abs(seconds * 1000 - round(seconds * 1000)) < 1e-9:
-        return f"{round(seconds * 1000)}ms"
-    return f"{seconds:.6f}".rstrip("0").rstrip(".") + "s"
+    # Exact and parseable back: whole milliseconds below a second, else seconds written out in
+    # full (never rounded, so a positive duration, however short, is never written as 0s).
+    millis = round(seconds * 1000)
+    if seconds < 1 and millis > 0 and abs(seconds * 1000 - millis) < 1e-9:
+        return f"{millis}ms"
+    text = format(Decimal(repr(seconds)), "f")
+    return (text.rstrip("0").rstrip(".") if "." in text else text) + "s"
 
 
 Duration = Annotated[float, BeforeValidator(_coerce), PlainSerializer(_plain, when_used="json")]
 """A pydantic field type: accepts '250ms' / '30s' / '1m30s', holds seconds as a float.
 
 Dumped to JSON it is written back as a duration string, so a model round-trips."""
+
+
+def _positive(seconds: float) -> float:
+    if seconds <= 0:
+        raise ValueError("must be longer than 0s, e.g. 30s")
+    return seconds
+
+
+PositiveDuration = Annotated[Duration, AfterValidator(_positive)]
+"""A :data:`Duration` that must be longer than zero: how long a load, a stage or a fault lasts."""

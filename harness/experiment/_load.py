@@ -7,6 +7,7 @@ so a file that validates is a file that runs.
 from __future__ import annotations
 
 import difflib
+import os
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from harness._evidence_tables import COUNTERS
-from harness._yaml import Located, format_loc, load_yaml, validate_located
+from harness._yaml import Located, format_loc, load_yaml, problems, validate_located
 from harness.errors import InvalidInput
 from harness.experiment._model import (
     ConfigFaultSpec,
@@ -47,17 +48,32 @@ def load_experiment(path: str | Path, *, invariants: Mapping[str, Any] | None = 
     path = Path(path)
     located = load_yaml(path)
     experiment = validate_located(located, Experiment)
-    target_path = (path.parent / experiment.target.path).resolve()
-    if not target_path.exists():
-        raise InvalidInput(
-            f"{located.where(('target', 'path'))}: target.path: no target at {target_path}; "
-            "give the target.yaml or its folder, relative to this file"
-        )
-    target = load_target(target_path)
-    problems = list(_check(experiment, target, located, invariants))
-    if problems:
-        raise InvalidInput("\n".join(problems))
+    target = load_target(_target_file(path, experiment.target.path, located))
+    found = list(_check(experiment, target, located, invariants))
+    if found:
+        raise InvalidInput(problems(found))
     return ExperimentFile(path, experiment, target)
+
+
+def _target_file(path: Path, given: str, located: Located) -> Path:
+    """The target.yaml that ``target.path`` names, or a message located at ``target.path``."""
+    where = f"{located.where(('target', 'path'))}: target.path"
+    try:
+        target_path = Path(os.path.realpath(path.parent / given))
+        if target_path.is_dir():
+            if not (target_path / "target.yaml").is_file():
+                raise InvalidInput(
+                    f"{where}: {target_path} is a folder with no target.yaml in it; "
+                    "give the target.yaml or its folder, relative to this file"
+                )
+        elif not target_path.exists():
+            raise InvalidInput(
+                f"{where}: no target at {target_path}; "
+                "give the target.yaml or its folder, relative to this file"
+            )
+    except OSError as exc:  # a name too long, a folder we may not look into, …
+        raise InvalidInput(f"{where}: cannot use {given[:60]!r}: {exc.strerror}") from None
+    return target_path
 
 
 def _unknown(located: Located, loc: tuple[str | int, ...], what: str, name: str, known: Iterable[str]) -> str:

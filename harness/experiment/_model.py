@@ -32,9 +32,49 @@ from pydantic import (
     model_validator,
 )
 
-from harness.durations import Duration, parse_duration
+from harness.durations import MAX_SECONDS, Duration, PositiveDuration, format_duration, parse_duration
 
-Name = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_\-]*$")]
+MAX_NAME = 80
+"""Longest experiment name: it becomes part of the run folder's name."""
+MAX_USERS = 100_000
+"""Most simulated users at any moment (a spike's peak included)."""
+MAX_PATH = 4096
+"""Longest path accepted in a file (Linux's PATH_MAX)."""
+_NAME = re.compile(r"[a-z][a-z0-9_\-]*")
+
+
+def _name(value: str) -> str:
+    if len(value) > MAX_NAME or not _NAME.fullmatch(value):
+        shown = repr(value) if len(value) <= 40 else f"{value[:20]!r}…({len(value):,} characters)"
+        raise ValueError(
+            f"a name is 1 to {MAX_NAME} characters: lowercase letters, digits, '-' and '_', starting with "
+            f"a letter (it names the run folder); got {shown}"
+        )
+    return value
+
+
+Name = Annotated[
+    str,
+    AfterValidator(_name),
+    Field(json_schema_extra={"pattern": f"^{_NAME.pattern}$", "maxLength": MAX_NAME}),
+]
+
+
+def _path(value: str) -> str:
+    if not value.strip():
+        raise ValueError("empty path; give a file or folder, relative to this file")
+    if "\0" in value:
+        raise ValueError("a path cannot hold a NUL character")
+    if len(value) > MAX_PATH:
+        raise ValueError(f"a path of {len(value):,} characters; paths are at most {MAX_PATH} characters")
+    return value
+
+
+PathText = Annotated[str, AfterValidator(_path)]
+Users = Annotated[int, Field(ge=0, le=MAX_USERS)]
+Rate = Annotated[float, Field(gt=0, le=MAX_USERS)]
+# Toxiproxy takes its attributes as 32-bit-safe integers; anything larger is a typo.
+ToxicInt = Annotated[int, Field(ge=0, le=2**31 - 1)]
 ToxicName = Literal[
     "latency", "bandwidth", "slow_close", "timeout", "reset_peer", "slicer", "limit_data", "down"
 ]
@@ -53,16 +93,32 @@ TOXIC_ATTRIBUTES: dict[str, tuple[str, ...]] = {
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    # allow_inf_nan=False: '.inf' and '.nan' are YAML floats, and no number in an experiment may be one
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, allow_inf_nan=False)
 
 
 # -- target ----------------------------------------------------------------------------------
 
 
+def _no_nul(value: str) -> str:
+    if "\0" in value:
+        raise ValueError("a command-line argument cannot hold a NUL character")
+    return value
+
+
 class TargetRef(_Model):
-    path: str = Field(description="the target.yaml (or its folder), relative to this file")
+    path: PathText = Field(description="the target.yaml (or its folder), relative to this file")
     defects: list[str] = Field(default=[], description="defect switches to turn on")
-    args: dict[str, list[str]] = Field(default={}, description="extra command-line arguments per service")
+    args: dict[str, list[Annotated[str, AfterValidator(_no_nul)]]] = Field(
+        default={}, description="extra command-line arguments per service"
+    )
+
+
+def _target_mapping(value: Any) -> Any:
+    if isinstance(value, str):
+        shown = value if len(value) <= 60 else value[:57] + "…"
+        raise ValueError(f"the target is a mapping; write target: {{path: {shown}}}")
+    return value
 
 
 # -- load ------------------------------------------------------------------------------------
@@ -76,7 +132,7 @@ class RampShape(_Model):
     """From ``start`` users to ``load.users`` over ``over``, then hold."""
 
     type: Literal["ramp"]
-    start: Annotated[int, Field(ge=0)] = 0
+    start: Users = 0
     over: Duration
 
 
@@ -86,13 +142,13 @@ class SpikeShape(_Model):
     type: Literal["spike"]
     at: Duration
     multiple: Annotated[float, Field(gt=1)]
-    for_: Duration = Field(alias="for")
+    for_: PositiveDuration = Field(alias="for")
 
 
 class Stage(_Model):
-    duration: Duration
-    users: Annotated[int, Field(ge=0)]
-    spawn_rate: Annotated[float, Field(gt=0)] | None = None
+    duration: PositiveDuration
+    users: Users
+    spawn_rate: Rate | None = None
 
 
 class StagesShape(_Model):
@@ -114,24 +170,48 @@ Shape = Annotated[
 
 
 class Load(_Model):
-    users: Annotated[int, Field(ge=1)] = 10
-    spawn_rate: Annotated[float, Field(gt=0)] = 10.0
-    duration: Duration = 30.0
+    users: Annotated[int, Field(ge=1, le=MAX_USERS)] = 10
+    spawn_rate: Rate = 10.0
+    duration: PositiveDuration = 30.0
     shape: Shape = ConstantShape()
     scenarios: dict[str, Annotated[int, Field(ge=0)]] | None = Field(
         default=None, description="scenario weights; default: the target's"
     )
     wait: Duration | tuple[Duration, Duration] = Field(default=0.0, description="pause between operations")
-    timeout: Duration = Field(
+    timeout: PositiveDuration = Field(
         default=10.0, description="a client operation taking longer counts as timed out"
     )
-    processes: Annotated[int, Field(ge=1)] = 1
-    workers: Annotated[int, Field(ge=0)] = Field(
+    processes: Annotated[int, Field(ge=1, le=256)] = 1
+    workers: Annotated[int, Field(ge=0, le=10_000)] = Field(
         default=0, description="Locust workers on other machines to wait for (docs/distributed.md)"
     )
     master_bind: str = Field(
         default="127.0.0.1:5557", description="where the Locust master listens for workers"
     )
+
+    @field_validator("master_bind")
+    @classmethod
+    def _host_and_port(cls, value: str) -> str:
+        host, _, port = value.rpartition(":")
+        if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+            raise ValueError(f"write the address as HOST:PORT, e.g. 127.0.0.1:5557 (got {value[:60]!r})")
+        return value
+
+    @model_validator(mode="after")
+    def _bounded(self) -> Load:
+        if self.processes > 1 and self.workers:
+            # Locust refuses --processes with --master: the forked workers are the master's own
+            raise ValueError("give processes (workers on this machine) or workers (on others), not both")
+        if self.total_duration > MAX_SECONDS:
+            raise ValueError(
+                f"the load lasts {format_duration(self.total_duration)}; at most 168h (7 days) in one run"
+            )
+        if isinstance(self.shape, SpikeShape) and self.users * self.shape.multiple > MAX_USERS:
+            raise ValueError(
+                f"the spike's peak is {self.users * self.shape.multiple:,.0f} users; "
+                f"at most {MAX_USERS:,} (lower users or shape.multiple)"
+            )
+        return self
 
     @property
     def total_duration(self) -> float:
@@ -145,7 +225,7 @@ class Load(_Model):
 
 class _Scheduled(_Model):
     at: Duration = Field(default=0.0, description="offset from the start of the load")
-    duration: Duration | None = Field(
+    duration: PositiveDuration | None = Field(
         default=None, description="how long it lasts; absent: until the load ends"
     )
     label: str | None = None
@@ -158,12 +238,12 @@ class LinkFault(_Scheduled):
     toxicity: Annotated[float, Field(ge=0, le=1)] = 1.0
     latency: Duration | None = None
     jitter: Duration | None = None
-    rate: Annotated[int, Field(ge=0, description="KB/s")] | None = None
+    rate: Annotated[ToxicInt, Field(description="KB/s")] | None = None
     delay: Duration | None = None
     timeout: Duration | None = None
-    average_size: Annotated[int, Field(ge=1)] | None = None
-    size_variation: Annotated[int, Field(ge=0)] | None = None
-    bytes: Annotated[int, Field(ge=0)] | None = None
+    average_size: Annotated[ToxicInt, Field(ge=1)] | None = None
+    size_variation: ToxicInt | None = None
+    bytes: ToxicInt | None = None
 
     @model_validator(mode="after")
     def _attributes_fit_the_toxic(self) -> LinkFault:
@@ -300,7 +380,9 @@ class Guard(_Model):
     def _threshold(self) -> Guard:
         if (self.above is None) == (self.below is None):
             raise ValueError("a guard needs exactly one of 'above' or 'below'")
-        _ = self.threshold  # raises if the threshold does not suit the metric
+        threshold = self.threshold  # raises if the threshold does not suit the metric
+        if not math.isfinite(threshold):
+            raise ValueError("a guard's threshold is a finite number, e.g. above: 5%")
         return self
 
     @property
@@ -326,7 +408,7 @@ class Guard(_Model):
 
 class Settle(_Model):
     timeout: Duration = Field(default=60.0, description="longest wait for eventual invariants after the heal")
-    poll: Duration = Field(default=1.0, description="how often eventual invariants are checked")
+    poll: PositiveDuration = Field(default=1.0, description="how often eventual invariants are checked")
 
 
 def _invariant_item(value: Any) -> Any:
@@ -346,7 +428,9 @@ class InvariantSpec(_Model):
 Invariant = Annotated[InvariantSpec, BeforeValidator(_invariant_item)]
 
 
-_REQUIREMENT = re.compile(r"^\s*(>=|>)?\s*(\d+)\s*$")
+_REQUIREMENT = re.compile(r"^\s*(>=|>)?\s*([0-9]{1,12})\s*$")
+MAX_COUNT = 10**9
+"""The largest count a coverage requirement may ask for."""
 
 
 def parse_requirement(value: Any) -> int:
@@ -356,12 +440,16 @@ def parse_requirement(value: Any) -> int:
     (1, 1, 2)
     """
     if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-        return value
-    match = _REQUIREMENT.match(value) if isinstance(value, str) else None
-    if not match:
-        raise ValueError(f"a coverage requirement reads '>= N' or '> N' (or just N), got {value!r}")
-    least = int(match.group(2))
-    return least + 1 if match.group(1) == ">" else least
+        least = value
+    else:
+        match = _REQUIREMENT.match(value) if isinstance(value, str) else None
+        if not match:
+            shown = repr(value) if len(repr(value)) <= 40 else f"{repr(value)[:30]}…"
+            raise ValueError(f"a coverage requirement reads '>= N' or '> N' (or just N), got {shown}")
+        least = int(match.group(2)) + (1 if match.group(1) == ">" else 0)
+    if least > MAX_COUNT:
+        raise ValueError(f"a coverage requirement asks for at most {MAX_COUNT:,}, not more")
+    return least
 
 
 Requirement = Annotated[int, BeforeValidator(parse_requirement)]
@@ -377,14 +465,14 @@ Reason = Annotated[str, AfterValidator(_reason)]
 
 
 class Report(_Model):
-    out: str = Field(default="reports", description="where runs write reports/<run-id>/")
+    out: PathText = Field(default="reports", description="where runs write reports/<run-id>/")
 
 
 class Quick(_Model):
     """How ``--quick`` shrinks the experiment for CI: load and fault times by ``scale``."""
 
     scale: Annotated[float, Field(gt=0, le=1)] = 0.25
-    users: Annotated[int, Field(ge=1)] | None = None
+    users: Annotated[int, Field(ge=1, le=MAX_USERS)] | None = None
     settle: Duration | None = Field(
         default=None, description="the settle timeout under --quick (caps every within)"
     )
@@ -394,7 +482,7 @@ class Experiment(_Model):
     name: Name
     description: str = ""
     seed: int = 1
-    target: TargetRef
+    target: Annotated[TargetRef, BeforeValidator(_target_mapping)]
     load: Load = Load()
     faults: list[Fault] = []
     guards: list[Guard] = []

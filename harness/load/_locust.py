@@ -6,6 +6,7 @@ hands it its configuration in a JSON file, and reads the history it writes.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import signal
@@ -15,7 +16,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from harness._process import parent_death_signal, tail
+from harness._ownership import record_process
+from harness._process import free_port, parent_death_signal, tail
 from harness.errors import InfrastructureError
 from harness.experiment._model import Load
 
@@ -49,6 +51,11 @@ class LocustProcess:
         self._env = env or {}  # the target's environment: its scenarios see what its services see
         self._proc: subprocess.Popen[bytes] | None = None
 
+    @functools.cached_property
+    def _local_master_port(self) -> int:
+        """The loopback port the master of ``--processes`` listens on: free now, chosen once per run."""
+        return free_port("127.0.0.1")
+
     def command(self) -> list[str]:
         # Let users finish the scenario they are in when the shape ends, so no
         # operation is cut off before it could be recorded.
@@ -59,7 +66,14 @@ class LocustProcess:
             "--stop-timeout", str(stop_timeout),
         ]  # fmt: skip
         if self._load.processes > 1:
-            cmd += ["--processes", str(self._load.processes)]
+            # --processes forks a master and its workers; by default the master listens on every
+            # interface at 5557, unauthenticated, and a second such run cannot start. Here the
+            # master listens on loopback only, on a port of its own, and its forked workers
+            # (which share these options) connect there.
+            port = str(self._local_master_port)
+            cmd += ["--processes", str(self._load.processes),
+                    "--master-bind-host", "127.0.0.1", "--master-bind-port", port,
+                    "--master-host", "127.0.0.1", "--master-port", port]  # fmt: skip
         if self._load.workers:
             host, _, port = self._load.master_bind.rpartition(":")
             cmd += ["--master", "--expect-workers", str(self._load.workers),
@@ -83,6 +97,12 @@ class LocustProcess:
                 self.command(), env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                 start_new_session=True, preexec_fn=parent_death_signal(signal.SIGTERM),
             )  # fmt: skip
+        record_process("load", "locust", self._proc.pid)  # stopped by the next heal if this run dies
+
+    @property
+    def pid(self) -> int | None:
+        """The Locust process's id once started (with ``processes`` > 1, the parent of its workers)."""
+        return None if self._proc is None else self._proc.pid
 
     @property
     def running(self) -> bool:

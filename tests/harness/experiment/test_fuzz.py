@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -59,3 +60,23 @@ def test_any_bytes_fail_cleanly(data: bytes) -> None:
         path = Path(tmp) / "e.yaml"
         path.write_bytes(data)
         _clean_error(path)
+
+
+# YAML text built from pieces that reach the reader's and composer's corners: anchors and aliases,
+# complex and merge keys, tags, deep brackets, control characters, directives, odd numbers.
+PIECES = st.sampled_from([
+    "name: t\n", f"target: {{path: {ROOT / 'targets' / 'paystack'}}}\n", "load: ", "faults:\n", "  - ", "{", "}", "[",
+    "]", ", ", ": ", "\n", "  ", "? ", "&a ", "*a", "&b ", "*b", "<<: ", "!!python/object ", "!!set ", "!!binary ",
+    "!!timestamp ", "!!int ", "!evil ", "---\n", "...\n", "%YAML 1.1\n", "'", '"', "#", "\t", "\x07", "\x00", "\ufeff",
+    "\\", "x", "1", "0s", "1e400", ".inf", ".nan", "2024-02-30", "9" * 400, "[" * 70, "]" * 70, "-", "|\n", ">\n",
+])  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(PIECES, max_size=40).map("".join))
+def test_any_yaml_text_fails_cleanly_and_located(text: str) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "e.yaml"
+        path.write_text(text, encoding="utf-8")
+        problem = _clean_error(path)
+        assert problem is None or re.match(rf"^{re.escape(str(path))}:\d+:\d+: ", problem), problem

@@ -89,6 +89,31 @@ def test_hello_is_small_and_complete() -> None:
             "'grace' applies to stop and restart, not to kill",
         ),
         (f"{PAYSTACK}}}", f"{PAYSTACK}, defects: [no-reconciller]}}", "did you mean 'no-reconciler'?"),
+        (
+            "name: t",
+            "name: " + "t" * 300,
+            "1:7: name: a name is 1 to 80 characters: lowercase letters, digits",
+        ),
+        ("name: t", "name: Payments/EU", "name: a name is 1 to 80 characters"),
+        ("duration: 30s}", "duration: 0s}", "3:28: load.duration: must be longer than 0s"),
+        ("duration: 10s,", "duration: 0s,", "5:24: faults[0].duration: must be longer than 0s"),
+        (
+            "duration: 30s}",
+            f"duration: {'9' * 400}s}}",
+            "load.duration: duration '99999999999999999999'…(401 characters) "
+            "is longer than 168h (7 days), the longest paychaos accepts",
+        ),
+        ("duration: 30s}", "duration: .inf}", "load.duration: durations need a unit"),
+        ("users: 5", "users: 1000000", "load.users: Input should be less than or equal to 100000"),
+        ("latency: 300ms}", "latency: .nan}", "faults[0].latency: durations need a unit"),
+        (
+            f"{{path: {PAYSTACK}}}",
+            f"{PAYSTACK}",
+            f"2:9: target: the target is a mapping; write target: {{path: {PAYSTACK}}}",
+        ),
+        (f"{PAYSTACK}", "/", "2:16: target.path: / is a folder with no target.yaml in it"),
+        (f"{PAYSTACK}", '"a\\0b"', "2:16: target.path: a path cannot hold a NUL character"),
+        ("invariants:", "report: {out: ''}\ninvariants:", "report.out: empty path"),
     ],
 )
 def test_mistakes_are_located_and_explained(tmp_path: Path, old: str, new: str, message: str) -> None:

@@ -12,6 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 
 from harness._process import free_port
@@ -19,6 +20,7 @@ from harness.experiment import Load
 from harness.load import LocustProcess, read_history
 from tests.conftest import ROOT
 from tests.support.http import send_json
+from tests.support.wait import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -126,3 +128,57 @@ def test_a_master_waits_for_workers_that_may_run_on_other_machines(echo: str, tm
     ops = list(read_history(tmp_path / "history"))
     assert ops
     assert {op["kind"] for op in ops} == {"ok"}
+
+
+def _listening(pid: int) -> set[tuple[str, int]]:
+    """(address, port) of every socket the process ``pid`` and its children listen on."""
+    try:
+        root = psutil.Process(pid)
+        procs = [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return set()
+    found = set()
+    for proc in procs:
+        try:
+            conns = proc.net_connections(kind="inet")
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+        found |= {(c.laddr.ip, c.laddr.port) for c in conns if c.status == psutil.CONN_LISTEN}
+    return found
+
+
+def test_several_processes_listen_on_loopback_only_and_two_runs_do_not_clash(
+    echo: str, tmp_path: Path
+) -> None:
+    load = Load.model_validate({"users": 4, "spawn_rate": 100, "duration": "3s", "processes": 2})
+    runs = [
+        LocustProcess(
+            tmp_path / name,
+            load=load,
+            scenarios={"ok": 1},
+            seed=5,
+            module="tests.harness.load.scenarios_echo",
+            host=echo,
+        )
+        for name in ("a", "b")
+    ]
+    for locust in runs:
+        locust.start()
+    seen: dict[int, set[tuple[str, int]]] = {i: set() for i in range(len(runs))}
+
+    def watch() -> bool:  # every socket listened on, for as long as either run lasts
+        for i, locust in enumerate(runs):
+            if locust.pid is not None and locust.running:
+                seen[i] |= _listening(locust.pid)
+        return not any(locust.running for locust in runs)
+
+    wait_until(watch, timeout=60, interval=0.02, what="both Locust runs to end")
+    for locust in runs:
+        locust.wait(timeout=1)
+    assert all(seen.values()), f"no master was seen listening: {seen}"
+    for addresses in seen.values():
+        assert {ip for ip, _ in addresses} <= {"127.0.0.1", "::1"}, addresses
+    assert not seen[0] & seen[1]  # each run's master on its own port
+    for name in ("a", "b"):
+        ops = list(read_history(tmp_path / name / "history"))
+        assert {op["id"].split("-")[1] for op in ops} == {"0", "1"}  # both workers of each run did work
