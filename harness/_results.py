@@ -13,19 +13,29 @@ SCHEMA_VERSION = 1
 
 
 def exit_code(
-    status: str, verdicts: list[dict[str, Any]], coverage: list[dict[str, Any]] | None = None
+    status: str,
+    verdicts: list[dict[str, Any]],
+    coverage: list[dict[str, Any]] | None = None,
+    *,
+    expected: int | None = None,
 ) -> ExitCode:
     """0 every invariant holds and the run did what it had to · 1 one is violated · 3 the harness
-    could not do its job, an invariant could not be checked, nothing was checked, or the run did
-    not exercise what the experiment requires · 130 interrupted.
+    could not do its job, an invariant could not be checked, nothing was checked, fewer verdicts
+    than the ``expected`` invariants, or the run did not exercise what the experiment requires
+    · 130 interrupted.
 
-    A pass is earned: no verdict, or a requirement the faults never met, is never 0.
+    A pass is earned: a missing verdict, or a requirement the faults never met, is never 0.
+
+    >>> exit_code("completed", [{"status": "holds"}], expected=2)
+    <ExitCode.INFRASTRUCTURE: 3>
     """
     if status == "interrupted":
         return ExitCode.INTERRUPTED
     if any(v["status"] == "violated" for v in verdicts):
         return ExitCode.VIOLATED
     if status == "error" or not verdicts or any(v["status"] == "could_not_check" for v in verdicts):
+        return ExitCode.INFRASTRUCTURE
+    if expected is not None and len(verdicts) < expected:
         return ExitCode.INFRASTRUCTURE
     if any(c.get("met") is False for c in coverage or []):
         return ExitCode.INFRASTRUCTURE

@@ -39,3 +39,10 @@ def test_a_requirement_the_run_did_not_meet_is_not_exercised_not_a_pass() -> Non
 def test_a_violation_outranks_what_was_not_exercised() -> None:
     assert exit_code("completed", [{"status": "violated"}], [_count(0, 1)]) == ExitCode.VIOLATED
     assert verdict_word(ExitCode.VIOLATED, [_count(0, 1)]) == "violated"
+
+
+def test_fewer_verdicts_than_invariants_is_never_a_pass() -> None:
+    assert exit_code("completed", HOLDS, expected=2) == ExitCode.INFRASTRUCTURE
+    assert exit_code("aborted", HOLDS, expected=2) == ExitCode.INFRASTRUCTURE
+    assert exit_code("completed", HOLDS * 2, expected=2) == ExitCode.HELD
+    assert exit_code("completed", [{"status": "violated"}], expected=2) == ExitCode.VIOLATED
