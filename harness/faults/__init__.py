@@ -4,7 +4,9 @@ Network faults go through the Toxiproxy HTTP API of whichever backend runs
 (a user's Toxiproxy, ``toxiproxy-server``, a local Docker image, or the
 embedded server in :mod:`harness.faults.toxiproxy_server`). Every fault is
 applied through a :class:`FaultInjector`, which journals it and heals it
-whatever happens; :func:`heal_leftovers` heals what a killed run left.
+whatever happens (overlapping faults on one target are counted, so the inner
+one's heal does not cut the outer one short); :func:`heal_leftovers` heals
+what a killed run left, and never touches a run that is still running.
 """
 
 from __future__ import annotations
@@ -21,9 +23,10 @@ from harness.faults._faults import (
     ProcessHandle,
     ToxicFault,
 )
-from harness.faults._injector import FaultInjector, Healed, heal_leftovers
+from harness.faults._injector import FaultInjector
 from harness.faults._journal import JOURNAL_NAME, FaultJournal, read_journal, unhealed
 from harness.faults._links import LinkProxies
+from harness.faults._recovery import Healed, heal_leftovers
 
 __all__ = [
     "JOURNAL_NAME",

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from harness._ownership import Stamp, record_process
 from harness._process import free_port, parent_death_signal, tail
 from harness.errors import InfrastructureError
 from harness.faults._client import ToxiproxyClient
@@ -141,6 +142,7 @@ def _spawn_binary(binary: str, log_dir: Path) -> Backend:
             stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
             start_new_session=True, preexec_fn=parent_death_signal(signal.SIGTERM),
         )  # fmt: skip
+    record_process("toxiproxy", binary, process.pid)
     url = f"http://127.0.0.1:{port}"
     try:
         version = _wait_ready(url, lambda: process.poll() is None, lambda: tail(log))
@@ -161,6 +163,7 @@ def _spawn_embedded(log_dir: Path) -> Backend:
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=out,
             start_new_session=True, preexec_fn=parent_death_signal(signal.SIGTERM),
         )  # fmt: skip
+    record_process("toxiproxy", "embedded", process.pid)
     assert process.stdout is not None
     line = process.stdout.readline().decode().strip()  # "toxiproxy_server listening on http://…"
     if "listening on " not in line:
@@ -197,11 +200,13 @@ def _docker_image() -> tuple[tuple[Any, str] | None, str]:
 
 def _run_container(engine: Any, image: str) -> Backend:
     port = free_port()
+    me = Stamp.me()
     container = engine.containers.run(
         image, ["-host=127.0.0.1", f"-port={port}"], detach=True, network_mode="host", remove=True,
         name=f"paychaos-toxiproxy-{os.getpid()}-{port}",
-        # A container does not die with the harness; the owner label lets `paychaos heal` find orphans.
-        labels={"paychaos.role": "toxiproxy", "paychaos.owner": str(os.getpid())},
+        # A container does not die with the harness; the owner labels let `paychaos heal` find orphans.
+        labels={"paychaos.role": "toxiproxy", "paychaos.owner": str(me.pid),
+                "paychaos.owner-created": str(me.created)},
     )  # fmt: skip
 
     def alive() -> bool:

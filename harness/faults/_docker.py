@@ -5,10 +5,9 @@ from __future__ import annotations
 import contextlib
 from typing import Any, Literal
 
-import psutil
-
+from harness._ownership import Stamp
 from harness.errors import InfrastructureError, InvalidInput
-from harness.faults._faults import Fault
+from harness.faults._faults import Fault, Holder
 
 ContainerAction = Literal["kill", "stop", "pause", "restart"]
 
@@ -73,12 +72,29 @@ class ContainerFault(Fault):
         return found
 
     def apply(self, fault_id: str) -> dict[str, Any]:
-        done = []
+        done, already = [], []
         options = {} if self._grace is None else {"timeout": self._grace}
         for container in self._containers():
-            getattr(container, self.action)(**options)
+            # Already paused, by an overlapping fault: the engine would refuse to pause it again.
+            if self.action == "pause" and container.status == "paused":
+                already.append(container.id)
+            else:
+                getattr(container, self.action)(**options)
             done.append(container.id)
-        return {"action": self.action, "containers": done}
+        return {"action": self.action, "containers": done, **({"already": already} if already else {})}
+
+    def holds(self, undo: dict[str, Any]) -> tuple[str, ...]:
+        state = {"pause": "paused", "kill": "down", "stop": "down"}.get(undo["action"])
+        return tuple(f"container {c} {state}" for c in undo["containers"]) if state else ()
+
+    def heal_shared(self, undo: dict[str, Any], holders: dict[str, list[Holder]]) -> str:
+        kept = {key.split()[1] for key in holders}
+        free = [c for c in undo["containers"] if c not in kept]
+        done = [self.revert({**undo, "containers": free})] if free else []
+        by = ", ".join(dict.fromkeys(h.fault_id for group in holders.values() for h in group))
+        state = "paused" if undo["action"] == "pause" else "down"
+        done.append(f"{', '.join(c[:12] for c in sorted(kept))} still {state} by {by}")
+        return "; ".join(done)
 
     @classmethod
     def revert(cls, undo: dict[str, Any]) -> str:
@@ -116,8 +132,11 @@ def stop_orphaned_backends() -> list[str]:
     stopped = []
     try:
         for container in engine.containers.list(filters={"label": "paychaos.role=toxiproxy"}):
-            owner = int(container.labels.get("paychaos.owner", "0"))
-            if not psutil.pid_exists(owner):
+            created = container.labels.get("paychaos.owner-created")
+            owner = Stamp(
+                int(container.labels.get("paychaos.owner", "0")), float(created) if created else None
+            )
+            if not owner.alive():
                 with contextlib.suppress(Exception):
                     container.stop(timeout=2)
                     stopped.append(container.short_id)

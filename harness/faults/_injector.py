@@ -8,29 +8,30 @@
 The journal records each fault before the ``with`` block can be left, so a
 run killed outright (SIGKILL, power loss) is healed by :func:`heal_leftovers`,
 which ``paychaos heal`` and the start of every run call.
+
+Faults that overlap on one piece of state (two pauses of one process) are
+counted: the state is undone when the last of them heals, and the heal of an
+earlier one says in the journal what it left in place and for whom.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 from harness.errors import InfrastructureError
-from harness.faults._docker import ContainerFault, stop_orphaned_backends
-from harness.faults._faults import ConfigFault, Fault, LinkDown, ProcessFault, ToxicFault
-from harness.faults._journal import JOURNAL_NAME, FaultJournal, unhealed
-
-_REVERT = {k.kind: k.revert for k in (ToxicFault, LinkDown, ProcessFault, ConfigFault, ContainerFault)}
+from harness.faults._faults import Fault, Holder
+from harness.faults._journal import FaultJournal
 
 
 @dataclass
 class _Active:
     fault: Fault
     undo: dict[str, Any]
+    holds: tuple[str, ...]
+    order: int  # its number: f3 was applied third
 
 
 class FaultInjector:
@@ -51,26 +52,52 @@ class FaultInjector:
                 self.journal.write("apply_failed", id=fault_id, kind=fault.kind, target=fault.target,
                                    action=fault.action, error=str(exc))  # fmt: skip
                 raise
-            self._active[fault_id] = _Active(fault, undo)
+            holds = fault.holds(undo)
+            shared = self._holders(holds)
+            if shared:
+                first = min(_ids(shared), key=lambda other: self._active[other].order)
+                undo = fault.on_top(undo, self._active[first].undo)
+            self._active[fault_id] = _Active(fault, undo, holds, self._count)
+            extra = {"overlaps": _ids(shared)} if shared else {}
             self.journal.write(
                 "applied", id=fault_id, kind=fault.kind, target=fault.target, action=fault.action,
-                params=fault.params, undo=undo,
+                params=fault.params, undo=undo, **extra,
             )  # fmt: skip
             return fault_id
 
     def heal(self, fault_id: str) -> str:
-        """Undo one fault; if undoing fails it stays in the journal as unhealed."""
+        """Undo one fault; if undoing fails it stays in the journal as unhealed.
+
+        State another active fault still holds (the same process paused twice) is left in place
+        until that fault heals too; the outcome says so.
+        """
         with self._lock:
             active = self._active.pop(fault_id, None)
             if active is None:
                 return "already healed"
+            shared = self._holders(active.holds, newer_than=active.order)
             try:
-                done = active.fault.heal(active.undo)
+                done = (
+                    active.fault.heal_shared(active.undo, shared)
+                    if shared
+                    else active.fault.heal(active.undo)
+                )
             except Exception as exc:
                 self.journal.write("heal_failed", id=fault_id, error=str(exc))
                 raise InfrastructureError(f"could not heal {active.fault.describe()}: {exc}") from exc
-            self.journal.write("healed", id=fault_id, outcome=done)
+            extra = {"kept_by": _ids(shared)} if shared else {}
+            self.journal.write("healed", id=fault_id, outcome=done, **extra)
             return done
+
+    def _holders(self, holds: tuple[str, ...], newer_than: int | None = None) -> dict[str, list[Holder]]:
+        """The active faults holding each of ``holds``, oldest first (only the names someone holds)."""
+        found: dict[str, list[Holder]] = {}
+        for key in holds:
+            for other_id, other in self._active.items():
+                if key in other.holds:
+                    newer = newer_than is not None and other.order > newer_than
+                    found.setdefault(key, []).append(Holder(other_id, other.fault, other.undo, newer))
+        return found
 
     def heal_all(self) -> list[str]:
         """Heal every active fault, newest first; return the errors of those that would not heal."""
@@ -101,63 +128,5 @@ class FaultInjector:
             )
 
 
-@dataclass(frozen=True)
-class Healed:
-    journal: Path
-    fault: str
-    outcome: str
-    ok: bool
-
-
-def heal_leftovers(paths: Iterable[Path]) -> list[Healed]:
-    """Heal what killed runs left: every applied-but-not-healed fault in the given journals.
-
-    ``paths`` are journal files or run folders holding one. Each fault healed is
-    marked healed in its journal, so healing twice does nothing the second time.
-    Toxiproxy backends those runs used are reset, and their orphaned containers stopped.
-    """
-    results: list[Healed] = []
-    backends: set[str] = set()
-    for path in paths:
-        journal_path = path / JOURNAL_NAME if path.is_dir() else path
-        if not journal_path.exists():
-            continue
-        journal = FaultJournal(journal_path)
-        for record in unhealed(journal_path):
-            label = f"{record['id']} {record['action']} on {record['target']}"
-            undo = record.get("undo", {})
-            if undo.get("backend") == "external":
-                backends.add(undo["api"])
-            try:
-                outcome = _REVERT[record["kind"]](undo)
-            except Exception as exc:
-                journal.write("heal_failed", id=record["id"], error=str(exc), by="paychaos heal")
-                results.append(Healed(journal_path, label, str(exc), False))
-                continue
-            journal.write("healed", id=record["id"], outcome=outcome, by="paychaos heal")
-            results.append(Healed(journal_path, label, outcome, True))
-    results.extend(_reset(backends))
-    for container in stop_orphaned_backends():
-        results.append(Healed(Path("-"), "orphaned Toxiproxy container", f"stopped {container}", True))
-    return results
-
-
-def _reset(urls: set[str]) -> list[Healed]:
-    from harness.faults._client import ToxiproxyClient
-
-    done = []
-    for url in sorted(urls):
-        with ToxiproxyClient(url, timeout=5) as client:
-            try:
-                client.reset()
-                done.append(
-                    Healed(
-                        Path("-"),
-                        f"Toxiproxy at {url}",
-                        "reset: every proxy enabled, every toxic removed",
-                        True,
-                    )
-                )
-            except InfrastructureError as exc:
-                done.append(Healed(Path("-"), f"Toxiproxy at {url}", str(exc), False))
-    return done
+def _ids(holders: dict[str, list[Holder]]) -> list[str]:
+    return list(dict.fromkeys(h.fault_id for group in holders.values() for h in group))

@@ -1,5 +1,12 @@
 """The fault journal: one JSON line when a fault is applied and one when it is healed.
 
+Other events: ``apply_failed``, ``heal_failed`` (tried again by ``paychaos heal``)
+and ``heal_abandoned`` (a heal that can never be done, with the reason: settled).
+Faults that overlap on one piece of state are named on both sides: an
+``applied`` event lists the active faults it joins in ``overlaps``, and a heal
+that left the state in place for them says so in its ``outcome`` and names them
+in ``kept_by``.
+
 Lines are written and flushed as things happen, so the journal of a run that
 was killed still says which faults it left in place — what ``paychaos heal``
 and the next run read to clean up.
@@ -49,12 +56,17 @@ def read_journal(path: Path) -> list[dict[str, Any]]:
     return events
 
 
+# A fault is settled once healed, or once its heal was abandoned (it can never be done, and the
+# event says why): ``paychaos heal`` does not try it again.
+SETTLED = ("healed", "heal_abandoned")
+
+
 def unhealed(path: Path) -> list[dict[str, Any]]:
-    """The ``applied`` events of faults that have no ``healed`` event after them."""
+    """The ``applied`` events of faults that have no ``healed`` (or ``heal_abandoned``) event after them."""
     applied: dict[str, dict[str, Any]] = {}
     for event in read_journal(path):
         if event["event"] == "applied":
             applied[event["id"]] = event
-        elif event["event"] == "healed":
+        elif event["event"] in SETTLED:
             applied.pop(event["id"], None)
     return list(applied.values())

@@ -442,6 +442,7 @@ def _slo(run: Run) -> str:
 def _faults(run: Run) -> str:
     applied = {e.get("id"): e for e in run.journal if e.get("event") == "applied"}
     healed = {e.get("id"): e for e in run.journal if e.get("event") == "healed"}
+    abandoned = {e.get("id"): e for e in run.journal if e.get("event") == "heal_abandoned"}
     scheduled = run.results.get("faults") or []
     known = {f.get("id") for f in scheduled}
     faults = scheduled + [{"id": fid} for fid in applied if fid not in known]  # in the journal only
@@ -456,7 +457,7 @@ def _faults(run: Run) -> str:
             _fault_schedule(fault.get("spec") or {}),
             _when(fault.get("applied_at"), event, run.t0, "not applied"),
             _when(fault.get("healed_at"), heal, run.t0, "not healed" if event else "—"),
-            escape(str((heal or {}).get("outcome") or "")),
+            escape(_heal_outcome(heal, abandoned.get(fid))),
         ]
         rows.append(
             f'<tr data-fault="{escape(str(fid))}">' + "".join(f"<td>{c}</td>" for c in cells) + "</tr>"
@@ -472,6 +473,14 @@ def _faults(run: Run) -> str:
         f'<section id="faults"><h2>Faults</h2><p class="caption">{escape(caption)}</p>'
         f"{_table('fault-journal', headers, rows)}</section>"
     )
+
+
+def _heal_outcome(heal: dict[str, Any] | None, abandoned: dict[str, Any] | None) -> str:
+    """What the heal did: its outcome (an overlapping fault's state kept in place says so), or why it
+    was given up."""
+    if heal is not None:
+        return str(heal.get("outcome") or "")
+    return f"given up: {abandoned.get('reason')}" if abandoned is not None else ""
 
 
 def _fault_what(event: dict[str, Any] | None) -> str:

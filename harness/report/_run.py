@@ -87,6 +87,9 @@ def load_run(run_dir: Path) -> Run:
         what = ", ".join(f"{e.get('id')} ({e.get('target')}: {e.get('action')})" for e in left)
         notes.append(f"The fault journal shows faults applied and never healed: {what}. "
                      f"Run `paychaos heal {run_dir}` before the next run.")  # fmt: skip
+    for event in journal:
+        if event.get("event") == "heal_abandoned":
+            notes.append(f"Healing fault {event.get('id')} was given up: {event.get('reason')}.")
     if timeline.skipped_lines:
         notes.append(f"{timeline.skipped_lines} history line(s) could not be read (torn or not JSON) and "
                      "were left out.")  # fmt: skip
@@ -139,7 +142,7 @@ def _unhealed(journal: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for event in journal:
         if event.get("event") == "applied":
             applied[event.get("id")] = event
-        elif event.get("event") == "healed":
+        elif event.get("event") in ("healed", "heal_abandoned"):  # abandoned: settled, with its reason
             applied.pop(event.get("id"), None)
     return list(applied.values())
 

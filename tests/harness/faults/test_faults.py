@@ -159,3 +159,90 @@ def test_a_container_fault_checks_its_arguments_before_touching_docker(
 ) -> None:
     with pytest.raises(InvalidInput, match=re.escape(message)):
         ContainerFault(None, **args)
+
+
+def _state(pid: int) -> str:
+    """The process's state letter from /proc (T: stopped)."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+
+
+@pytest.mark.parametrize("first_to_end", ["inner", "outer"])
+def test_overlapping_pauses_resume_the_process_only_when_the_last_ends(
+    first_to_end: str, sleeper: subprocess.Popen[bytes], tmp_path: Path
+) -> None:
+    handle = ProcessHandle("sleeper", lambda: sleeper.pid)
+    journal = tmp_path / "j.jsonl"
+    with FaultInjector(FaultJournal(journal)) as faults:
+        outer = faults.apply(ProcessFault(handle, "pause"))
+        inner = faults.apply(ProcessFault(handle, "pause"))
+        first, last = (inner, outer) if first_to_end == "inner" else (outer, inner)
+        assert faults.heal(first) == f"still paused by {last}; resumed when it ends"
+        assert _state(sleeper.pid) == "T"
+        assert faults.heal(last) == f"resumed process {sleeper.pid}"
+        assert _state(sleeper.pid) != "T"
+    events = read_journal(journal)
+    assert [(e["event"], e["id"]) for e in events] == [
+        ("applied", outer), ("applied", inner), ("healed", first), ("healed", last)]  # fmt: skip
+    assert events[1]["overlaps"] == [outer]
+    assert events[2]["kept_by"] == [last]
+    assert "kept_by" not in events[3]
+
+
+def test_overlapping_kills_of_a_service_restart_it_once_when_the_last_ends(
+    sleeper: subprocess.Popen[bytes], tmp_path: Path
+) -> None:
+    restarts: list[int] = []
+    handle = ProcessHandle("svc", lambda: sleeper.pid, restart=lambda: restarts.append(1))
+    with FaultInjector(FaultJournal(tmp_path / "j.jsonl")) as faults:
+        outer = faults.apply(ProcessFault(handle, "kill"))
+        inner = faults.apply(ProcessFault(handle, "kill"))
+        assert faults.heal(inner) == f"still down by {outer}; restarted when it ends"
+        assert restarts == []
+        assert faults.heal(outer) == "restarted svc"
+    assert restarts == [1]
+
+
+def test_overlapping_link_downs_reenable_the_proxy_only_when_the_last_ends(
+    client: ToxiproxyClient, upstream: ThreadingHTTPServer, tmp_path: Path
+) -> None:
+    url = _proxy_for(client, upstream)
+    with FaultInjector(FaultJournal(tmp_path / "j.jsonl")) as faults:
+        outer = faults.apply(LinkDown(client, "web"))
+        inner = faults.apply(LinkDown(client, "web"))
+        assert faults.heal(inner) == f"still down by {outer}; re-enabled when it ends"
+        with pytest.raises(httpx.ConnectError):
+            httpx.get(url, timeout=2)
+        assert faults.heal(outer) == "re-enabled proxy web"
+        assert _round_trip(url) < 1
+
+
+def test_overlapping_config_changes_end_on_the_value_that_was_there_before(
+    upstream: ThreadingHTTPServer, tmp_path: Path
+) -> None:
+    url = f"http://127.0.0.1:{upstream.server_address[1]}/config"
+    before = httpx.get(url).json()
+    a, b = {"percent": 20, "applies_to": "all"}, {"percent": 50, "applies_to": "all"}
+    with FaultInjector(FaultJournal(tmp_path / "j.jsonl")) as faults:
+        # Nested: the inner one ends first and puts the outer one's value back.
+        outer, inner = (
+            faults.apply(ConfigFault("promotion", url, a)),
+            faults.apply(ConfigFault("promotion", url, b)),
+        )
+        assert httpx.get(url).json() == b
+        assert faults.heal(inner) == f"put back {outer}'s value; the original is restored when it ends"
+        assert httpx.get(url).json() == a
+        assert faults.heal(outer) == f"restored config at {url}"
+        assert httpx.get(url).json() == before
+        # Crossed: the first one ends while the later one's value is in place, which stays.
+        early, late = (
+            faults.apply(ConfigFault("promotion", url, a)),
+            faults.apply(ConfigFault("promotion", url, b)),
+        )
+        assert faults.heal(early) == f"still set by {late} (applied later); restored when it ends"
+        assert httpx.get(url).json() == b
+        faults.heal(late)
+        assert httpx.get(url).json() == before
+    # Each undo record holds the value from before the first: healed from the journal, in any order,
+    # they all end on it.
+    applied = [e for e in read_journal(tmp_path / "j.jsonl") if e["event"] == "applied"]
+    assert [e["undo"]["previous"] for e in applied] == [before] * 4

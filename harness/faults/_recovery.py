@@ -1,0 +1,139 @@
+"""Cleaning up after runs that died: their faults, the processes they started, their database.
+
+>>> for done in heal_leftovers(sorted(Path("reports").glob("*/"))):   # doctest: +SKIP
+...     print(done.status, done.fault, done.outcome)
+
+A run owns its folder while it runs (:class:`harness._ownership.RunLock`), so a
+run that is still running is left alone: its faults are its own, and it heals
+them when it ends. For a dead run, holding its lock while at it:
+
+1. its unhealed faults are undone from the journal, paused processes first.
+   A heal that can never be done (a config fault whose service is gone, or
+   whose port another process serves now) is settled as ``heal_abandoned``,
+   with the reason, instead of being tried again by every later heal;
+2. the proxies it made on an external Toxiproxy (named ``RUN_ID.link``) are deleted;
+3. the processes it recorded (services, Toxiproxy, PostgreSQL) are stopped if
+   they still run, and the embedded PostgreSQL's data directory is removed.
+
+Each fault healed is marked in its journal, so a second heal does nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from harness._ownership import PROCESSES_NAME, claimed, describe_holder, stop_recorded
+from harness.errors import InfrastructureError
+from harness.faults._client import ToxiproxyClient
+from harness.faults._docker import ContainerFault, stop_orphaned_backends
+from harness.faults._faults import Abandoned, ConfigFault, LinkDown, ProcessFault, ToxicFault
+from harness.faults._journal import JOURNAL_NAME, FaultJournal, read_journal, unhealed
+
+_REVERT: dict[str, Callable[[dict[str, Any]], str]] = {
+    k.kind: k.revert for k in (ToxicFault, LinkDown, ProcessFault, ConfigFault, ContainerFault)
+}
+
+Status = Literal["healed", "abandoned", "stopped", "removed", "left alone", "failed"]
+
+
+@dataclass(frozen=True)
+class Healed:
+    """One thing done for a run (or left alone): ``journal`` is where it was recorded."""
+
+    journal: Path
+    fault: str
+    outcome: str
+    status: Status = "healed"
+
+    @property
+    def ok(self) -> bool:
+        return self.status != "failed"
+
+
+def heal_leftovers(paths: Iterable[Path], *, force: bool = False) -> list[Healed]:
+    """Heal what dead runs left; ``paths`` are run folders (or their journals).
+
+    A run still running is reported as left alone; with ``force`` its faults are healed too
+    (and nothing else: its processes are its own). Orphaned Toxiproxy containers are stopped.
+    """
+    results: list[Healed] = []
+    for path in paths:
+        if not path.exists():
+            continue
+        run_dir, journal = (path, path / JOURNAL_NAME) if path.is_dir() else (path.parent, path)
+        with claimed(run_dir) as owner:
+            if owner is None:
+                results += _heal_faults(journal, by="paychaos heal")
+                results += _delete_external_proxies(run_dir, journal)
+                for done in stop_recorded(run_dir):
+                    results.append(Healed(run_dir / PROCESSES_NAME, done.what, done.outcome, done.status))
+            elif force:
+                results += _heal_faults(journal, by="paychaos heal --force")
+            else:
+                results.append(
+                    Healed(
+                        run_dir,
+                        "run",
+                        f"still running ({describe_holder(owner)}): its faults are its own",
+                        "left alone",
+                    )
+                )
+    for container in stop_orphaned_backends():
+        results.append(Healed(Path("-"), "orphaned Toxiproxy container", f"stopped {container}", "stopped"))
+    return results
+
+
+def _heal_faults(path: Path, *, by: str) -> list[Healed]:
+    if not path.is_file():
+        return []
+    journal = FaultJournal(path)
+    # Newest first, as a run heals; paused processes before anything else: until resumed, a paused
+    # service holds its port and answers nothing (a config heal sent to it would only time out).
+    records = sorted(
+        reversed(unhealed(path)), key=lambda r: not (r["kind"] == "process" and r["action"] == "pause")
+    )
+    results = []
+    for record in records:
+        label = f"{record['id']} {record['action']} on {record['target']}"
+        try:
+            outcome = _REVERT[record["kind"]](record.get("undo", {}))
+        except Abandoned as exc:
+            journal.write("heal_abandoned", id=record["id"], reason=str(exc), by=by)
+            results.append(Healed(path, label, str(exc), "abandoned"))
+            continue
+        except Exception as exc:
+            journal.write("heal_failed", id=record["id"], error=str(exc), by=by)
+            results.append(Healed(path, label, str(exc), "failed"))
+            continue
+        journal.write("healed", id=record["id"], outcome=outcome, by=by)
+        results.append(Healed(path, label, outcome, "healed"))
+    return results
+
+
+def _delete_external_proxies(run_dir: Path, journal: Path) -> list[Healed]:
+    """A dead run's proxies on a Toxiproxy the user runs: named after the run, so no one else's."""
+    if not journal.is_file():
+        return []
+    apis = {
+        event["undo"]["api"]
+        for event in read_journal(journal)
+        if event["event"] == "applied" and (event.get("undo") or {}).get("backend") == "external"
+    }
+    prefix = f"{run_dir.name}."
+    results = []
+    for api in sorted(apis):
+        with ToxiproxyClient(api, timeout=5) as client:
+            try:
+                names = [name for name in client.proxies() if name.startswith(prefix)]
+                for name in names:
+                    client.delete_proxy(name)
+            except InfrastructureError:
+                continue  # its faults' heals, tried above, already say the backend does not answer
+        if names:
+            results.append(
+                Healed(journal, f"Toxiproxy at {api}", f"deleted the run's proxies {', '.join(names)}")
+            )
+    return results
