@@ -9,6 +9,7 @@ until they hold or the settle deadline passes.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,6 +23,11 @@ if TYPE_CHECKING:
 
 Status = Literal["holds", "violated", "could_not_check"]
 MAX_EXAMPLES = 20
+CONNECT_TIMEOUT = 10.0  # seconds to log in: a stalled server answers nothing, not even an error
+READ_TIMEOUT = 60.0  # one invariant's query (PostgreSQL cancels it; the client gives up soon after)
+LOCK_TIMEOUT = 30.0  # waiting for a lock, within a statement's time
+_GRACE = 5.0  # how much longer the client waits than the server's own statement_timeout
+DB_ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError)  # OSError includes TimeoutError
 
 
 @dataclass
@@ -58,7 +64,11 @@ class RunWindow:
 
 
 class Evidence:
-    """Everything an invariant may read: the evidence tables, and the target's databases (read-only)."""
+    """Everything an invariant may read: the evidence tables, and the target's databases (read-only).
+
+    Every read runs as the store's reader role, which may only SELECT (see
+    ``EvidenceStore.reader_dsn``), in a READ ONLY transaction, with timeouts.
+    """
 
     def __init__(self, store: EvidenceStore, window: RunWindow, target_dsn: Callable[[str], str]) -> None:
         self.store = store
@@ -67,6 +77,7 @@ class Evidence:
 
     def require(self, *tables: str) -> None:
         """Raise EvidenceUnavailable unless every table was filled."""
+        self._usable()
         missing = [self.store.problems[t] for t in tables if t in self.store.problems]
         if missing:
             raise EvidenceUnavailable("; ".join(missing))
@@ -77,35 +88,94 @@ class Evidence:
 
     def sql(self, sql: str, *args: Any) -> list[dict[str, Any]]:
         """Rows of a read-only query over the evidence tables."""
-        try:
-            return self.store.query(sql, *args)
-        except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
-            raise EvidenceUnavailable(f"evidence database: {type(exc).__name__}: {exc}") from exc
+        self._usable()
+        return self.store.query(sql, *args)
 
     def query(self, database: str, sql: str, *args: Any) -> list[dict[str, Any]]:
         """Rows of a read-only query on one of the target's own databases."""
-        return read_only(self._target_dsn(database), sql, *args, where=f"database {database!r}")
+        self._usable()
+        where = f"database {database!r}"
+        limits = self.store.limits
+        dsn = self.store.reader_dsn(self._target_dsn(database), where=where)
+        return read_only(dsn, sql, *args, where=where, timeout=limits.read, connect_timeout=limits.connect)
+
+    def _usable(self) -> None:
+        # After a failed refresh the evidence is stale or half-built, and the server is likely gone.
+        if self.store.failure is not None:
+            raise EvidenceUnavailable(self.store.failure)
 
 
 def read_only(
-    dsn: str, sql: str, *args: Any, where: str, timeout: float = 60, work_mem: str | None = None
+    dsn: str,
+    sql: str,
+    *args: Any,
+    where: str,
+    timeout: float = READ_TIMEOUT,
+    connect_timeout: float = CONNECT_TIMEOUT,
+    work_mem: str | None = None,
 ) -> list[dict[str, Any]]:
+    """Rows of one statement in a READ ONLY transaction, given up after ``timeout`` seconds whatever
+    the server does; any failure is EvidenceUnavailable, saying ``where``.
+
+    >>> read_only(dsn, "SELECT count(*) AS n FROM debits", where="the evidence database")  # doctest: +SKIP
+    [{'n': 42}]
+    """
+
     async def run() -> list[dict[str, Any]]:
-        conn = await asyncpg.connect(dsn, timeout=10)
-        for kind in ("json", "jsonb"):  # evidence comes back as data, not as JSON text
-            await conn.set_type_codec(kind, encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+        conn = await bounded_connect(dsn, timeout, connect_timeout=connect_timeout)
         try:
+            for kind in ("json", "jsonb"):  # evidence comes back as data, not as JSON text
+                await conn.set_type_codec(kind, encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
             async with conn.transaction(readonly=True):
                 if work_mem:  # room for whole-table hash aggregates instead of sorts on disk
                     await conn.execute(f"SET LOCAL work_mem = '{work_mem}'")
-                return [dict(r) for r in await conn.fetch(sql, *args, timeout=timeout)]
+                return [dict(r) for r in await conn.fetch(sql, *args)]
         finally:
-            await conn.close()
+            await close_quietly(conn)
 
+    limit = connect_timeout + timeout + 2 * _GRACE
     try:
-        return asyncio.run(run())
-    except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
-        raise EvidenceUnavailable(f"{where}: {type(exc).__name__}: {exc}") from exc
+        return asyncio.run(asyncio.wait_for(run(), limit))
+    except DB_ERRORS as exc:
+        raise unavailable(where, exc, limit, timeout) from exc
+
+
+async def bounded_connect(
+    dsn: str, statement_timeout: float, *, connect_timeout: float = CONNECT_TIMEOUT
+) -> asyncpg.Connection:
+    """A connection whose every statement the server cancels after ``statement_timeout`` seconds
+    (and whose lock waits it cuts shorter), and which the client abandons a little later still:
+    a stopped server cancels nothing."""
+    ms = {"statement_timeout": statement_timeout, "lock_timeout": min(LOCK_TIMEOUT, statement_timeout),
+          "idle_in_transaction_session_timeout": statement_timeout + _GRACE}  # fmt: skip
+    try:
+        return await asyncpg.connect(
+            dsn,
+            timeout=connect_timeout,
+            command_timeout=statement_timeout + _GRACE,
+            server_settings={name: str(max(1, round(s * 1000))) for name, s in ms.items()},
+        )
+    except TimeoutError as exc:
+        raise TimeoutError(f"no answer to a login within {connect_timeout:g}s") from exc
+
+
+async def close_quietly(conn: asyncpg.Connection) -> None:
+    """Close, or drop the connection if the server does not answer: a close must not hang either."""
+    with contextlib.suppress(*DB_ERRORS):
+        await conn.close(timeout=_GRACE)
+
+
+def unavailable(where: str, exc: BaseException, limit: float, statement: float) -> EvidenceUnavailable:
+    """The reason a read failed, said so that the verdict explains it."""
+    if isinstance(exc, TimeoutError):
+        why = str(exc) or f"no answer within {limit:g}s"
+        return EvidenceUnavailable(f"{where}: {why} (is PostgreSQL stopped or overloaded?)")
+    hint = ""
+    if isinstance(exc, asyncpg.QueryCanceledError):
+        hint = f" (a query may take {statement:g}s at most)"
+    elif isinstance(exc, asyncpg.InsufficientPrivilegeError):
+        hint = " (invariants read as a role that may only SELECT the evidence and the target's tables)"
+    return EvidenceUnavailable(f"{where}: {type(exc).__name__}: {exc}{hint}")
 
 
 def found(

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import importlib
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from harness.durations import Duration
-from harness.invariants._base import MAX_EXAMPLES, Evidence, EvidenceUnavailable, Verdict, invariant
+from harness.invariants._base import MAX_EXAMPLES, Evidence, Verdict, invariant
+from harness.invariants._child import run_in_child
 
 Phase = Literal["steady", "fault", "recovery"]
 
@@ -78,36 +78,31 @@ class SqlParams(BaseModel):
 @invariant("sql", params=SqlParams)
 def sql(ev: Evidence, params: Any) -> Verdict:
     """Custom: a read-only query whose rows are violations."""
+    # As a role that may only SELECT, READ ONLY, timed: a query that tries anything else (COPY … TO
+    # PROGRAM, writing, signalling other backends) fails, and the verdict is could_not_check.
     rows = ev.sql(params.query) if params.database is None else ev.query(params.database, params.query)
     name = f"sql: {params.description}" if params.description else "sql"
+    weaker = ev.store.isolation  # the server would not have a reader role: say so beside the verdict
+    details = {"isolation": weaker} if weaker else {}
     if not rows:
-        return Verdict(name, "holds")
+        return Verdict(name, "holds", details=details)
     return Verdict(
-        name, "violated", count=len(rows), examples=rows[:MAX_EXAMPLES], reason=f"{len(rows)} row(s)"
-    )
+        name, "violated", count=len(rows), examples=rows[:MAX_EXAMPLES], reason=f"{len(rows)} row(s)",
+        details=details,
+    )  # fmt: skip
 
 
 class PythonParams(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     function: str = Field(pattern=r"^[\w.]+:\w+$", description="module.path:function")
     params: dict[str, Any] = {}
+    timeout: Duration = Field(
+        default=120.0, gt=0, description="how long it may run (in a process of its own) before it is killed"
+    )
 
 
 @invariant("python", params=PythonParams)
 def python(ev: Evidence, params: Any) -> Verdict:
     """Custom: function(evidence, **params) returning a Verdict, or the list of violations."""
-    module_name, _, attr = params.function.partition(":")
-    try:
-        function = getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError) as exc:
-        raise EvidenceUnavailable(f"cannot import {params.function}: {exc}") from exc
-    result = function(ev, **params.params)
-    if isinstance(result, Verdict):
-        return result
-    rows = list(result or [])
-    name = f"python: {params.function}"
-    if not rows:
-        return Verdict(name, "holds")
-    return Verdict(
-        name, "violated", count=len(rows), examples=rows[:MAX_EXAMPLES], reason=f"{len(rows)} violation(s)"
-    )
+    # In a child process: an exit, a crash or a hang in the user's code is could_not_check, not the run's end.
+    return run_in_child(ev, params.function, params.params, timeout=params.timeout)

@@ -4,6 +4,14 @@ It lives on the target's PostgreSQL server (a database of its own), so the
 copy is local and fast: each target table is a ``COPY (query) TO STDOUT`` on
 the source database streamed into ``COPY … FROM STDIN`` here, in CSV, which
 lets PostgreSQL cast the target's types (uuid, numeric, …) to the schema's.
+
+Two roles touch it. The owner (the DSN the store is given) rebuilds it; the
+invariants read it, and the target's databases, as a reader role the store
+creates: LOGIN only (no superuser, no CREATEDB/CREATEROLE, no membership in any
+role, so neither ``COPY … TO PROGRAM``, files, signals to other backends nor
+``SET ROLE`` to the owner), SELECT on the evidence and the target's tables and
+nothing else, READ ONLY, with timeouts. Every step of a refresh is timed too,
+so a stalled server ends in "could not check", never in a hang.
 """
 
 from __future__ import annotations
@@ -12,23 +20,57 @@ import asyncio
 import csv
 import io
 import json
+import logging
+import secrets
+import threading
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import asyncpg
 import httpx
 
 from harness._evidence_tables import INDEXES, RUN_TABLES, TABLES
 from harness.faults import read_journal
-from harness.invariants._base import read_only
+from harness.invariants._base import (
+    CONNECT_TIMEOUT,
+    DB_ERRORS,
+    LOCK_TIMEOUT,
+    READ_TIMEOUT,
+    EvidenceUnavailable,
+    bounded_connect,
+    close_quietly,
+    read_only,
+    unavailable,
+)
 from harness.load import read_history
 from harness.target import Target
+from harness.target._postgres import scram_verifier
+
+log = logging.getLogger("paychaos.evidence")
+
+_ALL = "*"  # a fallback to the owner that holds for every database
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Seconds each step may take before it is given up ("could not check", never a hang)."""
+
+    connect: float = CONNECT_TIMEOUT  # a login
+    read: float = READ_TIMEOUT  # one invariant's query, as the reader
+    statement: float = 120.0  # one statement of the refresh (e.g. a table's copy)
+    refresh: float = 900.0  # the whole refresh
 
 
 class EvidenceStore:
-    """Create once per run; ``refresh()`` before each round of checks."""
+    """Create once per run; ``refresh()`` before each round of checks.
+
+    ``dsns_are_reader``: the DSNs given are already a reader's (a python
+    invariant's child process): read with them as they are, create no role.
+    """
 
     def __init__(
         self,
@@ -38,19 +80,146 @@ class EvidenceStore:
         source_dsn: Callable[[str], str],
         service_url: Callable[[str], str],
         run_dir: Path,
+        limits: Limits = Limits(),
+        dsns_are_reader: bool = False,
     ) -> None:
         self.target = target
         self.dsn = evidence_dsn
         self._source_dsn = source_dsn
         self._service_url = service_url
         self.run_dir = run_dir
+        self.limits = limits
         self.problems: dict[str, str] = {}  # table -> why it could not be filled
+        self.failure: str | None = None  # why the last refresh failed (then no read is attempted)
+        self.reader = f"paychaos_reader_{secrets.token_hex(4)}"
+        self._reader_password = secrets.token_hex(24)
+        self._reader_created = dsns_are_reader
+        self._admitted: set[str] = set()  # databases the reader may read (keys: DSNs without credentials)
+        self._owner_dsns: dict[str, str] = {}  # those databases, as the owner reaches them
+        self._as_owner: dict[str, str] = {}  # database (or _ALL) -> why its reads run as the owner
+        self._as_given = dsns_are_reader
+        self._lock = threading.Lock()  # the checks read from two threads
+
+    @property
+    def isolation(self) -> str | None:
+        """Why some reads run as the owner rather than the reader role; None when none do."""
+        return "; ".join(dict.fromkeys(self._as_owner.values())) or None
 
     def refresh(self) -> None:
-        asyncio.run(self._refresh())
+        """Rebuild the evidence tables, as the owner. A failure is kept in ``failure``: every
+        invariant is then "could not check" with that reason; the next refresh may succeed."""
+        where = "the evidence database could not be refreshed"
+        try:
+            self.reader_dsn(self.dsn, where=where)
+            asyncio.run(asyncio.wait_for(self._refresh(), self.limits.refresh))
+        except EvidenceUnavailable as exc:
+            self.failure = str(exc)
+        except DB_ERRORS as exc:
+            self.failure = str(unavailable(where, exc, self.limits.refresh, self.limits.statement))
+        else:
+            self.failure = None
+
+    def reader_dsn(self, dsn: str, *, where: str) -> str:
+        """``dsn`` (the owner's) with the reader role's credentials, once the reader may SELECT there.
+
+        Where the server will not have it (the owner may not create roles, or
+        its pg_hba.conf refuses the new role), ``dsn`` itself: those reads run
+        as the owner, still READ ONLY and timed, and ``isolation`` says why.
+        """
+        if self._as_given:
+            return dsn
+        key = _without_credentials(dsn)
+        with self._lock:
+            if key not in self._admitted:
+                limit = self.limits.connect + 2 * self.limits.statement
+                try:
+                    asyncio.run(asyncio.wait_for(self._admit(dsn, key), limit))
+                except DB_ERRORS as exc:
+                    raise unavailable(where, exc, limit, self.limits.statement) from exc
+                self._admitted.add(key)
+                self._owner_dsns[key] = dsn
+        if _ALL in self._as_owner or key in self._as_owner:
+            return dsn
+        return _with_credentials(dsn, self.reader, self._reader_password)
+
+    async def _admit(self, dsn: str, key: str) -> None:
+        """As the owner: create the reader (once), then let it SELECT every table of this database."""
+        conn = await bounded_connect(dsn, self.limits.statement, connect_timeout=self.limits.connect)
+        try:
+            owner = await conn.fetchval("SELECT current_user")
+            if not self._reader_created and _ALL not in self._as_owner:
+                try:
+                    await self._create_reader(conn)
+                    self._reader_created = True
+                except asyncpg.InsufficientPrivilegeError as exc:
+                    self._weaker(_ALL, f"{owner!r} may not create roles on this server ({exc})", owner)
+            if _ALL in self._as_owner:
+                return
+            try:
+                await _grant_select(conn, self.reader)
+            except asyncpg.InsufficientPrivilegeError as exc:
+                self._weaker(key, f"{owner!r} may not grant SELECT in {key} ({exc})", owner)
+                return
+        finally:
+            await close_quietly(conn)
+        try:  # the server's pg_hba.conf may not let the new role in
+            reader = await bounded_connect(
+                _with_credentials(dsn, self.reader, self._reader_password),
+                self.limits.statement,
+                connect_timeout=self.limits.connect,
+            )
+            await close_quietly(reader)
+        except asyncpg.InvalidAuthorizationSpecificationError as exc:
+            self._weaker(key, f"the server refused the reader role's login to {key} ({exc})", owner)
+
+    def drop_reader(self) -> None:
+        """Remove the reader role and its grants (on a server the run does not own, leave nothing)."""
+        if not self._reader_created or self._as_given or _ALL in self._as_owner:
+            return
+        try:
+            limit = self.limits.connect + 4 * self.limits.statement
+            asyncio.run(asyncio.wait_for(self._drop_reader(), limit))
+        except DB_ERRORS as exc:
+            log.warning("could not drop the reader role %s: %s; drop it by hand", self.reader, exc)
+
+    async def _drop_reader(self) -> None:
+        role = _ident(self.reader)
+        dsns = list(self._owner_dsns.values()) or [self.dsn]
+        for n, dsn in enumerate(dsns):
+            conn = await bounded_connect(dsn, self.limits.statement, connect_timeout=self.limits.connect)
+            try:
+                await conn.execute(f"DROP OWNED BY {role}")  # its grants in this database
+                if n == len(dsns) - 1:
+                    await conn.execute(f"DROP ROLE IF EXISTS {role}")
+            finally:
+                await close_quietly(conn)
+
+    async def _create_reader(self, conn: asyncpg.Connection) -> None:
+        role = _ident(self.reader)
+        # The password goes as a SCRAM verifier: a server that logs statements never sees it.
+        verifier = scram_verifier(self._reader_password)
+        ms = {"statement_timeout": self.limits.read, "lock_timeout": min(LOCK_TIMEOUT, self.limits.read),
+              "idle_in_transaction_session_timeout": self.limits.read + self.limits.connect}  # fmt: skip
+        async with conn.transaction():
+            await conn.execute(
+                f"CREATE ROLE {role} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT NOREPLICATION "
+                f"NOBYPASSRLS PASSWORD '{verifier}'"
+            )
+            # Its own defaults as well, for whatever logs in as it without bounded_connect's settings.
+            for name, seconds in ms.items():
+                await conn.execute(f"ALTER ROLE {role} SET {name} = '{max(1, round(seconds * 1000))}'")
+            await conn.execute(f"ALTER ROLE {role} SET default_transaction_read_only = on")
+
+    def _weaker(self, key: str, why: str, owner: str) -> None:
+        reason = (
+            f"invariants read as {owner!r}, not a read-only role of their own: {why}; "
+            "only READ ONLY transactions and timeouts hold back their SQL"
+        )
+        self._as_owner[key] = reason
+        log.warning("%s", reason)
 
     async def _refresh(self) -> None:
-        conn = await asyncpg.connect(self.dsn, timeout=10)
+        conn = await self._connect(self.dsn)
         try:
             await create_tables(conn)
             self.problems = {}
@@ -61,13 +230,21 @@ class EvidenceStore:
                     continue
                 try:
                     await self._fill(conn, name, spec.source, spec.query, spec.path)
-                except (TimeoutError, OSError, asyncpg.PostgresError, httpx.HTTPError, ValueError) as exc:
+                except TimeoutError:
+                    # PostgreSQL does not answer (a service's slowness is an httpx error, below): the
+                    # evidence database is on that server too, and waiting for it table after table
+                    # would only make the run later. The whole round fails instead.
+                    raise
+                except (*DB_ERRORS, httpx.HTTPError, ValueError) as exc:
                     self.problems[name] = f"{name} (from {spec.source}): {type(exc).__name__}: {exc}"
             await _copy_rows(conn, "history", _history_rows(self.run_dir / "history"))
             await _copy_rows(conn, "faults", _fault_rows(self.run_dir / "faults.jsonl"))
             await index_and_analyze(conn)
         finally:
-            await conn.close()
+            await close_quietly(conn)
+
+    async def _connect(self, dsn: str) -> asyncpg.Connection:
+        return await bounded_connect(dsn, self.limits.statement, connect_timeout=self.limits.connect)
 
     async def _fill(
         self, conn: asyncpg.Connection, table: str, source: str, query: str | None, path: str | None
@@ -76,20 +253,18 @@ class EvidenceStore:
         if spec.kind == "sql":
             assert spec.database is not None
             assert query is not None
-            source_conn = await asyncpg.connect(self._source_dsn(spec.database), timeout=10)
+            source_conn = await self._connect(self._source_dsn(spec.database))
             try:
                 out = io.BytesIO()
                 async with source_conn.transaction(readonly=True):
-                    await source_conn.copy_from_query(
-                        query, output=out, format="csv", header=True, timeout=120
-                    )
+                    await source_conn.copy_from_query(query, output=out, format="csv", header=True)
             finally:
-                await source_conn.close()
+                await close_quietly(source_conn)
             data = out.getvalue()
         else:
             assert spec.service is not None
             assert path is not None
-            async with httpx.AsyncClient(timeout=120) as http:
+            async with httpx.AsyncClient(timeout=self.limits.statement) as http:
                 reply = await http.get(f"{self._service_url(spec.service)}{path}")
             reply.raise_for_status()
             rows = [json.loads(line) for line in reply.text.splitlines() if line.strip()]
@@ -102,7 +277,12 @@ class EvidenceStore:
         await conn.copy_to_table(table, source=io.BytesIO(data), columns=header, format="csv", header=True)
 
     def query(self, sql: str, *args: Any) -> list[dict[str, Any]]:
-        return read_only(self.dsn, sql, *args, where="the evidence database", timeout=120, work_mem="256MB")
+        """Rows of a read-only query over the evidence tables, as the reader role."""
+        where = "the evidence database"
+        return read_only(
+            self.reader_dsn(self.dsn, where=where), sql, *args, where=where,
+            timeout=self.limits.read, connect_timeout=self.limits.connect, work_mem="256MB",
+        )  # fmt: skip
 
 
 async def create_tables(conn: asyncpg.Connection) -> None:
@@ -119,6 +299,41 @@ async def index_and_analyze(conn: asyncpg.Connection) -> None:
         await conn.execute(f'CREATE INDEX IF NOT EXISTS "{table}_{column}" ON "{table}" ({column})')
     for name in [*TABLES, *RUN_TABLES]:
         await conn.execute(f'ANALYZE "{name}"')
+
+
+async def _grant_select(conn: asyncpg.Connection, reader: str) -> None:
+    """Let ``reader`` SELECT every table and view of this database, now and later; take from
+    everyone the right to create here (temporary tables, and the ``public`` schema before PG 15)."""
+    database, role = _ident(await conn.fetchval("SELECT current_database()")), _ident(reader)
+    schemas = [_ident(r[0]) for r in await conn.fetch(
+        "SELECT nspname FROM pg_namespace WHERE nspname <> 'information_schema' AND nspname NOT LIKE 'pg\\_%'"
+    )]  # fmt: skip
+    async with conn.transaction():
+        await conn.execute(f"REVOKE TEMPORARY ON DATABASE {database} FROM PUBLIC")
+        await conn.execute(f"GRANT CONNECT ON DATABASE {database} TO {role}")
+        for schema in schemas:
+            await conn.execute(f"REVOKE CREATE ON SCHEMA {schema} FROM PUBLIC")
+            await conn.execute(f"GRANT USAGE ON SCHEMA {schema} TO {role}")
+            await conn.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA {schema} TO {role}")
+            # Tables the owner makes later (the evidence tables, at every refresh) are readable too.
+            await conn.execute(
+                f"ALTER DEFAULT PRIVILEGES IN SCHEMA {schema} GRANT SELECT ON TABLES TO {role}"
+            )
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _without_credentials(dsn: str) -> str:
+    parts = urlsplit(dsn)
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+
+
+def _with_credentials(dsn: str, user: str, password: str) -> str:
+    parts = urlsplit(dsn)
+    netloc = f"{quote(user, safe='')}:{quote(password, safe='')}@{parts.netloc.rpartition('@')[2]}"
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def _csv(header: Iterable[str], rows: Iterable[Iterable[Any]]) -> bytes:

@@ -2,8 +2,11 @@
 
 The embedded server listens on a loopback TCP port only (no Unix socket), so the
 link from a service to its database can be routed through a fault proxy like
-any other link. It runs as a child process that dies with the harness
-(``PR_SET_PDEATHSIG``), so a killed harness leaves no PostgreSQL behind.
+any other link. Every login needs a password (scram-sha-256): the superuser's
+is drawn afresh at each start and travels only in the DSNs the harness hands
+out, so another local user cannot log in. It runs as a child process that dies
+with the harness (``PR_SET_PDEATHSIG``), so a killed harness leaves no
+PostgreSQL behind.
 
 >>> with EmbeddedPostgres() as pg:                       # doctest: +SKIP
 ...     pg.create_databases(["bank"])
@@ -13,19 +16,22 @@ any other link. It runs as a child process that dies with the harness
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import fcntl
 import hashlib
+import hmac
 import importlib.util
 import os
 import pwd
+import secrets
 import shutil
 import signal
 import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from urllib.parse import quote, unquote, urlsplit
@@ -33,6 +39,7 @@ from urllib.parse import quote, unquote, urlsplit
 import asyncpg
 import psutil
 
+from harness._ownership import Stamp, record_process, wait_ended
 from harness._process import free_port, parent_death_signal, tail
 from harness.errors import InfrastructureError, InvalidInput
 
@@ -52,7 +59,16 @@ _SERVER_SETTINGS = {
     "full_page_writes": "off",
     "log_min_messages": "warning",
     "log_statement": "none",
+    "password_encryption": "scram-sha-256",
 }
+
+# Written over the template's (initdb's ``trust``) at every start. There is no
+# Unix socket, so these lines are every way in: each login needs its password.
+_HBA = """\
+# paychaos: every login is over loopback TCP and needs its role's password.
+host    all    all    127.0.0.1/32    scram-sha-256
+host    all    all    ::1/128         scram-sha-256
+"""
 
 
 @dataclass(frozen=True)
@@ -62,11 +78,17 @@ class Server:
     host: str
     port: int
     user: str
-    password: str | None = None
+    password: str | None = field(default=None, repr=False)
 
-    def dsn(self, database: str, *, host: str | None = None, port: int | None = None) -> str:
-        """A DSN for ``database``; ``host``/``port`` override the address (e.g. a proxy's)."""
-        auth = quote(self.user) + (f":{quote(self.password)}" if self.password else "")
+    def dsn(
+        self, database: str, *, host: str | None = None, port: int | None = None, secret: bool = True
+    ) -> str:
+        """A DSN for ``database``; ``host``/``port`` override the address (e.g. a proxy's).
+
+        ``secret=False`` leaves the password out, for a DSN that others may see
+        (a command line); the client then takes it from ``PGPASSWORD``.
+        """
+        auth = quote(self.user) + (f":{quote(self.password)}" if self.password and secret else "")
         return f"postgresql://{auth}@{host or self.host}:{port or self.port}/{quote(database)}"
 
     def create_databases(self, names: list[str]) -> None:
@@ -148,11 +170,12 @@ class EmbeddedPostgres:
             _remove_abandoned()
             scratch = Path(tempfile.mkdtemp(prefix=_SCRATCH_PREFIX))
             scratch.chmod(0o711)  # the server's user must reach data/ inside it
-            (scratch / "owner").write_text(str(os.getpid()))
+            Stamp.me().write(scratch / "owner")  # pid and start time: a recycled pid is not the owner
             self._data_dir = scratch / "data"
         data = self._data_dir
         if not (data / "PG_VERSION").exists():
             _copy_template(bindir, user, data)
+        password = _require_passwords(bindir, user, data)
         log_path = self._log_path or data / "postgres.log"
         for attempt in range(3):
             port = self._port or free_port()
@@ -164,7 +187,10 @@ class EmbeddedPostgres:
                     raise InfrastructureError(
                         f"PostgreSQL could not listen on 127.0.0.1:{port}: the port is in use"
                     ) from None
-        self.server = Server("127.0.0.1", port, "postgres")
+        if self._proc is not None:  # in the run's ledger: a killed run's server and data are removed
+            record_process("postgres", "postgres", self._proc.pid, stop_signal="SIGINT",
+                           remove=None if self._keep_data else data.parent)  # fmt: skip
+        self.server = Server("127.0.0.1", port, "postgres", password)
         return self.server
 
     def _launch(self, bindir: Path, user: str | None, data: Path, port: int, log: Path) -> None:
@@ -181,6 +207,8 @@ class EmbeddedPostgres:
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 user=user,
+                group=_ids(user)[1] if user else None,
+                extra_groups=[] if user else None,
                 start_new_session=True,
                 preexec_fn=parent_death_signal(signal.SIGINT),
             )
@@ -224,14 +252,32 @@ _SCRATCH_PREFIX = "paychaos-pg-"
 
 
 def _remove_abandoned() -> None:
-    """Delete temporary data directories whose owner died without cleaning up (e.g. SIGKILL)."""
+    """Delete temporary data directories whose owner died without cleaning up (e.g. SIGKILL).
+
+    The owner is named by pid and start time, so a pid given to another process since does not
+    keep a directory forever. A server still running from one is stopped first.
+    """
     for scratch in Path(tempfile.gettempdir()).glob(f"{_SCRATCH_PREFIX}*"):
-        try:
-            owner = int((scratch / "owner").read_text())
-        except (OSError, ValueError):
+        owner = Stamp.read(scratch / "owner")
+        if owner is None or owner.alive():
             continue
-        if not psutil.pid_exists(owner):
-            shutil.rmtree(scratch, ignore_errors=True)
+        _stop_server_of(scratch / "data")
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _stop_server_of(data: Path) -> None:
+    """Stop a server still running from ``data``: its pid is in postmaster.pid, and its command line
+    names the directory (which tells it from a process given the same pid since)."""
+    try:
+        server = psutil.Process(int((data / "postmaster.pid").read_text().split()[0]))
+        if str(data) not in server.cmdline():
+            return
+    except (OSError, ValueError, IndexError, psutil.Error):
+        return  # none is running
+    with contextlib.suppress(psutil.Error):
+        server.send_signal(signal.SIGINT)  # fast shutdown
+        if wait_ended([server], 15):
+            server.kill()
 
 
 def _binaries() -> Path:
@@ -276,7 +322,8 @@ def _copy_template(bindir: Path, user: str | None, data: Path) -> None:
             result = subprocess.run(
                 [str(bindir / "initdb"), "-D", str(scratch), "-U", "postgres", "--auth=trust",
                  "--encoding=UTF8", "--locale=C", "--no-sync"],
-                user=user, capture_output=True, text=True, check=False,
+                user=user, group=_ids(user)[1] if user else None, extra_groups=[] if user else None,
+                capture_output=True, text=True, check=False,
             )  # fmt: skip
             if result.returncode != 0:
                 shutil.rmtree(scratch, ignore_errors=True)
@@ -290,6 +337,53 @@ def _copy_template(bindir: Path, user: str | None, data: Path) -> None:
         uid, gid = _ids(user)
         for path in [data, *data.rglob("*")]:
             os.chown(path, uid, gid, follow_symlinks=False)
+
+
+def _require_passwords(bindir: Path, user: str | None, data: Path) -> str:
+    """Make every login need a password, and set a fresh one for the superuser; return it.
+
+    The template was initdb'd with ``trust`` (it is cached, so it cannot hold a
+    per-server secret). Before the server listens, pg_hba.conf is rewritten and
+    the password is set in single-user mode, which opens no socket at all: there
+    is no moment at which a password-less login could get in.
+    """
+    hba = data / "pg_hba.conf"
+    hba.write_text(_HBA)
+    hba.chmod(0o600)
+    if user:
+        os.chown(hba, *_ids(user))
+    password = secrets.token_hex(24)
+    script = f"ALTER ROLE postgres PASSWORD '{scram_verifier(password)}'\n"
+    try:
+        result = subprocess.run(
+            [str(bindir / "postgres"), "--single", "-D", str(data), "-c", "listen_addresses=",
+             "-c", "unix_socket_directories=", "-c", "log_min_messages=warning", "postgres"],
+            input=script, user=user, group=_ids(user)[1] if user else None,
+            extra_groups=[] if user else None, capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise InfrastructureError(f"cannot set the PostgreSQL superuser's password in {data}: {exc}") from exc
+    failed = [line for line in result.stderr.splitlines() if "ERROR:" in line or "FATAL:" in line]
+    if result.returncode != 0 or failed:
+        raise InfrastructureError(
+            f"cannot set the PostgreSQL superuser's password in {data} (single-user mode exited "
+            f"{result.returncode}):\n{chr(10).join(failed) or result.stderr[-2000:]}"
+        )
+    return password
+
+
+def scram_verifier(password: str, iterations: int = 4096) -> str:
+    """What PostgreSQL stores for a scram-sha-256 ``password`` (RFC 5802, 7677).
+
+    ``ALTER ROLE … PASSWORD '<verifier>'`` sets the password without sending it:
+    a server that logs statements never writes it down.
+    """
+    salt = secrets.token_bytes(16)
+    salted = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, iterations)
+    stored_key = hashlib.sha256(hmac.digest(salted, b"Client Key", "sha256")).digest()
+    server_key = hmac.digest(salted, b"Server Key", "sha256")
+    b64 = [base64.b64encode(b).decode() for b in (salt, stored_key, server_key)]
+    return f"SCRAM-SHA-256${iterations}:{b64[0]}${b64[1]}:{b64[2]}"
 
 
 def _service_user() -> str | None:

@@ -10,8 +10,10 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from harness.experiment._model import InvariantSpec
 from harness.invariants import REGISTRY, Evidence, EvidenceStore, RunWindow, Verdict
-from harness.invariants._store import create_tables
+from harness.invariants._store import Limits, create_tables
+from harness.runner import _verdict
 from harness.target import Server, load_target
 from tests.conftest import ROOT
 
@@ -21,13 +23,18 @@ _numbers = itertools.count()
 class Planted:
     """A fresh evidence database: plant rows with ``sql(...)``, then ``check(name, **params)``."""
 
-    def __init__(self, server: Server, name: str, tmp_path: Path) -> None:
+    def __init__(self, server: Server, name: str, tmp_path: Path, limits: Limits | None = None) -> None:
+        self.server, self.name, self.tmp_path = server, name, tmp_path
         self.dsn = server.dsn(name)
         self.store = EvidenceStore(
             load_target(ROOT / "targets" / "paystack"), evidence_dsn=self.dsn,
-            source_dsn=server.dsn, service_url=lambda service: "", run_dir=tmp_path,
+            source_dsn=server.dsn, service_url=lambda service: "", run_dir=tmp_path, limits=limits or Limits(),
         )  # fmt: skip
         self.evidence = Evidence(self.store, RunWindow(0, 0, 0), server.dsn)
+
+    def with_limits(self, limits: Limits) -> Planted:
+        """The same evidence database, read through a store (and a reader role) of its own."""
+        return Planted(self.server, self.name, self.tmp_path, limits)
 
     def sql(self, script: str) -> None:
         async def run() -> None:
@@ -41,6 +48,10 @@ class Planted:
 
     def check(self, name: str, **params: object) -> Verdict:
         return REGISTRY[name].run(self.evidence, params)
+
+    def verdict(self, name: str, **params: object) -> Verdict:
+        """As a run gives it: evidence out of reach is could_not_check, with the reason."""
+        return _verdict(REGISTRY[name], InvariantSpec(name=name, params=params), self.evidence)
 
 
 @pytest.fixture
