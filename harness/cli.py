@@ -254,6 +254,13 @@ def stack_up(
             console.print(table)
             where = "embedded" if db is None else "external"
             console.print(f"PostgreSQL ({where}) at {server.host}:{server.port}, user {server.user}")
+            if db is None and server.password:
+                # Every login needs the password; it goes to a file only this user can read.
+                secret_file = logs / "postgres.dsn"
+                secret_file.touch(mode=0o600)
+                secret_file.chmod(0o600)
+                secret_file.write_text(server.dsn("postgres") + "\n")
+                console.print(f"  its connection string (with the password) is in {secret_file} (mode 600)")
             if defects:
                 console.print(f"defects on: {', '.join(defects)}")
             console.print("up. Ctrl-C stops everything.")
@@ -302,22 +309,40 @@ def proxy_serve(host: str, port: int, seed: int | None) -> None:
 
 @cli.command("heal")
 @click.argument("runs", nargs=-1, type=click.Path(path_type=Path))
-def heal(runs: tuple[Path, ...]) -> None:
-    """Undo the faults killed runs left in place (all runs under reports/ if none is named).
+@click.option("--force", is_flag=True, help="heal the faults of the named runs even if they still run")
+def heal(runs: tuple[Path, ...], force: bool) -> None:
+    """Clean up after runs that died (all runs under reports/ if none is named).
 
-    Removes their toxics, re-enables proxies, resumes paused processes, unpauses or
-    starts containers, restores config, resets external Toxiproxy backends they
-    used and stops orphaned Toxiproxy containers.
+    Resumes paused processes, removes their toxics, re-enables proxies, unpauses
+    or starts containers and restores config (unless the service is gone or its
+    port is another process's now: that heal is given up, with the reason); then
+    stops the processes they started, removes their PostgreSQL data and stops
+    orphaned Toxiproxy containers.
+
+    A run that is still running owns its faults and is left alone; naming one is
+    refused (exit 2) unless --force, which heals its faults and nothing else.
     """
+    from harness._ownership import describe_holder, holder
     from harness.faults import heal_leftovers
 
-    targets = list(runs) or sorted(Path("reports").glob("*/"))
-    results = heal_leftovers(targets)
+    if force and not runs:
+        raise InvalidInput(
+            "--force heals the faults of runs that still run: name them (paychaos heal --force RUN)"
+        )
+    if not force:
+        live = [(run, owner) for run in runs if (owner := holder(run)) is not None]
+        if live:
+            raise InvalidInput("\n".join(
+                f"{run}: still running ({describe_holder(owner)}); a run heals its own faults when it ends. "
+                f"To heal them now anyway: paychaos heal --force {run}"
+                for run, owner in live))  # fmt: skip
+    results = heal_leftovers(list(runs) or sorted(Path("reports").glob("*/")), force=force)
     if not results:
         click.echo("nothing to heal")
         return
     for item in results:
-        click.echo(f"{'healed' if item.ok else 'FAILED'}  {item.fault}: {item.outcome}  [{item.journal}]")
+        word = "FAILED" if item.status == "failed" else item.status
+        click.echo(f"{word}  {item.fault}: {item.outcome}  [{item.journal}]")
     failed = [r for r in results if not r.ok]
     if failed:
         raise InfrastructureError(f"{len(failed)} fault(s) could not be healed; see above")

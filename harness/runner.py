@@ -31,6 +31,7 @@ from rich.console import Console
 
 from harness import __version__
 from harness._guards import GuardWatch, Trip
+from harness._ownership import RunLock
 from harness._progress import Progress
 from harness._results import exit_code, not_exercised, verdict_word, write_results
 from harness._schedule import FaultSchedule
@@ -73,6 +74,7 @@ from harness.invariants import (
     defaults,
 )
 from harness.invariants._base import read_only
+from harness.invariants._child import stopped_on_error
 from harness.invariants._coverage import Count, count
 from harness.load import HistoryTail, LiveStats, LocustProcess
 from harness.report import rebuild
@@ -130,7 +132,13 @@ class _Run:
 
     # -- the whole run -------------------------------------------------------------------
     def execute(self) -> RunResult:
-        self.run_dir.mkdir(parents=True, exist_ok=False)
+        # self.run_dir exists: _run_id claimed it by creating it (see there)
+        # The run owns its folder while it runs: other runs' prepare and `paychaos heal` leave its
+        # faults and processes alone until the lock drops (when the run ends, or when it dies).
+        with RunLock(self.run_dir):
+            return self._execute()
+
+    def _execute(self) -> RunResult:
         started = time.time()
         status, error = "completed", None
         try:
@@ -147,12 +155,19 @@ class _Run:
             raise
         except PaychaosError as exc:
             status, error = "error", str(exc)
-        except Exception as exc:
+        except BaseException as exc:  # SystemExit too: whatever ended the run, it did not pass
             status, error = "error", f"internal error: {type(exc).__name__}: {exc}"
             (self.run_dir / "harness-error.txt").write_text(traceback.format_exc())
+        # Every invariant the run was to check gets a verdict: one it never reached could not be checked.
+        expected = self._invariants()
+        why = f"never checked: {error}" if error else "never checked: the run ended first (a harness bug)"
+        self.verdicts += [
+            Verdict(s.name, "could_not_check", reason=why, params=dict(s.params))
+            for s in expected[len(self.verdicts) :]
+        ]
         verdicts = [v.as_json() for v in self.verdicts]
         coverage = [c.as_json() for c in self.coverage]
-        code = exit_code(status, verdicts, coverage)
+        code = exit_code(status, verdicts, coverage, expected=len(expected))
         if error is None and code == ExitCode.INFRASTRUCTURE:
             error = not_exercised(coverage) or (None if verdicts else "no invariant was checked")
         results = self._results(status, error, code, started)
@@ -204,6 +219,8 @@ class _Run:
                     target, evidence_dsn=server.dsn(evidence_db), source_dsn=stack.dsn,
                     service_url=stack.url, run_dir=self.run_dir,
                 )  # fmt: skip
+                if self.options.db:
+                    later(store.drop_reader)  # before the databases it may read are dropped
                 injector = enter(FaultInjector(FaultJournal(self.run_dir / "faults.jsonl")))
             with self._phase("steady state"):
                 self._steady_state(stack)
@@ -215,7 +232,7 @@ class _Run:
                 seed=exp.seed,
                 module=target.load.module,
                 host=stack.url(target.load.service),
-                env=dict(target.env),
+                env=stack.shared_environment(),
             )
             schedule = FaultSchedule.of(
                 exp.faults, lambda spec: self._build(spec, client, proxies, stack), injector
@@ -251,8 +268,9 @@ class _Run:
     def _prepare(self) -> None:
         shutil.copyfile(self.file.path, self.run_dir / "experiment.yaml")
         previous = [p for p in sorted(self.out.glob("*/")) if p != self.run_dir]
-        for healed in heal_leftovers(previous):
-            self.progress.event(f"left by an earlier run: {healed.fault}: {healed.outcome}")
+        for healed in heal_leftovers(previous):  # only runs that are dead: a live run's faults are its own
+            if healed.status != "left alone":
+                self.progress.event(f"left by an earlier run: {healed.fault}: {healed.outcome}")
 
     @contextlib.contextmanager
     def _postgres(self, logs: Path) -> Iterator[Server]:
@@ -381,13 +399,21 @@ class _Run:
         with self._phase("verify"):
             evidence.store.refresh()
             # Two checks at a time: each is one query, and the evidence database has two cores to use.
-            with ThreadPoolExecutor(max_workers=2) as pool:
-                pending = {
-                    i: pool.submit(_verdict, d, s, evidence)
-                    for i, (s, d) in enumerate(specs)
-                    if i not in latest
-                }
-                self.verdicts = [latest[i] if i in latest else pending[i].result() for i in range(len(specs))]
+            # Ctrl-C or SIGTERM: drop the checks not started, kill the python ones running (their
+            # children), so the run stops now, not when every check is done.
+            with ThreadPoolExecutor(max_workers=2) as pool, stopped_on_error():
+                try:
+                    pending = {
+                        i: pool.submit(_verdict, d, s, evidence)
+                        for i, (s, d) in enumerate(specs)
+                        if i not in latest
+                    }
+                    self.verdicts = [
+                        latest[i] if i in latest else pending[i].result() for i in range(len(specs))
+                    ]
+                except BaseException:
+                    pool.shutdown(wait=False, cancel_futures=True)
+                    raise
             for verdict in self.verdicts:
                 self.progress.event(_verdict_line(verdict))
             self.coverage = count(evidence, dict(self.file.target.coverage), dict(self.experiment.coverage))
@@ -471,8 +497,11 @@ def _verdict(definition: InvariantDef, spec: InvariantSpec, evidence: Evidence) 
         verdict: Verdict = definition.run(evidence, spec.params)
     except EvidenceUnavailable as exc:
         verdict = Verdict(spec.name, "could_not_check", reason=str(exc))
-    except Exception as exc:  # a checker bug must not read as "holds"
-        verdict = Verdict(spec.name, "could_not_check", reason=f"internal error: {type(exc).__name__}: {exc}")
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # a checker bug, even an exit() in it, must not read as "holds"
+        said = f"called exit({exc.code!r})" if isinstance(exc, SystemExit) else f"{type(exc).__name__}: {exc}"
+        verdict = Verdict(spec.name, "could_not_check", reason=f"internal error: {said}")
     verdict.params = params.model_dump(mode="json")
     return verdict
 
@@ -497,12 +526,29 @@ def _answers(url: str) -> bool:
 
 
 def _run_id(out: Path, name: str) -> str:
+    """Create the run folder ``out/<stamp>-<name>[-n]`` and return its name.
+
+    Creating is the claim: two runs started in the same second never share a folder, since
+    only one mkdir of a name succeeds (checking first and creating later would race).
+    A folder that cannot be made is a mistake in report.out (or --out): exit 2, naming it.
+    """
     stamp = datetime.now(UTC).astimezone().strftime("%Y%m%d-%H%M%S")
-    run_id, n = f"{stamp}-{name}", 1
-    while (out / run_id).exists():
-        n += 1
-        run_id = f"{stamp}-{name}-{n}"
-    return run_id
+    for n in range(1, 10_001):
+        run_id = f"{stamp}-{name}" if n == 1 else f"{stamp}-{name}-{n}"
+        try:
+            (out / run_id).mkdir(parents=True, exist_ok=False)
+        except FileExistsError:
+            if out.is_dir():
+                continue  # another run's folder (this second, this name): take the next number
+            raise InvalidInput(f"{out}: not a folder; set report.out (or --out) to a folder") from None
+        except (OSError, ValueError) as exc:
+            why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            raise InvalidInput(
+                f"{out / run_id}: cannot create the run folder: {why}; "
+                "set report.out (or --out) to a folder you can write to"
+            ) from None
+        return run_id
+    raise InvalidInput(f"{out}: 10,000 runs of {name!r} this second; set report.out (or --out) elsewhere")
 
 
 def _rerun_command(path: Path, options: RunOptions) -> str:

@@ -54,11 +54,19 @@ def _references(t: Target, located: Located) -> Iterable[str]:
                 yield _unknown(located, ("links", name, "database"), "database", link.database, databases)
         elif link.to not in services:
             yield _unknown(located, ("links", name, "to"), "service", link.to, services | {POSTGRES})
+    for name, value in t.env.items():
+        for ref in PLACEHOLDER.findall(value):
+            if ref != "secret":
+                yield (f"{located.where(('env', name))}: env.{name}: {{{ref}}} cannot be filled here; "
+                       "the top-level env takes {secret} only "
+                       "(put service addresses in a service's env)")  # fmt: skip
     for name, service in t.services.items():
         templates: list[tuple[str | int, str]] = [*enumerate(service.command), *service.env.items()]
         for place, text in templates:
             for ref in PLACEHOLDER.findall(text):
                 problem = _placeholder(t, ref)
+                if ref == "secret" and isinstance(place, int):
+                    problem = "{secret} belongs in env: a command line is readable by every local user"
                 if problem:
                     loc = ("services", name, "command" if isinstance(place, int) else "env", place)
                     yield f"{located.where(loc)}: {format_loc(loc)}: {problem}"
@@ -103,11 +111,12 @@ def _references(t: Target, located: Located) -> Iterable[str]:
 
 def _placeholder(t: Target, ref: str) -> str | None:
     """Why ``{ref}`` cannot be filled in, or None if it can."""
-    if ref in ("python", "port"):
+    if ref in ("python", "port", "secret"):
         return None
     parts = ref.split(".")
     if parts[0] != "link" or len(parts) != 3:
-        return f"unknown placeholder {{{ref}}}; use {{python}}, {{port}} or {{link.NAME.url|address|dsn}}"
+        return (f"unknown placeholder {{{ref}}}; "
+                "use {python}, {port}, {secret} or {link.NAME.url|address|dsn}")  # fmt: skip
     _, name, attr = parts
     if name not in t.links:
         close = difflib.get_close_matches(name, t.links, n=1)

@@ -7,9 +7,12 @@ drive, which config endpoints a ``config`` fault may call, and the target's
 defect switches.
 
 Service commands and environment values are templates. ``{python}`` is the harness's interpreter,
-``{port}`` the service's own port, and ``{link.NAME.url}``,
+``{port}`` the service's own port, ``{link.NAME.url}``,
 ``{link.NAME.address}`` or ``{link.NAME.dsn}`` the address a link resolves to
-— the peer itself, or a proxy in front of it during an experiment.
+— the peer itself, or a proxy in front of it during an experiment — and
+``{secret}`` a random token made afresh for every run (the same for every
+service and the load), for shared keys such as a webhook signing secret; the
+top-level ``env:`` takes ``{secret}`` only.
 """
 
 from __future__ import annotations
@@ -126,7 +129,9 @@ class Target(_Model):
     services: Annotated[dict[Name, ServiceSpec], Field(min_length=1)]
     links: dict[Name, LinkSpec] = {}
     postgres: PostgresSpec | None = None
-    env: dict[str, str] = {}
+    env: dict[str, str] = Field(
+        default={}, description="for every service and the load; {secret}: a fresh random token per run"
+    )
     evidence: EvidenceSection = EvidenceSection()
     load: LoadSpec | None = None
     config: dict[Name, ConfigEndpointSpec] = {}

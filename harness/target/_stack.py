@@ -6,7 +6,10 @@
 
 Each service runs in its own session (a Ctrl-C at the terminal reaches the
 harness, which then stops the services in order) and is told by the kernel to
-exit if the harness dies (``PR_SET_PDEATHSIG``), so no service outlives it.
+exit if the harness dies (``PR_SET_PDEATHSIG``). That signal reaches neither a
+service's own workers nor, until resumed, a paused service; so within a run each
+service is also recorded in the run's ledger, from which ``paychaos heal`` (or
+the next run) stops what a killed run left (see :mod:`harness._ownership`).
 A link can be *routed*: its address replaced by another (a fault proxy's), so
 the service calls its peer through the proxy without knowing.
 """
@@ -16,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import difflib
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -28,6 +32,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Literal
 
+from harness._ownership import record_process
 from harness._process import free_port, parent_death_signal, port_in_use, tail
 from harness.errors import InfrastructureError, InvalidInput
 from harness.target._model import PLACEHOLDER, POSTGRES, Target
@@ -69,6 +74,7 @@ class Stack:
         self.log_dir = log_dir
         self.defects = _check_defects(target, defects)
         self.db_prefix = db_prefix
+        self.secret = secrets.token_hex(32)  # {secret}: fresh for every stack, never written down
         self.routes = dict(routes or {})
         self.args = {name: list(extra) for name, extra in (args or {}).items()}
         unknown = sorted(set(self.routes) - set(target.links)) + sorted(set(self.args) - set(target.services))
@@ -115,23 +121,35 @@ class Stack:
         self.routes[link] = address
 
     def command(self, service: str) -> list[str]:
-        """The service's command with every placeholder filled in, then any extra arguments."""
-        filled = [PLACEHOLDER.sub(lambda m: self._fill(service, m.group(1)), part)
+        """The service's command with every placeholder filled in, then any extra arguments.
+
+        Its DSNs carry no password: any local user can read a command line; the
+        password goes in the environment (``PGPASSWORD``), which only the service's user can.
+        """
+        filled = [PLACEHOLDER.sub(lambda m: self._fill(service, m.group(1), in_argv=True), part)
                   for part in self.target.services[service].command]  # fmt: skip
         return filled + self.args.get(service, [])
 
     def environment(self, service: str) -> dict[str, str]:
         """The service's environment: ours, the target's, the service's (placeholders filled), defects."""
-        env = {**os.environ, **self.target.env}
+        env = {**os.environ, **self.shared_environment()}
         for name, value in self.target.services[service].env.items():
             env[name] = PLACEHOLDER.sub(lambda m: self._fill(service, m.group(1)), value)
         if self.target.defects_env:
             env[self.target.defects_env] = ",".join(self.defects)
+        if self.postgres is not None and self.postgres.password:
+            env["PGPASSWORD"] = self.postgres.password  # for the password-less DSNs of command()
         return env
 
-    def _fill(self, service: str, ref: str) -> str:
+    def shared_environment(self) -> dict[str, str]:
+        """The target's own ``env:``, with ``{secret}`` filled in: what every service and the load see."""
+        return {name: value.replace("{secret}", self.secret) for name, value in self.target.env.items()}
+
+    def _fill(self, service: str, ref: str, *, in_argv: bool = False) -> str:
         if ref == "python":
             return sys.executable
+        if ref == "secret":
+            return self.secret
         if ref == "port":
             return str(self.ports[service])
         _, link, attr = ref.split(".")
@@ -143,7 +161,9 @@ class Stack:
         database = self.target.links[link].database
         assert self.postgres is not None
         assert database is not None
-        return self.postgres.dsn(self.database(database), host=where.host, port=where.port)
+        return self.postgres.dsn(
+            self.database(database), host=where.host, port=where.port, secret=not in_argv
+        )
 
     def pid(self, service: str) -> int:
         return self._running[service].process.pid
@@ -228,6 +248,9 @@ class Stack:
             except OSError as exc:
                 raise InfrastructureError(f"cannot start service {name!r}: {exc}") from exc
         self._running[name] = _Running(name, self.ports[name], log, process)
+        # In the run's ledger (if a run is executing): what stops it should the harness be killed, when
+        # the kernel's parent-death signal does not reach all of it (a worker in its group, a pause).
+        record_process("service", name, process.pid, port=self.ports[name])
 
     def _wait_healthy(self, names: list[str]) -> None:
         pending = set(names)

@@ -14,6 +14,7 @@ import psutil
 import pytest
 
 from tests.conftest import ROOT
+from tests.support.db import scalar
 from tests.support.wait import wait_until
 
 PAYCHAOS = [sys.executable, "-m", "harness.cli"]
@@ -71,6 +72,10 @@ def test_stack_up_serves_until_interrupted_and_leaves_nothing_running(tmp_path: 
     assert sorted(urls) == ["bank", "gateway", "merchant", "notifier", "reconciler"], output
     with urllib.request.urlopen(f"{urls['gateway']}/healthz") as reply:
         assert reply.status == 200
+    dsn_file = tmp_path / "postgres.dsn"
+    assert str(dsn_file) in output.replace("\n", "")
+    assert dsn_file.stat().st_mode & 0o777 == 0o600
+    assert scalar(dsn_file.read_text().strip(), "SELECT 1") == 1  # the password in it lets one in
     children = psutil.Process(proc.pid).children(recursive=True)
     assert len(children) >= 6  # five services and PostgreSQL
     proc.send_signal(signal.SIGINT)
@@ -109,3 +114,24 @@ def test_proxy_serve_refuses_a_taken_port() -> None:
 def test_heal_with_nothing_to_heal(tmp_path: Path) -> None:
     result = run("heal", str(tmp_path))
     assert (result.returncode, result.stdout.strip()) == (0, "nothing to heal")
+
+
+def test_heal_refuses_a_run_that_is_still_running_unless_forced(tmp_path: Path) -> None:
+    from tests.harness.test_ownership import hold
+
+    run_dir = tmp_path / "reports" / "live"
+    live = hold(run_dir)
+    try:
+        refused = run("heal", str(run_dir))
+        assert refused.returncode == 2
+        assert f"{run_dir}: still running (pid {live.pid})" in refused.stderr
+        assert f"paychaos heal --force {run_dir}" in refused.stderr
+        everything = run("heal", cwd=tmp_path)  # every run under reports/: the live one is left alone
+        assert everything.returncode == 0
+        assert f"left alone  run: still running (pid {live.pid}): its faults are its own" in everything.stdout
+        assert run("heal", "--force", cwd=tmp_path).returncode == 2  # --force only for runs named
+        forced = run("heal", "--force", str(run_dir))
+        assert (forced.returncode, forced.stdout.strip()) == (0, "nothing to heal")
+    finally:
+        live.kill()
+        live.wait()

@@ -13,10 +13,12 @@ from typing import Any
 import psutil
 import pytest
 
+from harness.experiment import InvariantSpec
 from harness.faults import read_journal
-from harness.invariants import defaults
+from harness.invariants import Evidence, EvidenceStore, InvariantDef, RunWindow, Verdict, defaults
 from harness.load import read_history
 from harness.report import validate_results
+from harness.runner import _verdict
 from harness.target import Server, load_target
 from tests.conftest import ROOT
 from tests.support.db import query
@@ -192,3 +194,79 @@ coverage: {voids: 1, declines: 1}
 
 def _databases(server: Server) -> set[str]:
     return {r["datname"] for r in query(server.dsn("postgres"), "SELECT datname FROM pg_database")}
+
+
+def test_a_python_invariant_that_calls_exit_0_makes_the_run_exit_3_not_pass(tmp_path: Path) -> None:
+    experiment = _experiment(
+        tmp_path,
+        """
+name: exits-zero
+load: {users: 3, duration: 3s, scenarios: {pay: 1}}
+invariants:
+  - python: {function: "tests.harness.invariants.hostile_checks:exits_0"}
+""",
+    )
+    result = _run(str(experiment), "--quick", "--out", str(tmp_path / "runs"))
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert "ERROR exits-zero: could not check: python: tests.harness.invariants.hostile_checks:exits_0" in (
+        result.stdout
+    )
+    run_dir, results = _results(tmp_path / "runs")
+    validate_results(results)
+    assert (results["status"], results["verdict"], results["exit_code"]) == ("completed", "error", 3)
+    *defaults_, python = results["invariants"]
+    assert {v["status"] for v in defaults_} == {"holds"}
+    assert (python["status"], python["params"]["timeout"]) == ("could_not_check", "120s")
+    assert python["reason"].startswith("the invariant's code called exit(0)")
+    assert (run_dir / "report.html").exists()
+    assert (run_dir / "junit.xml").exists()
+
+
+def test_sigterm_during_a_python_invariant_kills_it_and_still_writes_the_results(tmp_path: Path) -> None:
+    started = tmp_path / "started.pid"
+    experiment = _experiment(
+        tmp_path,
+        f"""
+name: loops
+load: {{users: 3, duration: 3s, scenarios: {{pay: 1}}}}
+invariants:
+  - python: {{function: "tests.harness.invariants.hostile_checks:loops", params: {{started: "{started}"}}}}
+""",
+    )
+    proc = subprocess.Popen([*PAYCHAOS, "run", str(experiment), "--quick", "--out", str(tmp_path / "runs")],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT)  # fmt: skip
+    child = int(
+        wait_until(lambda: started.exists() and started.read_text(), timeout=180, what="the invariant")
+    )
+    proc.send_signal(signal.SIGTERM)
+    output, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 130, output
+    assert not psutil.pid_exists(child) or psutil.Process(child).status() == psutil.STATUS_ZOMBIE
+    run_dir, results = _results(tmp_path / "runs")
+    validate_results(results)
+    assert (results["status"], results["exit_code"]) == ("interrupted", 130)
+    # Every invariant it was to check has a verdict saying why it has none.
+    checked = len(defaults(set(load_target(ROOT / "targets" / "paystack").evidence.tables))) + 1
+    assert len(results["invariants"]) == checked
+    never = "never checked: interrupted (Ctrl-C or SIGTERM); every fault healed, everything stopped"
+    assert {(v["status"], v["reason"]) for v in results["invariants"]} == {("could_not_check", never)}
+    assert (run_dir / "report.html").exists()
+
+
+def test_a_check_that_calls_exit_is_could_not_check_but_ctrl_c_still_stops(tmp_path: Path) -> None:
+    def ends(error: BaseException) -> InvariantDef:
+        def check(evidence: Evidence, params: object) -> Verdict:
+            raise error
+
+        return InvariantDef("ends", "raises what it is given", check)
+
+    store = EvidenceStore(load_target(ROOT / "targets" / "paystack"), evidence_dsn="postgresql://unused",
+                          source_dsn=str, service_url=str, run_dir=tmp_path)  # fmt: skip
+    evidence = Evidence(store, RunWindow(0, 0, 0), str)
+    spec = InvariantSpec(name="ends")
+    verdict = _verdict(ends(SystemExit(0)), spec, evidence)
+    assert (verdict.status, verdict.reason) == ("could_not_check", "internal error: called exit(0)")
+    verdict = _verdict(ends(GeneratorExit("closed")), spec, evidence)
+    assert (verdict.status, verdict.reason) == ("could_not_check", "internal error: GeneratorExit: closed")
+    with pytest.raises(KeyboardInterrupt):
+        _verdict(ends(KeyboardInterrupt()), spec, evidence)

@@ -67,7 +67,7 @@ def test_a_minimal_target_loads(tmp_path: Path) -> None:
         ),
         (
             ('"{port}"', '"{prot}"'),
-            "unknown placeholder {prot}; use {python}, {port} or {link.NAME.url|address|dsn}",
+            "unknown placeholder {prot}; use {python}, {port}, {secret} or {link.NAME.url|address|dsn}",
         ),
         (
             ("    port: 9002", "    prot: 9002"),
@@ -87,6 +87,12 @@ def test_mistakes_are_located_and_explained(tmp_path: Path, change: tuple[str, s
         load_target(_write(tmp_path, MINIMAL.replace(old, new)))
     assert message in str(err.value)
     assert str(err.value).startswith(str(tmp_path / "target.yaml"))
+
+
+def test_the_top_level_env_takes_only_the_run_secret(tmp_path: Path) -> None:
+    assert load_target(_write(tmp_path, MINIMAL + 'env:\n  KEY: "{secret}"\n')).env == {"KEY": "{secret}"}
+    with pytest.raises(InvalidInput, match=r"env.URL: \{link.worker_api.url\} cannot be filled here"):
+        load_target(_write(tmp_path, MINIMAL + 'env:\n  URL: "{link.worker_api.url}"\n'))
 
 
 def test_defects_need_the_variable_that_switches_them(tmp_path: Path) -> None:

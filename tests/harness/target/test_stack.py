@@ -70,6 +70,19 @@ def test_commands_are_filled_in_from_ports_links_routes_and_extra_args(tiny: Tar
         stack.route("nope", Address("127.0.0.1", 1))
 
 
+def test_the_run_secret_is_fresh_for_every_stack_and_the_same_for_all_its_services(
+    tiny: Target, tmp_path: Path
+) -> None:
+    keyed = tiny.model_copy(update={"env": {"KEY": "{secret}", "PLAIN": "x"}})
+    one, two = (Stack(keyed, None, log_dir=tmp_path) for _ in range(2))
+    assert (
+        one.environment("web")["KEY"] == one.environment("talker")["KEY"] == one.shared_environment()["KEY"]
+    )
+    assert len(one.shared_environment()["KEY"]) == 64
+    assert one.shared_environment()["KEY"] != two.shared_environment()["KEY"]
+    assert one.shared_environment()["PLAIN"] == "x"
+
+
 def test_unknown_defects_and_names_are_refused(tiny: Target, tmp_path: Path) -> None:
     with pytest.raises(
         InvalidInput, match="unknown defect 'slwo' for target 'tiny'; known: slow; did you mean 'slow'"

@@ -46,6 +46,11 @@ def _start(
     return stack
 
 
+def webhook_secret(stack: Stack) -> bytes:
+    """The key this stack's notifier signs with and its merchant checks (fresh for every stack)."""
+    return stack.shared_environment()["PAYSTACK_WEBHOOK_SECRET"].encode()
+
+
 @pytest.fixture(scope="session")
 def shared(postgres: Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """One correct paystack for tests that only read and write their own accounts and orders."""

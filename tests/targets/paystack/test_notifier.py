@@ -16,7 +16,7 @@ from targets.paystack import signing
 from tests.support.db import query, scalar
 from tests.support.netfault import FaultyLink
 from tests.support.wait import wait_until
-from tests.targets.paystack.conftest import StartStack, checkout, new_account, order_state
+from tests.targets.paystack.conftest import StartStack, checkout, new_account, order_state, webhook_secret
 
 pytestmark = pytest.mark.integration
 
@@ -48,7 +48,7 @@ def _redeliver(stack: Stack, times: int) -> tuple[str, list[int]]:
     body = delivered_event(stack, order_id)
     headers = {
         "Content-Type": "application/json",
-        signing.HEADER: signing.sign(body, signing.shared_secret()),
+        signing.HEADER: signing.sign(body, webhook_secret(stack)),
     }
     return order_id, asyncio.run(_post_many(stack.url("merchant"), body, headers, times))
 
@@ -83,7 +83,7 @@ def test_webhook_not_idempotent_defect_fulfils_on_every_delivery(paystack: Start
 def test_the_webhook_refuses_unsigned_forged_and_stale_notifications(shared: Stack) -> None:
     order_id = checkout(shared, new_account(shared)).json()["order"]["id"]
     body = delivered_event(shared, order_id)
-    secret = signing.shared_secret()
+    secret = webhook_secret(shared)
     attempts = {
         "unsigned": {},
         "wrong secret": {signing.HEADER: signing.sign(body, b"not-the-secret")},
@@ -96,6 +96,19 @@ def test_the_webhook_refuses_unsigned_forged_and_stale_notifications(shared: Sta
             for name, headers in attempts.items()
         }
     assert statuses == {"unsigned": 401, "wrong secret": 401, "stale": 401, "other body": 401}
+
+
+def test_every_stack_signs_with_its_own_key_and_the_public_development_key_is_refused(
+    shared: Stack, paystack: StartStack
+) -> None:
+    other = paystack()
+    assert webhook_secret(shared) != webhook_secret(other)
+    order_id = checkout(shared, new_account(shared)).json()["order"]["id"]
+    body = delivered_event(shared, order_id)
+    development = signing.sign(body, b"paystack-development-secret")
+    with httpx.Client(base_url=shared.url("merchant")) as merchant:
+        reply = merchant.post("/webhooks/payments", content=body, headers={signing.HEADER: development})
+    assert reply.status_code == 401
 
 
 def test_webhook_accepts_unsigned_defect_ships_an_order_nobody_paid(paystack: StartStack) -> None:
