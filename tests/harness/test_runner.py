@@ -270,3 +270,41 @@ def test_a_check_that_calls_exit_is_could_not_check_but_ctrl_c_still_stops(tmp_p
     assert (verdict.status, verdict.reason) == ("could_not_check", "internal error: GeneratorExit: closed")
     with pytest.raises(KeyboardInterrupt):
         _verdict(ends(KeyboardInterrupt()), spec, evidence)
+
+
+def test_two_runs_at_once_keep_their_faults_for_their_full_duration(tmp_path: Path) -> None:
+    """The second run's prepare step and a plain `paychaos heal` both see the first run's folder,
+    with its toxic in place: neither may touch it while the first run lives."""
+    out = tmp_path / "reports"  # where a plain `paychaos heal` looks
+    first = _experiment(tmp_path, "name: first\nload: {users: 4, duration: 24s, scenarios: {pay: 1}}\n"
+                        "faults: [{at: 1s, duration: 20s, link: gateway_bank, toxic: latency, latency: 300ms}]\n"
+                        "exclude: {no_double_payout: this load sends no payouts}\n")  # fmt: skip
+    second = tmp_path / "second.yaml"
+    second.write_text(first.read_text().replace("name: first", "name: second").split("faults:")[0]
+                      .replace("duration: 24s", "duration: 2s") + "exclude: {no_double_payout: no payouts}\n")  # fmt: skip
+    proc = subprocess.Popen([*PAYCHAOS, "run", str(first), "--out", str(out)], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, cwd=ROOT)  # fmt: skip
+    journal = wait_until(
+        lambda: next(iter(out.glob("*-first/faults.jsonl")), None), timeout=120, what="a run"
+    )
+    wait_until(
+        lambda: any(e["event"] == "applied" for e in read_journal(journal)), timeout=60, what="a fault"
+    )
+    named = subprocess.run([*PAYCHAOS, "heal", str(journal.parent)], capture_output=True, text=True,
+                           cwd=ROOT, timeout=60, check=False)  # fmt: skip
+    assert named.returncode == 2, named.stdout + named.stderr
+    assert "still running" in named.stderr
+    plain = subprocess.run([*PAYCHAOS, "heal"], capture_output=True, text=True, cwd=tmp_path, timeout=60,
+                           check=False)  # fmt: skip
+    assert plain.returncode == 0, plain.stdout + plain.stderr
+    assert "left alone" in plain.stdout
+    other = _run(str(second), "--out", str(out))
+    assert other.returncode == 0, other.stdout + other.stderr
+    output, _ = proc.communicate(timeout=240)
+    assert proc.returncode == 0, output
+    events = read_journal(journal)
+    assert [e["event"] for e in events] == ["applied", "healed"]
+    assert "by" not in events[1]  # healed by the run itself, at its end, by nobody else
+    results = json.loads((journal.parent / "results.json").read_text())
+    fault = results["faults"][0]
+    assert fault["healed_at"] - fault["applied_at"] >= 19.9  # all twenty seconds, not cut short
