@@ -6,8 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.experiment._model import Fault as FaultSpec
 from harness.faults import Fault, FaultInjector
+from harness.faults.kinds import FaultSpec
 
 
 @dataclass
@@ -23,14 +23,8 @@ class Entry:
         return None if self.spec.duration is None else self.spec.at + self.spec.duration
 
     def label(self) -> str:
-        return self.spec.label or describe(self.spec)
-
-
-def describe(spec: FaultSpec) -> str:
-    data = spec.model_dump(exclude_none=True, exclude={"at", "duration", "label"}, mode="json")
-    place = next(k for k in ("link", "service", "container", "container_label", "config") if k in data)
-    rest = ", ".join(f"{k}={v}" for k, v in data.items() if k != place)
-    return f"{data[place]}: {rest}"
+        """The fault's own label, or what its kind says it is."""
+        return self.spec.label or self.spec.describe()
 
 
 @dataclass

@@ -7,26 +7,25 @@ applied through a :class:`FaultInjector`, which journals it and heals it
 whatever happens (overlapping faults on one target are counted, so the inner
 one's heal does not cut the outer one short); :func:`heal_leftovers` heals
 what a killed run left, and never touches a run that is still running.
+
+Each kind of fault (its YAML, checks, building, applying, healing, describing)
+is one module of :mod:`harness.faults.kinds`, found through its registry.
 """
 
 from __future__ import annotations
 
 from harness.faults._backends import Backend, start_backend
 from harness.faults._client import ToxiproxyClient, ToxiproxyError
-from harness.faults._docker import ContainerFault, docker_engine
-from harness.faults._faults import (
-    TOXIC_TYPES,
-    ConfigFault,
-    Fault,
-    LinkDown,
-    ProcessFault,
-    ProcessHandle,
-    ToxicFault,
-)
+from harness.faults._docker import docker_engine
+from harness.faults._faults import Fault
 from harness.faults._injector import FaultInjector
 from harness.faults._journal import JOURNAL_NAME, FaultJournal, read_journal, unhealed
 from harness.faults._links import LinkProxies
 from harness.faults._recovery import Healed, heal_leftovers
+from harness.faults.kinds.config import ConfigFault
+from harness.faults.kinds.container import ContainerFault
+from harness.faults.kinds.link import TOXIC_TYPES, LinkDown, ToxicFault
+from harness.faults.kinds.process import ProcessFault, ProcessHandle
 
 __all__ = [
     "JOURNAL_NAME",

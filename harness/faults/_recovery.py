@@ -20,7 +20,7 @@ Each fault healed is marked in its journal, so a second heal does nothing.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -28,13 +28,10 @@ from typing import Any, Literal
 from harness._ownership import PROCESSES_NAME, claimed, describe_holder, stop_recorded
 from harness.errors import InfrastructureError
 from harness.faults._client import ToxiproxyClient
-from harness.faults._docker import ContainerFault, stop_orphaned_backends
-from harness.faults._faults import Abandoned, ConfigFault, LinkDown, ProcessFault, ToxicFault
+from harness.faults._docker import stop_orphaned_backends
+from harness.faults._faults import Abandoned
 from harness.faults._journal import JOURNAL_NAME, FaultJournal, read_journal, unhealed
-
-_REVERT: dict[str, Callable[[dict[str, Any]], str]] = {
-    k.kind: k.revert for k in (ToxicFault, LinkDown, ProcessFault, ConfigFault, ContainerFault)
-}
+from harness.faults.kinds import fault_class
 
 Status = Literal["healed", "abandoned", "stopped", "removed", "left alone", "failed"]
 
@@ -90,16 +87,13 @@ def _heal_faults(path: Path, *, by: str) -> list[Healed]:
     if not path.is_file():
         return []
     journal = FaultJournal(path)
-    # Newest first, as a run heals; paused processes before anything else: until resumed, a paused
-    # service holds its port and answers nothing (a config heal sent to it would only time out).
-    records = sorted(
-        reversed(unhealed(path)), key=lambda r: not (r["kind"] == "process" and r["action"] == "pause")
-    )
+    # Newest first, as a run heals; those that say so (paused processes) before anything else.
+    records = sorted(reversed(unhealed(path)), key=lambda r: not _revert_first(r))
     results = []
     for record in records:
         label = f"{record['id']} {record['action']} on {record['target']}"
         try:
-            outcome = _REVERT[record["kind"]](record.get("undo", {}))
+            outcome = fault_class(record["kind"]).revert(record.get("undo", {}))
         except Abandoned as exc:
             journal.write("heal_abandoned", id=record["id"], reason=str(exc), by=by)
             results.append(Healed(path, label, str(exc), "abandoned"))
@@ -111,6 +105,13 @@ def _heal_faults(path: Path, *, by: str) -> list[Healed]:
         journal.write("healed", id=record["id"], outcome=outcome, by=by)
         results.append(Healed(path, label, outcome, "healed"))
     return results
+
+
+def _revert_first(record: dict[str, Any]) -> bool:
+    try:
+        return fault_class(record["kind"]).revert_first(record.get("undo", {}))
+    except InfrastructureError:
+        return False  # a kind no one registered: its heal fails, saying so, in its turn
 
 
 def _delete_external_proxies(run_dir: Path, journal: Path) -> list[Healed]:

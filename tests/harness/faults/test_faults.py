@@ -27,7 +27,7 @@ from harness.faults import (
     read_journal,
     unhealed,
 )
-from harness.faults._faults import stopped
+from harness.faults.kinds.process import stopped
 
 
 def _proxy_for(client: ToxiproxyClient, upstream: ThreadingHTTPServer, name: str = "web") -> str:

@@ -20,7 +20,7 @@ import pytest
 
 from harness._ownership import read_ledger, stop_recorded
 from harness.faults import ToxiproxyClient, heal_leftovers, read_journal
-from harness.faults._faults import stopped
+from harness.faults.kinds.process import stopped
 from harness.faults.toxiproxy_server import ServerThread
 from tests.conftest import ROOT
 from tests.support.http import send_json

@@ -1,0 +1,158 @@
+"""Container faults through the Docker SDK: kill, stop, pause, restart — selected by name or label.
+
+In an experiment::
+
+    - {at: 20s, duration: 5s, container: billing, action: stop, grace: 2s}
+    - {at: 20s, duration: 5s, container_label: app=billing, action: pause}
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, ClassVar, Literal
+
+from pydantic import Field, model_validator
+
+from harness.durations import Duration
+from harness.errors import InfrastructureError, InvalidInput
+from harness.faults._docker import docker_engine
+from harness.faults._faults import Fault, Holder
+from harness.faults.kinds._spec import FaultContext, FaultSpec
+
+ContainerAction = Literal["kill", "stop", "pause", "restart"]
+
+
+class ContainerFault(Fault):
+    """One action on every container the selector matches (``name=…`` or ``label=key=value``)."""
+
+    kind = "container"
+
+    def __init__(
+        self,
+        engine: Any,
+        action: ContainerAction,
+        *,
+        name: str | None = None,
+        label: str | None = None,
+        grace: int | None = None,
+    ):
+        """``grace``: for stop and restart, seconds between the stop signal and SIGKILL (default: the
+        container's own stop timeout, 10 s unless it was created with another)."""
+        if (name is None) == (label is None):
+            raise InvalidInput("a container fault selects by name or by label (exactly one)")
+        if action not in ("kill", "stop", "pause", "restart"):
+            raise InvalidInput(f"unknown container action {action!r}; expected kill, stop, pause or restart")
+        if grace is not None and (action not in ("stop", "restart") or grace < 0):
+            raise InvalidInput(
+                f"grace applies to stop and restart, as 0 or more seconds (got {grace} for {action})"
+            )
+        super().__init__(f"name={name}" if name else f"label={label}", action)
+        self._engine = engine
+        self._name = name
+        self._label = label
+        self._grace = grace
+
+    def _containers(self) -> list[Any]:
+        import docker.errors
+
+        if self._name is not None:
+            try:
+                return [self._engine.containers.get(self._name)]
+            except docker.errors.NotFound:
+                raise InfrastructureError(f"no container named {self._name!r}") from None
+        found = list(self._engine.containers.list(filters={"label": self._label}))
+        if not found:
+            raise InfrastructureError(f"no running container has the label {self._label!r}")
+        return found
+
+    def apply(self, fault_id: str) -> dict[str, Any]:
+        done, already = [], []
+        options = {} if self._grace is None else {"timeout": self._grace}
+        for container in self._containers():
+            # Already paused, by an overlapping fault: the engine would refuse to pause it again.
+            if self.action == "pause" and container.status == "paused":
+                already.append(container.id)
+            else:
+                getattr(container, self.action)(**options)
+            done.append(container.id)
+        return {"action": self.action, "containers": done, **({"already": already} if already else {})}
+
+    def holds(self, undo: dict[str, Any]) -> tuple[str, ...]:
+        state = {"pause": "paused", "kill": "down", "stop": "down"}.get(undo["action"])
+        return tuple(f"container {c} {state}" for c in undo["containers"]) if state else ()
+
+    def heal_shared(self, undo: dict[str, Any], holders: dict[str, list[Holder]]) -> str:
+        kept = {key.split()[1] for key in holders}
+        free = [c for c in undo["containers"] if c not in kept]
+        done = [self.revert({**undo, "containers": free})] if free else []
+        by = ", ".join(dict.fromkeys(h.fault_id for group in holders.values() for h in group))
+        state = "paused" if undo["action"] == "pause" else "down"
+        done.append(f"{', '.join(c[:12] for c in sorted(kept))} still {state} by {by}")
+        return "; ".join(done)
+
+    @classmethod
+    def revert(cls, undo: dict[str, Any]) -> str:
+        if undo["action"] == "restart":
+            return "nothing to undo"
+        import docker.errors
+
+        engine = docker_engine()
+        outcomes = []
+        try:
+            for container_id in undo["containers"]:
+                try:
+                    container = engine.containers.get(container_id)
+                except docker.errors.NotFound:
+                    outcomes.append(f"{container_id[:12]} is gone")
+                    continue
+                if undo["action"] == "pause":
+                    if container.status == "paused":
+                        container.unpause()
+                    outcomes.append(f"unpaused {container.short_id}")
+                else:
+                    container.start()
+                    outcomes.append(f"started {container.short_id}")
+        finally:
+            engine.close()
+        return ", ".join(outcomes)
+
+
+# -- in an experiment: its YAML, checked against the target, built in a running stack --------
+
+
+class ContainerFaultSpec(FaultSpec):
+    kind: ClassVar[str] = "container"
+    places: ClassVar[tuple[str, ...]] = ("container", "container_label")
+    fault_classes: ClassVar[tuple[type[Fault], ...]] = (ContainerFault,)
+
+    container: str | None = Field(default=None, description="a container name")
+    container_label: str | None = Field(default=None, description="key=value: every container labelled so")
+    action: ContainerAction
+    grace: Duration | None = Field(
+        default=None,
+        description="stop and restart: time between the stop signal and SIGKILL, whole seconds "
+        "(default: the container's own stop timeout, 10s unless set otherwise)",
+    )
+
+    @model_validator(mode="after")
+    def _one_selector(self) -> ContainerFaultSpec:
+        if (self.container is None) == (self.container_label is None):
+            raise ValueError(
+                "select containers by 'container' (a name) or 'container_label' (key=value), not both"
+            )
+        if self.grace is not None and self.action not in ("stop", "restart"):
+            raise ValueError(f"'grace' applies to stop and restart, not to {self.action}")
+        return self
+
+    def grace_seconds(self) -> int | None:
+        """Docker counts the grace in whole seconds: rounded up, so it is never shorter than asked."""
+        return None if self.grace is None else math.ceil(self.grace)
+
+    def build(self, context: FaultContext) -> Fault:
+        return ContainerFault(
+            docker_engine(),
+            self.action,
+            name=self.container,
+            label=self.container_label,
+            grace=self.grace_seconds(),
+        )

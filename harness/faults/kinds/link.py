@@ -1,0 +1,254 @@
+"""Faults on a link, through the Toxiproxy API of the run's backend: a toxic on it, or the link down.
+
+In an experiment::
+
+    - {at: 10s, duration: 10s, link: gateway_bank, toxic: latency, latency: 300ms}
+    - {at: 12s, link: notifier_merchant, toxic: down}
+
+Toxic attributes that are times (latency, jitter, delay, timeout) are durations,
+converted to Toxiproxy's milliseconds (microseconds for a slicer's delay) when applied.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
+
+from pydantic import Field, model_validator
+
+from harness._ownership import Stamp, listener, serving
+from harness.durations import Duration
+from harness.errors import InvalidInput
+from harness.faults._client import ToxiproxyClient
+from harness.faults._faults import Abandoned, Fault, Holder, holder_ids, port_of, they_end
+from harness.faults.kinds._spec import FaultContext, FaultSpec, Unknown
+from harness.target import Target
+
+# The attributes each toxic takes (its YAML keys), beside at/duration/link/toxic/stream/toxicity.
+TOXIC_ATTRIBUTES: dict[str, tuple[str, ...]] = {
+    "latency": ("latency", "jitter"),
+    "bandwidth": ("rate",),
+    "slow_close": ("delay",),
+    "timeout": ("timeout",),
+    "reset_peer": ("timeout",),
+    "slicer": ("average_size", "size_variation", "delay"),
+    "limit_data": ("bytes",),
+    "down": (),  # not a toxic: the link's proxy disabled
+}
+TOXIC_TYPES = tuple(name for name in TOXIC_ATTRIBUTES if name != "down")
+"""Toxiproxy's toxics."""
+
+if TYPE_CHECKING:
+    ToxicName = str
+else:  # a Literal of the table's names: a mistyped toxic gets a did-you-mean
+    ToxicName = Literal[tuple(TOXIC_ATTRIBUTES)]
+# Toxiproxy takes its attributes as 32-bit-safe integers; anything larger is a typo.
+ToxicInt = Annotated[int, Field(ge=0, le=2**31 - 1)]
+
+
+class ToxicFault(Fault):
+    """A toxic on the proxy in front of a link (latency, timeout, reset_peer, …)."""
+
+    kind = "toxic"
+
+    def __init__(
+        self,
+        client: ToxiproxyClient,
+        proxy: str,
+        toxic_type: str,
+        attributes: Mapping[str, Any],
+        *,
+        stream: Literal["upstream", "downstream"] = "downstream",
+        toxicity: float = 1.0,
+        backend: str = "embedded",
+    ) -> None:
+        if toxic_type not in TOXIC_TYPES:
+            raise InvalidInput(f"unknown toxic {toxic_type!r}; expected one of {', '.join(TOXIC_TYPES)}")
+        super().__init__(proxy, toxic_type, {**attributes, "stream": stream, "toxicity": toxicity})
+        self._client = client
+        self._attributes = dict(attributes)
+        self._stream = stream
+        self._toxicity = toxicity
+        self._backend = backend
+
+    def apply(self, fault_id: str) -> dict[str, Any]:
+        name = f"{self.action}_{self._stream}_{fault_id}"
+        self._client.add_toxic(
+            self.target,
+            self.action,
+            self._attributes,
+            stream=self._stream,
+            toxicity=self._toxicity,
+            name=name,
+        )
+        return {"api": self._client.url, "backend": self._backend, "proxy": self.target, "toxic": name,
+                **_backend_owner(self._client.url, self._backend)}  # fmt: skip
+
+    def heal(self, undo: dict[str, Any]) -> str:
+        return self._remove(undo, verify=False)
+
+    @classmethod
+    def revert(cls, undo: dict[str, Any]) -> str:
+        return cls._remove(undo, verify=True)
+
+    @staticmethod
+    def _remove(undo: dict[str, Any], *, verify: bool) -> str:
+        with ToxiproxyClient(undo["api"], timeout=5) as client:
+            gone = _backend_gone(undo, client, verify=verify)
+            if gone:
+                return f"{gone}, and its toxics with it"
+            removed = client.remove_toxic(undo["proxy"], undo["toxic"])
+        return f"removed toxic {undo['toxic']}" if removed else f"toxic {undo['toxic']} was already gone"
+
+
+class LinkDown(Fault):
+    """The link's proxy disabled: new connections refused, open ones closed."""
+
+    kind = "link"
+
+    def __init__(self, client: ToxiproxyClient, proxy: str, *, backend: str = "embedded") -> None:
+        super().__init__(proxy, "down")
+        self._client = client
+        self._backend = backend
+
+    def apply(self, fault_id: str) -> dict[str, Any]:
+        self._client.set_enabled(self.target, False)
+        return {"api": self._client.url, "backend": self._backend, "proxy": self.target,
+                **_backend_owner(self._client.url, self._backend)}  # fmt: skip
+
+    def heal(self, undo: dict[str, Any]) -> str:
+        return self._enable(undo, verify=False)
+
+    @classmethod
+    def revert(cls, undo: dict[str, Any]) -> str:
+        return cls._enable(undo, verify=True)
+
+    @staticmethod
+    def _enable(undo: dict[str, Any], *, verify: bool) -> str:
+        with ToxiproxyClient(undo["api"], timeout=5) as client:
+            gone = _backend_gone(undo, client, verify=verify)
+            if gone:
+                return gone
+            client.set_enabled(undo["proxy"], True)
+        return f"re-enabled proxy {undo['proxy']}"
+
+    def holds(self, undo: dict[str, Any]) -> tuple[str, ...]:
+        return (f"proxy {undo['api']} {undo['proxy']}",)  # one enabled flag per proxy
+
+    def heal_shared(self, undo: dict[str, Any], holders: dict[str, list[Holder]]) -> str:
+        return f"still down by {holder_ids(holders)}; re-enabled when {they_end(holders)}"
+
+
+def _backend_owner(url: str, backend: str) -> dict[str, Any]:
+    """The process serving a Toxiproxy API the harness started, to be checked before a later heal."""
+    if backend == "external":
+        return {}  # the user's: its port does not change hands when a run dies
+    owner = listener(port_of(url))
+    return {"owner": owner.as_json()} if owner else {}
+
+
+def _backend_gone(undo: dict[str, Any], client: ToxiproxyClient, *, verify: bool) -> str | None:
+    """Why nothing is left to undo on a run's own Toxiproxy backend (it is gone), or None.
+
+    With ``verify`` (after the run died), a backend recorded by process must still be that process
+    and still serve the port: another run's backend may have the port now, with proxies and toxics
+    of the same names.
+    """
+    if undo.get("backend") == "external":
+        return None
+    owner = Stamp.from_json(undo.get("owner"))
+    if verify and owner is not None:
+        state = serving(owner, port_of(undo["api"]))
+        if state == "ended":
+            return f"its Toxiproxy backend ({owner.describe()}) is gone"
+        if state == "not serving":
+            raise Abandoned(
+                f"{undo['api']} is no longer served by its Toxiproxy backend ({owner.describe()}); "
+                "nothing sent"
+            )
+        return None
+    if not client.reachable():
+        return "its Toxiproxy backend is gone"
+    return None
+
+
+# -- in an experiment: its YAML, checked against the target, built in a running stack --------
+
+
+class LinkFault(FaultSpec):
+    kind: ClassVar[str] = "link"
+    places: ClassVar[tuple[str, ...]] = ("link",)
+    fault_classes: ClassVar[tuple[type[Fault], ...]] = (ToxicFault, LinkDown)
+
+    link: str
+    toxic: ToxicName
+    stream: Literal["upstream", "downstream"] = "downstream"
+    toxicity: Annotated[float, Field(ge=0, le=1)] = 1.0
+    latency: Duration | None = None
+    jitter: Duration | None = None
+    rate: Annotated[ToxicInt, Field(description="KB/s")] | None = None
+    delay: Duration | None = None
+    timeout: Duration | None = None
+    average_size: Annotated[ToxicInt, Field(ge=1)] | None = None
+    size_variation: ToxicInt | None = None
+    bytes: ToxicInt | None = None
+
+    @model_validator(mode="after")
+    def _attributes_fit_the_toxic(self) -> LinkFault:
+        allowed = TOXIC_ATTRIBUTES[self.toxic]
+        every = dict.fromkeys(name for names in TOXIC_ATTRIBUTES.values() for name in names)
+        for name in every:
+            if getattr(self, name) is not None and name not in allowed:
+                takes = f"it takes {', '.join(allowed)}" if allowed else "it takes no attributes"
+                owners = [t for t, attrs in TOXIC_ATTRIBUTES.items() if name in attrs]
+                raise ValueError(f"{name!r} is not an attribute of a {self.toxic} toxic ({takes}); "
+                                 f"{name!r} belongs to {' and '.join(owners)}")  # fmt: skip
+        if self.toxic == "latency" and self.latency is None:
+            raise ValueError("a latency toxic needs 'latency', e.g. latency: 500ms")
+        if self.toxic == "bandwidth" and self.rate is None:
+            raise ValueError("a bandwidth toxic needs 'rate' in KB/s, e.g. rate: 64")
+        if self.toxic == "limit_data" and self.bytes is None:
+            raise ValueError("a limit_data toxic needs 'bytes', e.g. bytes: 1024")
+        if self.toxic == "slicer" and self.average_size is None:
+            raise ValueError("a slicer toxic needs 'average_size' in bytes, e.g. average_size: 16")
+        return self
+
+    def toxiproxy_attributes(self) -> dict[str, int]:
+        """The attributes in Toxiproxy's units (milliseconds; microseconds for slicer delay)."""
+        out: dict[str, int] = {}
+        if self.toxic == "latency":
+            out = {"latency": _ms(self.latency), "jitter": _ms(self.jitter)}
+        elif self.toxic == "bandwidth":
+            out = {"rate": self.rate or 0}
+        elif self.toxic == "slow_close":
+            out = {"delay": _ms(self.delay)}
+        elif self.toxic in ("timeout", "reset_peer"):
+            out = {"timeout": _ms(self.timeout)}
+        elif self.toxic == "slicer":
+            out = {"average_size": self.average_size or 1, "size_variation": self.size_variation or 0,
+                   "delay": round((self.delay or 0) * 1_000_000)}  # fmt: skip
+        elif self.toxic == "limit_data":
+            out = {"bytes": self.bytes or 0}
+        return out
+
+    def check(self, target: Target) -> Iterator[Unknown]:
+        if self.link not in target.links:
+            yield Unknown("link", "link", self.link, target.links)
+
+    def build(self, context: FaultContext) -> Fault:
+        proxy = context.proxies.proxy(self.link)
+        if self.toxic == "down":
+            return LinkDown(context.client, proxy, backend=context.backend)
+        return ToxicFault(
+            context.client,
+            proxy,
+            self.toxic,
+            self.toxiproxy_attributes(),
+            stream=self.stream,
+            toxicity=self.toxicity,
+            backend=context.backend,
+        )
+
+
+def _ms(seconds: float | None) -> int:
+    return round((seconds or 0) * 1000)
