@@ -1,4 +1,9 @@
-"""results.json: what a run found, as data (schema version 1), and the exit code it implies."""
+"""results.json: what a run found, as data (schema version 1), the exit code it implies, and its words.
+
+The one table of the words a verdict is said in lives here: :data:`VERDICT_WORDS` (a run's, by
+exit code) and :data:`STATUS_WORDS` (an invariant's). The file's shape is the models' in
+``harness/_results_model.py``; :func:`write_results` checks it before writing.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +12,27 @@ import os
 from pathlib import Path
 from typing import Any
 
-from harness.errors import ExitCode
+from pydantic import ValidationError
 
-SCHEMA_VERSION = 1
+from harness._results_model import SCHEMA_VERSION, InvariantStatus, Results
+from harness.errors import ExitCode, InfrastructureError
+
+VERDICT_WORDS: dict[ExitCode, str] = {
+    ExitCode.HELD: "held",
+    ExitCode.VIOLATED: "violated",
+    ExitCode.INVALID: "invalid",  # never in a results.json: an invalid experiment leaves no run folder
+    ExitCode.INFRASTRUCTURE: "error",
+    ExitCode.INTERRUPTED: "interrupted",
+}
+"""A run's verdict in one word, by its exit code (results.json's ``verdict``)."""
+NOT_EXERCISED = "not exercised"
+"""The verdict of exit code 3 when the run fell short of a coverage requirement, rather than failing."""
+STATUS_WORDS: dict[InvariantStatus, str] = {
+    "holds": "holds",
+    "violated": "violated",
+    "could_not_check": "could not check",
+}
+"""An invariant's status (results.json's ``invariants[].status``) as words for people."""
 
 
 def exit_code(
@@ -43,14 +66,14 @@ def exit_code(
 
 
 def verdict_word(code: ExitCode, coverage: list[dict[str, Any]] | None = None) -> str:
+    """results.json's ``verdict``: :data:`VERDICT_WORDS`, but "not exercised" for a requirement not met.
+
+    >>> verdict_word(ExitCode.INFRASTRUCTURE, [{"met": False}])
+    'not exercised'
+    """
     if code == ExitCode.INFRASTRUCTURE and any(c.get("met") is False for c in coverage or []):
-        return "not exercised"
-    return {
-        ExitCode.HELD: "held",
-        ExitCode.VIOLATED: "violated",
-        ExitCode.INFRASTRUCTURE: "error",
-        ExitCode.INTERRUPTED: "interrupted",
-    }.get(code, "error")
+        return NOT_EXERCISED
+    return VERDICT_WORDS.get(code, VERDICT_WORDS[ExitCode.INFRASTRUCTURE])
 
 
 def not_exercised(coverage: list[dict[str, Any]]) -> str | None:
@@ -69,7 +92,36 @@ def not_exercised(coverage: list[dict[str, Any]]) -> str | None:
 
 
 def write_results(path: Path, results: dict[str, Any]) -> None:
-    """Write atomically: a reader never sees half a file, a crash leaves the previous one."""
+    """Check ``results`` against :class:`~harness._results_model.Results`, then write it atomically:
+    a reader never sees half a file, a crash leaves the previous one.
+
+    A results structure that does not match is a harness bug: it raises
+    :class:`~harness.errors.InfrastructureError` (exit 3) and writes nothing, rather than a file that
+    breaks its readers.
+    """
+    data = {"schema_version": SCHEMA_VERSION, **results}
+    check_results(data)
     scratch = path.with_suffix(".json.tmp")
-    scratch.write_text(json.dumps({"schema_version": SCHEMA_VERSION, **results}, indent=2, default=str))
+    scratch.write_text(json.dumps(data, indent=2, default=str))
     os.replace(scratch, path)
+
+
+def check_results(data: dict[str, Any]) -> Results:
+    """``data`` as a :class:`Results`; InfrastructureError, listing where and why, if it is not one."""
+    try:
+        return Results.model_validate(data)
+    except ValidationError as exc:
+        problems = [f"{_where(e['loc'])}: {e['msg']}" for e in exc.errors(include_url=False)]
+        listed = "\n".join(f"  - {p}" for p in problems[:10])
+        more = f"\n  … and {len(problems) - 10} more" if len(problems) > 10 else ""
+        raise InfrastructureError(
+            f"harness bug: the results do not match results.json schema version {SCHEMA_VERSION}, "
+            f"so none were written ({len(problems)} problem(s)):\n{listed}{more}"
+        ) from None
+
+
+def _where(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"

@@ -21,8 +21,10 @@ from rich.console import Console
 from rich.table import Table
 
 from harness import __version__
+from harness._results import verdict_word
 from harness._signals import interruptible
 from harness.errors import ExitCode, InfrastructureError, InvalidInput, PaychaosError
+from harness.rundir import RunDir
 from harness.target import EmbeddedPostgres, Server, Stack, external, load_target
 
 # The sample stack shipped with paychaos; the default target of `stack up`.
@@ -121,8 +123,55 @@ def report(run_dir: Path) -> None:
     from harness.report import rebuild
 
     results = rebuild(run_dir)
-    click.echo(f"{run_dir / 'report.html'}  ({results['verdict']})")
+    click.echo(f"{RunDir(run_dir).report}  ({results['verdict']})")
     raise _Exit(int(results["exit_code"]))
+
+
+@cli.command("verify")
+@click.argument("run_dir", type=click.Path(path_type=Path, exists=True, file_okay=False))
+@click.option("--json", "json_out", type=click.Path(path_type=Path), help="also write the verdicts here")
+def verify(run_dir: Path, json_out: Path | None) -> None:
+    """Check a finished run's invariants again from its folder alone (its evidence/), with its stack
+    and databases long gone, and compare each verdict with the run's own.
+
+    Exit code: what the recomputed verdicts imply (0 held, 1 violated, 3 could not check or not
+    exercised); 3 when they differ from the run's own (a harness bug, or the folder was changed after
+    the run); 2 when the folder holds no evidence to check.
+    """
+    import json
+
+    from harness.invariants import replay_run
+
+    with interruptible():
+        replay = replay_run(run_dir)
+    manifest = replay.manifest
+    click.echo(f"{run_dir}: {len(manifest.tables)} evidence tables, {manifest.rows:,} rows; "
+               f"the run's verdicts from {replay.recorded_from}")  # fmt: skip
+    width = max([22, *(len(c.invariant) for c in replay.checks)])
+    for c in replay.checks:
+        was, now = _said(c.recorded_status, c.recorded_count), _said(c.verdict.status, c.verdict.count)
+        said = {"matches": "matches", "DIFFERS": f"DIFFERS — {c.verdict.reason}".rstrip(" —")}
+        if c.outcome == "not recomputable":
+            now = "—"
+        click.echo(f"  {c.invariant:<{width}} recorded {was:<16} recomputed {now:<16} "
+                   f"{said.get(c.outcome, c.verdict.reason)}")  # fmt: skip
+    for line in replay.changed + replay.unmatched:
+        click.echo(f"  {line}")
+    if json_out is not None:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(json.dumps(replay.as_json(), indent=2, default=str))
+    if replay.mismatch is not None:
+        raise InfrastructureError(f"{run_dir}: {replay.mismatch}")
+    code = replay.verdict_code
+    gone = sum(c.outcome == "not recomputable" for c in replay.checks)
+    kept = f"; {gone} not recomputable (they read the target's databases): the run's stand" if gone else ""
+    click.echo(f"VERIFIED {manifest.run_id}: {len(replay.checks) - gone} verdict(s) recomputed from the "
+               f"folder match the run's own{kept}; {verdict_word(code, manifest.coverage)}")  # fmt: skip
+    raise _Exit(int(code))
+
+
+def _said(status: str, count: int) -> str:
+    return {"violated": f"VIOLATED ({count})", "could_not_check": "could not check"}.get(status, status)
 
 
 def _summary(results: dict[str, Any]) -> str:
@@ -206,13 +255,34 @@ def validate(experiments: tuple[Path, ...]) -> None:
 
 
 @cli.command("schema")
-def schema() -> None:
-    """Print the experiment file's JSON Schema (for editor completion and checks)."""
+@click.argument("kind", type=click.Choice(["experiment", "target", "results"]), default="experiment")
+def schema(kind: str) -> None:
+    """Print the JSON Schema of an experiment file (default), a target.yaml or a results.json.
+
+    For editor completion and checks: ``paychaos schema target > target.schema.json``. The
+    experiment and target schemas describe the files as written (durations as 30s); every file
+    the loader accepts matches them, and the loader checks more (names against the target).
+    """
     import json
 
+    from harness._jsonschema import input_schema
     from harness.experiment import json_schema
+    from harness.target import Target
 
-    click.echo(json.dumps(json_schema(), indent=2))
+    if kind == "target":
+        printed = input_schema(
+            Target,
+            title="paychaos target",
+            description="What paychaos knows about a system under test (target.yaml): its services, "
+            "links, evidence, load scenarios, config endpoints and defect switches.",
+        )
+    elif kind == "results":
+        from harness.report import results_schema
+
+        printed = results_schema()
+    else:
+        printed = json_schema()
+    click.echo(json.dumps(printed, indent=2))
 
 
 @cli.group()

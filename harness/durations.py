@@ -13,7 +13,7 @@ import re
 from decimal import Decimal
 from typing import Annotated
 
-from pydantic import AfterValidator, BeforeValidator, PlainSerializer
+from pydantic import AfterValidator, BeforeValidator, PlainSerializer, WithJsonSchema
 
 _UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001, "us": 0.000001}
 _PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|us|h|m|s)")
@@ -86,10 +86,29 @@ def _plain(seconds: float) -> str:
     return (text.rstrip("0").rstrip(".") if "." in text else text) + "s"
 
 
-Duration = Annotated[float, BeforeValidator(_coerce), PlainSerializer(_plain, when_used="json")]
+# The JSON Schema of a duration: what a file may write, in both directions (a model dumps
+# durations back as strings). Spaces may separate the parts ("1m 30s"); the 168h limit is the
+# loader's to tell.
+PATTERN = r"^\s*(?:[0-9]+(?:\.[0-9]+)? *(?:ms|us|h|m|s) *)+\s*$"
+"""A duration as a JSON Schema pattern (ECMA 262 and Python alike): ``250ms``, ``30s``, ``1m30s``."""
+_NONZERO = r"(?=[^1-9]*[1-9])"  # some digit is not 0: the duration is longer than 0s
+_WRITTEN = "a duration: a number with a unit (h, m, s, ms, us), e.g. 250ms, 30s, 1m30s, 1h20m"
+
+
+def _json_schema(pattern: str, description: str) -> WithJsonSchema:
+    return WithJsonSchema({"type": "string", "pattern": pattern, "description": description})
+
+
+Duration = Annotated[
+    float,
+    BeforeValidator(_coerce),
+    PlainSerializer(_plain, when_used="json"),
+    _json_schema(PATTERN, _WRITTEN),
+]
 """A pydantic field type: accepts '250ms' / '30s' / '1m30s', holds seconds as a float.
 
-Dumped to JSON it is written back as a duration string, so a model round-trips."""
+Dumped to JSON it is written back as a duration string, so a model round-trips. Its JSON
+Schema is the string a file writes (:data:`PATTERN`), not the float it becomes."""
 
 
 def _positive(seconds: float) -> float:
@@ -98,5 +117,9 @@ def _positive(seconds: float) -> float:
     return seconds
 
 
-PositiveDuration = Annotated[Duration, AfterValidator(_positive)]
+PositiveDuration = Annotated[
+    Duration,
+    AfterValidator(_positive),
+    _json_schema("^" + _NONZERO + PATTERN[1:], _WRITTEN + "; longer than 0s"),
+]
 """A :data:`Duration` that must be longer than zero: how long a load, a stage or a fault lasts."""

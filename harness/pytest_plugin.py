@@ -79,6 +79,7 @@ class ExperimentItem(pytest.Item):
         from harness.errors import InvalidInput
         from harness.experiment import load_experiment
         from harness.invariants import REGISTRY
+        from harness.rundir import RunDir
         from harness.runner import RunOptions, run_experiment
 
         config = self.config
@@ -93,7 +94,7 @@ class ExperimentItem(pytest.Item):
             quiet=True,
         )
         result = run_experiment(file, options, Console(quiet=True))
-        self.user_properties.append(("report", str(result.run_dir / "report.html")))
+        self.user_properties.append(("report", str(RunDir(result.run_dir).report)))
         if int(result.exit_code) != 0:
             raise ExperimentFailed(_summary(result.results), _details(result.results, result.run_dir))
 
@@ -117,6 +118,8 @@ def _summary(results: dict[str, Any]) -> str:
 
 
 def _details(results: dict[str, Any], run_dir: Path) -> list[str]:
+    from harness.rundir import RunDir
+
     lines = []
     for verdict in results.get("invariants", []):
         if verdict["status"] == "holds":
@@ -127,5 +130,5 @@ def _details(results: dict[str, Any], run_dir: Path) -> list[str]:
         for example in verdict["examples"][:3]:
             brief = {k: v for k, v in example.items() if not isinstance(v, list | dict)}
             lines.append(f"    e.g. {brief}")
-    lines.append(f"report: {run_dir / 'report.html'}")
+    lines.append(f"report: {RunDir(run_dir).report}")
     return lines

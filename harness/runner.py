@@ -37,32 +37,9 @@ from harness._results import exit_code, not_exercised, verdict_word, write_resul
 from harness._schedule import FaultSchedule
 from harness.errors import ExitCode, InfrastructureError, InvalidInput, PaychaosError
 from harness.experiment import ExperimentFile, quick
-from harness.experiment._model import (
-    ConfigFaultSpec,
-    ContainerFaultSpec,
-    Experiment,
-    InvariantSpec,
-    LinkFault,
-    ProcessFaultSpec,
-)
-from harness.experiment._model import Fault as FaultSpec
-from harness.faults import (
-    Backend,
-    ConfigFault,
-    ContainerFault,
-    Fault,
-    FaultInjector,
-    FaultJournal,
-    LinkDown,
-    LinkProxies,
-    ProcessFault,
-    ProcessHandle,
-    ToxicFault,
-    ToxiproxyClient,
-    docker_engine,
-    heal_leftovers,
-    start_backend,
-)
+from harness.experiment._model import Experiment, InvariantSpec
+from harness.faults import Backend, FaultInjector, FaultJournal, LinkProxies, heal_leftovers, start_backend
+from harness.faults.kinds import FaultContext
 from harness.invariants import (
     REGISTRY,
     Evidence,
@@ -234,9 +211,8 @@ class _Run:
                 host=stack.url(target.load.service),
                 env=stack.shared_environment(),
             )
-            schedule = FaultSchedule.of(
-                exp.faults, lambda spec: self._build(spec, client, proxies, stack), injector
-            )
+            in_this_run = FaultContext(target, stack, client, proxies, self.backend.kind, self.run_dir)
+            schedule = FaultSchedule.of(exp.faults, lambda spec: spec.build(in_this_run), injector)
             self.schedule = schedule
             with self._phase("load", f"{exp.load.users} users, {exp.load.total_duration:g}s"):
                 locust.start()
@@ -335,38 +311,6 @@ class _Run:
             "seconds": round(time.time() - self.t0, 3),
         }
 
-    def _build(self, spec: FaultSpec, client: ToxiproxyClient, proxies: LinkProxies, stack: Stack) -> Fault:
-        assert self.backend is not None
-        if isinstance(spec, LinkFault):
-            proxy = proxies.proxy(spec.link)
-            if spec.toxic == "down":
-                return LinkDown(client, proxy, backend=self.backend.kind)
-            return ToxicFault(
-                client,
-                proxy,
-                spec.toxic,
-                spec.toxiproxy_attributes(),
-                stream=spec.stream,
-                toxicity=spec.toxicity,
-                backend=self.backend.kind,
-            )
-        if isinstance(spec, ProcessFaultSpec):
-            name = spec.service
-            handle = ProcessHandle(name, lambda: stack.pid(name), restart=lambda: stack.restart(name))
-            return ProcessFault(handle, spec.action)
-        if isinstance(spec, ContainerFaultSpec):
-            return ContainerFault(
-                docker_engine(),
-                spec.action,
-                name=spec.container,
-                label=spec.container_label,
-                grace=spec.grace_seconds(),
-            )
-        assert isinstance(spec, ConfigFaultSpec)
-        endpoint = self.file.target.config[spec.config]
-        url = f"{stack.url(endpoint.service)}{endpoint.path}"
-        return ConfigFault(spec.config, url, spec.set, method=endpoint.method)
-
     def _check(self, evidence: Evidence) -> None:
         """Settle (poll the eventual invariants until they hold or run out of time), then verify all."""
         settle = self.experiment.settle
@@ -422,6 +366,9 @@ class _Run:
             for c in self.coverage:
                 if c.required is not None:
                     self.progress.event(f"  {c.describe():<44} {'ok' if c.met else 'NOT EXERCISED'}")
+            evidence.store.save(
+                evidence.window, [s for s, _ in specs], self.verdicts, self.coverage, self.progress.event
+            )  # keep the evidence in the run folder, for `paychaos verify`
         with self._phase("report"):
             pass  # results.json is written on the way out, whatever happened
 

@@ -18,15 +18,7 @@ from pydantic import ValidationError
 from harness._evidence_tables import COUNTERS
 from harness._yaml import Located, format_loc, load_yaml, problems, validate_located
 from harness.errors import InvalidInput
-from harness.experiment._model import (
-    ConfigFaultSpec,
-    Experiment,
-    LinkFault,
-    ProcessFaultSpec,
-    RampShape,
-    SpikeShape,
-    StagesShape,
-)
+from harness.experiment._model import Experiment, RampShape, SpikeShape, StagesShape
 from harness.target import Target, load_target
 
 
@@ -112,12 +104,8 @@ def _check(e: Experiment, t: Target, located: Located, invariants: Mapping[str, 
         if fault.at >= total:
             at = located.where(("faults", i, "at"))
             yield f"{at}: faults[{i}].at: {fault.at:g}s is not before the load ends ({total:g}s)"
-        if isinstance(fault, LinkFault) and fault.link not in t.links:
-            yield _unknown(located, ("faults", i, "link"), "link", fault.link, t.links)
-        if isinstance(fault, ProcessFaultSpec) and fault.service not in t.services:
-            yield _unknown(located, ("faults", i, "service"), "service", fault.service, t.services)
-        if isinstance(fault, ConfigFaultSpec) and fault.config not in t.config:
-            yield _unknown(located, ("faults", i, "config"), "config endpoint", fault.config, t.config)
+        for unknown in fault.check(t):  # what a name means, its kind knows (harness.faults.kinds)
+            yield _unknown(located, ("faults", i, unknown.key), unknown.what, unknown.name, unknown.known)
     if (
         isinstance(shape, StagesShape)
         and e.load.duration != 30.0

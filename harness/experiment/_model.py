@@ -18,21 +18,27 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Annotated, Any, Literal
+from types import GenericAlias
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeAlias
 
 from pydantic import (
     AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
-    Discriminator,
     Field,
-    Tag,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
 
 from harness.durations import MAX_SECONDS, Duration, PositiveDuration, format_duration, parse_duration
+from harness.durations import PATTERN as DURATION_PATTERN
+from harness.faults.kinds import ConfigFaultSpec as ConfigFaultSpec  # re-exported, as harness.experiment's
+from harness.faults.kinds import ContainerFaultSpec as ContainerFaultSpec
+from harness.faults.kinds import FaultSpec, on_change, spec_union
+from harness.faults.kinds import LinkFault as LinkFault
+from harness.faults.kinds import ProcessFaultSpec as ProcessFaultSpec
 
 MAX_NAME = 80
 """Longest experiment name: it becomes part of the run folder's name."""
@@ -70,26 +76,13 @@ def _path(value: str) -> str:
     return value
 
 
-PathText = Annotated[str, AfterValidator(_path)]
+# JSON Schema: not blank, no NUL
+_PATH_PATTERN = r"^(?=[\s\S]*\S)[^\u0000]*$"
+PathText = Annotated[
+    str, AfterValidator(_path), Field(json_schema_extra={"pattern": _PATH_PATTERN, "maxLength": MAX_PATH})
+]
 Users = Annotated[int, Field(ge=0, le=MAX_USERS)]
 Rate = Annotated[float, Field(gt=0, le=MAX_USERS)]
-# Toxiproxy takes its attributes as 32-bit-safe integers; anything larger is a typo.
-ToxicInt = Annotated[int, Field(ge=0, le=2**31 - 1)]
-ToxicName = Literal[
-    "latency", "bandwidth", "slow_close", "timeout", "reset_peer", "slicer", "limit_data", "down"
-]
-
-# The attributes each toxic takes (its YAML keys), beside at/duration/link/toxic/stream/toxicity.
-TOXIC_ATTRIBUTES: dict[str, tuple[str, ...]] = {
-    "latency": ("latency", "jitter"),
-    "bandwidth": ("rate",),
-    "slow_close": ("delay",),
-    "timeout": ("timeout",),
-    "reset_peer": ("timeout",),
-    "slicer": ("average_size", "size_variation", "delay"),
-    "limit_data": ("bytes",),
-    "down": (),
-}
 
 
 class _Model(BaseModel):
@@ -162,11 +155,14 @@ def _shape_shorthand(value: Any) -> Any:
     return {"type": value} if isinstance(value, str) else value
 
 
+_Shapes = Annotated[ConstantShape | RampShape | SpikeShape | StagesShape, Field(discriminator="type")]
+# A file may write the shape's name alone; only a constant shape needs nothing more.
 Shape = Annotated[
-    ConstantShape | RampShape | SpikeShape | StagesShape,
-    Field(discriminator="type"),
-    BeforeValidator(_shape_shorthand),
+    _Shapes, BeforeValidator(_shape_shorthand, json_schema_input_type=Literal["constant"] | _Shapes)
 ]
+
+
+_PORT = "(?:[1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])"
 
 
 class Load(_Model):
@@ -186,7 +182,9 @@ class Load(_Model):
         default=0, description="Locust workers on other machines to wait for (docs/distributed.md)"
     )
     master_bind: str = Field(
-        default="127.0.0.1:5557", description="where the Locust master listens for workers"
+        default="127.0.0.1:5557",
+        description="where the Locust master listens for workers",
+        json_schema_extra={"pattern": f"^.+:{_PORT}$"},
     )
 
     @field_validator("master_bind")
@@ -221,158 +219,44 @@ class Load(_Model):
 
 
 # -- faults ----------------------------------------------------------------------------------
+# Each kind of fault is a module of harness.faults.kinds, its YAML model included. ``faults:``
+# takes every registered kind, told apart by the key that names its place (link, service, …).
 
-
-class _Scheduled(_Model):
-    at: Duration = Field(default=0.0, description="offset from the start of the load")
-    duration: PositiveDuration | None = Field(
-        default=None, description="how long it lasts; absent: until the load ends"
-    )
-    label: str | None = None
-
-
-class LinkFault(_Scheduled):
-    link: str
-    toxic: ToxicName
-    stream: Literal["upstream", "downstream"] = "downstream"
-    toxicity: Annotated[float, Field(ge=0, le=1)] = 1.0
-    latency: Duration | None = None
-    jitter: Duration | None = None
-    rate: Annotated[ToxicInt, Field(description="KB/s")] | None = None
-    delay: Duration | None = None
-    timeout: Duration | None = None
-    average_size: Annotated[ToxicInt, Field(ge=1)] | None = None
-    size_variation: ToxicInt | None = None
-    bytes: ToxicInt | None = None
-
-    @model_validator(mode="after")
-    def _attributes_fit_the_toxic(self) -> LinkFault:
-        allowed = TOXIC_ATTRIBUTES[self.toxic]
-        for name in (
-            "latency",
-            "jitter",
-            "rate",
-            "delay",
-            "timeout",
-            "average_size",
-            "size_variation",
-            "bytes",
-        ):
-            if getattr(self, name) is not None and name not in allowed:
-                takes = f"it takes {', '.join(allowed)}" if allowed else "it takes no attributes"
-                owners = [t for t, attrs in TOXIC_ATTRIBUTES.items() if name in attrs]
-                raise ValueError(f"{name!r} is not an attribute of a {self.toxic} toxic ({takes}); "
-                                 f"{name!r} belongs to {' and '.join(owners)}")  # fmt: skip
-        if self.toxic == "latency" and self.latency is None:
-            raise ValueError("a latency toxic needs 'latency', e.g. latency: 500ms")
-        if self.toxic == "bandwidth" and self.rate is None:
-            raise ValueError("a bandwidth toxic needs 'rate' in KB/s, e.g. rate: 64")
-        if self.toxic == "limit_data" and self.bytes is None:
-            raise ValueError("a limit_data toxic needs 'bytes', e.g. bytes: 1024")
-        if self.toxic == "slicer" and self.average_size is None:
-            raise ValueError("a slicer toxic needs 'average_size' in bytes, e.g. average_size: 16")
-        return self
-
-    def toxiproxy_attributes(self) -> dict[str, int]:
-        """The attributes in Toxiproxy's units (milliseconds; microseconds for slicer delay)."""
-        out: dict[str, int] = {}
-        if self.toxic == "latency":
-            out = {"latency": _ms(self.latency), "jitter": _ms(self.jitter)}
-        elif self.toxic == "bandwidth":
-            out = {"rate": self.rate or 0}
-        elif self.toxic == "slow_close":
-            out = {"delay": _ms(self.delay)}
-        elif self.toxic in ("timeout", "reset_peer"):
-            out = {"timeout": _ms(self.timeout)}
-        elif self.toxic == "slicer":
-            out = {"average_size": self.average_size or 1, "size_variation": self.size_variation or 0,
-                   "delay": round((self.delay or 0) * 1_000_000)}  # fmt: skip
-        elif self.toxic == "limit_data":
-            out = {"bytes": self.bytes or 0}
-        return out
-
-
-def _ms(seconds: float | None) -> int:
-    return round((seconds or 0) * 1000)
-
-
-class ProcessFaultSpec(_Scheduled):
-    service: str
-    action: Literal["kill", "terminate", "pause", "restart"]
-
-
-class ContainerFaultSpec(_Scheduled):
-    container: str | None = Field(default=None, description="a container name")
-    container_label: str | None = Field(default=None, description="key=value: every container labelled so")
-    action: Literal["kill", "stop", "pause", "restart"]
-    grace: Duration | None = Field(
-        default=None,
-        description="stop and restart: time between the stop signal and SIGKILL, whole seconds "
-        "(default: the container's own stop timeout, 10s unless set otherwise)",
-    )
-
-    @model_validator(mode="after")
-    def _one_selector(self) -> ContainerFaultSpec:
-        if (self.container is None) == (self.container_label is None):
-            raise ValueError(
-                "select containers by 'container' (a name) or 'container_label' (key=value), not both"
-            )
-        if self.grace is not None and self.action not in ("stop", "restart"):
-            raise ValueError(f"'grace' applies to stop and restart, not to {self.action}")
-        return self
-
-    def grace_seconds(self) -> int | None:
-        """Docker counts the grace in whole seconds: rounded up, so it is never shorter than asked."""
-        return None if self.grace is None else math.ceil(self.grace)
-
-
-class ConfigFaultSpec(_Scheduled):
-    config: str
-    set: dict[str, Any]
-
-
-_PLACES = {
-    "link": "LinkFault",
-    "service": "ProcessFaultSpec",
-    "container": "ContainerFaultSpec",
-    "container_label": "ContainerFaultSpec",
-    "config": "ConfigFaultSpec",
-}
-
-
-def _fault_kind(value: Any) -> str | None:
-    """Which kind of fault a mapping is, told by the key that names its place."""
-    if isinstance(value, dict):
-        for key, kind in _PLACES.items():
-            if key in value:
-                return kind
-    return None
-
-
-Fault = Annotated[
-    Annotated[LinkFault, Tag("LinkFault")]
-    | Annotated[ProcessFaultSpec, Tag("ProcessFaultSpec")]
-    | Annotated[ContainerFaultSpec, Tag("ContainerFaultSpec")]
-    | Annotated[ConfigFaultSpec, Tag("ConfigFaultSpec")],
-    Discriminator(
-        _fault_kind,
-        custom_error_type="fault_place",
-        custom_error_message="a fault needs a place: link, service, container, container_label or config",
-    ),
-]
+if TYPE_CHECKING:
+    Fault: TypeAlias = FaultSpec
+else:
+    Fault = spec_union()  # the kinds registered when this module was imported; see _fault_kinds_changed
 
 
 # -- guards, settle, invariants, report --------------------------------------------------------
 
 GuardMetric = Literal["error_rate", "p50", "p95", "p99", "rps"]
+# What a threshold may be written as: a number, a percentage ("5%") or a duration ("2s"); which of
+# them suits the metric is the loader's to tell.
+_PERCENT = r"^\s*[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?\s*%+$"
+Threshold = Annotated[
+    float | str | None,
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "number"},
+                {"type": "string", "pattern": _PERCENT, "description": "a percentage, e.g. 5%"},
+                {"type": "string", "pattern": DURATION_PATTERN, "description": "a duration, e.g. 2s"},
+                {"type": "null"},
+            ],
+            "description": "error_rate: a fraction or a percentage (5%); p50, p95, p99: a duration (2s); "
+            "rps: operations per second",
+        }
+    ),
+]
 
 
 class Guard(_Model):
     """Stop injecting when ``metric`` stays above (or below) a threshold for ``for``."""
 
     metric: GuardMetric
-    above: float | str | None = None
-    below: float | str | None = None
+    above: Threshold = None
+    below: Threshold = None
     for_: Duration = Field(default=5.0, alias="for")
     kind: str | None = Field(default=None, description="only operations of this kind")
 
@@ -425,7 +309,23 @@ class InvariantSpec(_Model):
     params: dict[str, Any] = {}
 
 
-Invariant = Annotated[InvariantSpec, BeforeValidator(_invariant_item)]
+# What a file writes: the name alone, {name: {params}}, or the full {name, params}.
+_InvariantWritten = (
+    Annotated[str, Field(description="an invariant's name, its parameters at their defaults")]
+    | Annotated[
+        dict[str, dict[str, Any] | None],
+        Field(
+            min_length=1,
+            max_length=1,
+            description="{name: {parameter: value}}",
+            json_schema_extra={"propertyNames": {"not": {"const": "name"}}},
+        ),
+    ]
+    | InvariantSpec
+)
+Invariant = Annotated[
+    InvariantSpec, BeforeValidator(_invariant_item, json_schema_input_type=_InvariantWritten)
+]
 
 
 _REQUIREMENT = re.compile(r"^\s*(>=|>)?\s*([0-9]{1,12})\s*$")
@@ -452,7 +352,11 @@ def parse_requirement(value: Any) -> int:
     return least
 
 
-Requirement = Annotated[int, BeforeValidator(parse_requirement)]
+_RequirementWritten = (
+    Annotated[int, Field(ge=0, le=MAX_COUNT)]
+    | Annotated[str, Field(pattern=_REQUIREMENT.pattern, description="'>= N' or '> N'")]
+)
+Requirement = Annotated[int, BeforeValidator(parse_requirement, json_schema_input_type=_RequirementWritten)]
 
 
 def _reason(text: str) -> str:
@@ -461,7 +365,9 @@ def _reason(text: str) -> str:
     return text
 
 
-Reason = Annotated[str, AfterValidator(_reason)]
+Reason = Annotated[
+    str, AfterValidator(_reason), Field(json_schema_extra={"pattern": r"\S\s+\S"})  # two words at least
+]
 
 
 class Report(_Model):
@@ -503,3 +409,13 @@ class Experiment(_Model):
     )
     report: Report = Report()
     quick: Quick = Quick()
+
+
+def _fault_kinds_changed() -> None:
+    """A kind of fault was registered or taken out: ``faults:`` takes exactly the registered kinds."""
+    faults: Any = GenericAlias(list, spec_union())  # list[…], of the kinds registered now
+    Experiment.model_fields["faults"].annotation = faults
+    Experiment.model_rebuild(force=True)
+
+
+on_change(_fault_kinds_changed)

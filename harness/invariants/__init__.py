@@ -1,4 +1,4 @@
-"""Invariants: built-in money checks, evidence sources, and custom SQL and Python invariants."""
+"""Invariants: built-in money checks, evidence sources, custom SQL and Python invariants, and their replay."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from harness.invariants._base import (
     defaults,
     invariant,
 )
+from harness.invariants._replay import Replay, replay_run
 from harness.invariants._store import EvidenceStore
 
 __all__ = [
@@ -21,8 +22,10 @@ __all__ = [
     "EvidenceStore",
     "EvidenceUnavailable",
     "InvariantDef",
+    "Replay",
     "RunWindow",
     "Verdict",
     "defaults",
     "invariant",
+    "replay_run",
 ]

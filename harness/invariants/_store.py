@@ -17,38 +17,46 @@ so a stalled server ends in "could not check", never in a hang.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
 import io
 import json
 import logging
 import secrets
 import threading
-from collections.abc import Callable, Iterable
+import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import asyncpg
 import httpx
 
 from harness._evidence_tables import INDEXES, RUN_TABLES, TABLES
-from harness.faults import read_journal
 from harness.invariants._base import (
     CONNECT_TIMEOUT,
     DB_ERRORS,
     LOCK_TIMEOUT,
     READ_TIMEOUT,
     EvidenceUnavailable,
+    RunWindow,
+    Verdict,
     bounded_connect,
     close_quietly,
     read_only,
     unavailable,
 )
-from harness.load import read_history
+from harness.invariants._saved import save_evidence
+from harness.rundir import RunDir
 from harness.target import Target
 from harness.target._postgres import scram_verifier
+
+if TYPE_CHECKING:
+    from harness.invariants._coverage import Count
+    from harness.invariants._saved import Named
 
 log = logging.getLogger("paychaos.evidence")
 
@@ -237,8 +245,9 @@ class EvidenceStore:
                     raise
                 except (*DB_ERRORS, httpx.HTTPError, ValueError) as exc:
                     self.problems[name] = f"{name} (from {spec.source}): {type(exc).__name__}: {exc}"
-            await _copy_rows(conn, "history", _history_rows(self.run_dir / "history"))
-            await _copy_rows(conn, "faults", _fault_rows(self.run_dir / "faults.jsonl"))
+            folder = RunDir(self.run_dir)
+            await _copy_rows(conn, "history", _history_rows(folder))
+            await _copy_rows(conn, "faults", _fault_rows(folder))
             await index_and_analyze(conn)
         finally:
             await close_quietly(conn)
@@ -275,6 +284,40 @@ class EvidenceStore:
         if unknown:
             raise ValueError(f"columns {unknown} are not in the {table} table; it has {', '.join(known)}")
         await conn.copy_to_table(table, source=io.BytesIO(data), columns=header, format="csv", header=True)
+
+    def save(
+        self,
+        window: RunWindow,
+        specs: Sequence[Named],
+        verdicts: Sequence[Verdict],
+        coverage: Sequence[Count],
+        say: Callable[[str], None] = log.info,
+    ) -> RunDir | None:
+        """Keep the evidence in the run folder, ``RUN_DIR/evidence/``: every table as the last refresh
+        left it, and a manifest of what was checked over it (see harness/invariants/_saved.py), so
+        that ``paychaos verify`` can check the run again once its stack is gone.
+
+        Bounded like a refresh. A failure changes no verdict: it is said (``say``, the log, and
+        ``RUN_DIR/evidence-error.txt``, which the report and ``verify`` show) and None returned.
+
+        >>> store.save(evidence.window, specs, verdicts, coverage, progress.event)  # doctest: +SKIP
+        """
+        folder = RunDir(self.run_dir)
+        started = time.monotonic()
+        try:
+            manifest = save_evidence(self, window, specs, verdicts, coverage)
+            folder.evidence_error.unlink(missing_ok=True)
+            size = sum(f.stat().st_size for f in folder.evidence.iterdir())
+        except Exception as exc:  # a harness bug in saving too: the run's verdicts stand
+            why = f"{type(exc).__name__}: {exc}" if not isinstance(exc, EvidenceUnavailable) else str(exc)
+            log.warning("evidence not saved: %s", why)
+            say(f"evidence not saved ({why}); `paychaos verify` cannot check this run again")
+            with contextlib.suppress(OSError):
+                folder.evidence_error.write_text(why + "\n", encoding="utf-8")
+            return None
+        say(f"evidence saved in {RunDir.EVIDENCE}/: {len(manifest.tables)} tables, {manifest.rows:,} rows, "
+            f"{size / 1e6:.1f} MB, in {time.monotonic() - started:.1f}s")  # fmt: skip
+        return folder
 
     def query(self, sql: str, *args: Any) -> list[dict[str, Any]]:
         """Rows of a read-only query over the evidence tables, as the reader role."""
@@ -356,10 +399,8 @@ def _at(epoch: float | None) -> str | None:
     return None if epoch is None else datetime.fromtimestamp(epoch, UTC).isoformat()
 
 
-def _history_rows(folder: Path) -> Iterable[list[Any]]:
-    if not folder.exists():
-        return
-    for op in read_history(folder):
+def _history_rows(folder: RunDir) -> Iterable[list[Any]]:
+    for op in folder.read_history():
         yield [
             op["id"], op["kind"], op.get("order_id"), op.get("key"), op.get("amount"), _at(op["start"]),
             _at(op["end"]), op["outcome"], op.get("status"), op.get("payment_id"), op.get("payment_state"),
@@ -368,12 +409,10 @@ def _history_rows(folder: Path) -> Iterable[list[Any]]:
         ]  # fmt: skip
 
 
-def _fault_rows(journal: Path) -> Iterable[list[Any]]:
-    if not journal.exists():
-        return
+def _fault_rows(folder: RunDir) -> Iterable[list[Any]]:
     applied: dict[str, dict[str, Any]] = {}
     healed: dict[str, str] = {}
-    for event in read_journal(journal):
+    for event in folder.read_journal():
         if event["event"] == "applied":
             applied[event["id"]] = event
         elif event["event"] == "healed":

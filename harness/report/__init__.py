@@ -1,8 +1,9 @@
 """What a run leaves for people and for CI: results.json's schema, JUnit XML, the HTML report.
 
->>> validate_results(json.loads((run_dir / "results.json").read_text()))  # doctest: +SKIP
->>> write_junit(results, run_dir / "junit.xml")  # doctest: +SKIP
->>> write_html(run_dir)  # doctest: +SKIP
+>>> run = RunDir(run_dir)  # harness.rundir  # doctest: +SKIP
+>>> validate_results(run.read_results())  # doctest: +SKIP
+>>> write_junit(run.read_results(), run.junit)  # doctest: +SKIP
+>>> write_html(run.path)  # doctest: +SKIP
 PosixPath('reports/20261122-101500-hello/report.html')
 >>> rebuild(run_dir)["verdict"]  # doctest: +SKIP
 'held'

@@ -22,8 +22,9 @@ from harness import __version__
 from harness.report._charts import timeline_figure
 from harness.report._run import Run, load_run
 from harness.report._text import verdict_summary
+from harness.rundir import RunDir
 
-REPORT_NAME = "report.html"
+REPORT_NAME = RunDir.REPORT
 MAX_TEXT = 2000  # characters of one value shown in an example
 MAX_ROWS = 50  # rows of one nested list shown in an example
 OPEN_EXAMPLES = 5  # examples shown unfolded per invariant; the rest fold
@@ -43,7 +44,7 @@ def write_html(run_dir: Path) -> Path:
 
 
 def write_run_html(run: Run, path: Path | None = None) -> Path:
-    path = Path(path or run.dir / REPORT_NAME)
+    path = Path(path or RunDir(run.dir).report)
     scratch = path.with_name(path.name + ".tmp")
     scratch.write_text(render(run), encoding="utf-8")
     os.replace(scratch, path)
@@ -466,8 +467,8 @@ def _faults(run: Run) -> str:
         return '<section id="faults"><h2>Faults</h2><p class="empty">No fault was scheduled.</p></section>'
     headers = ["id", "fault", "what", "scheduled", "applied", "healed", "heal"]
     caption = (
-        "The schedule and the fault journal (faults.jsonl): what was applied where, and when it was healed; "
-        "times in seconds since the load started, and UTC."
+        f"The schedule and the fault journal ({RunDir.FAULTS}): what was applied where, and when it was "
+        "healed; times in seconds since the load started, and UTC."
     )
     return (
         f'<section id="faults"><h2>Faults</h2><p class="caption">{escape(caption)}</p>'

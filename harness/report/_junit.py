@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.report._text import verdict_summary, verdict_text
+from harness.rundir import RunDir
 
 # Characters XML 1.0 cannot carry, even escaped.
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
@@ -33,7 +34,7 @@ def write_junit(results: dict[str, Any], path: Path, *, report: Path | str | Non
 
     ``report`` is the HTML report to point readers to (default: report.html beside ``path``).
     """
-    report_path = str(report if report is not None else Path(path).parent / "report.html")
+    report_path = str(report if report is not None else RunDir(Path(path).parent).report)
     experiment = results.get("experiment") or {}
     name = str(experiment.get("name") or results.get("run_id") or "paychaos")
     classname = f"paychaos.{name}"

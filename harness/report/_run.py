@@ -20,10 +20,8 @@ import yaml
 
 from harness import __version__
 from harness.errors import InvalidInput
-from harness.faults import JOURNAL_NAME, read_journal
 from harness.report._timeline import Timeline, read_timeline
-
-RESULTS_NAME = "results.json"
+from harness.rundir import RunDir
 
 
 @dataclass
@@ -64,18 +62,18 @@ def load_run(run_dir: Path) -> Run:
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise InvalidInput(f"{run_dir}: no such run folder")
-    journal_path = run_dir / JOURNAL_NAME
-    journal = read_journal(journal_path) if journal_path.is_file() else []
+    folder = RunDir(run_dir)
+    journal = folder.read_journal()
     notes: list[str] = []
-    results, problem = _read_results(run_dir / RESULTS_NAME)
+    results, problem = _read_results(folder)
     if results is not None:
         t0 = results.get("load_started_at")
         window = _fault_window(journal) or _fault_window_from_results(results)
         seconds = (results.get("load") or {}).get("seconds")
-        timeline = read_timeline(run_dir / "history", t0=t0, fault_window=window, expected_seconds=seconds)
+        timeline = read_timeline(folder.history, t0=t0, fault_window=window, expected_seconds=seconds)
         run = Run(run_dir, results, timeline, journal)
     else:
-        timeline = read_timeline(run_dir / "history", fault_window=_fault_window(journal))
+        timeline = read_timeline(folder.history, fault_window=_fault_window(journal))
         run = Run(run_dir, _reconstruct(run_dir, journal, timeline, problem), timeline, journal, rebuilt=True)
         notes.append(
             f"{problem}: the run stopped before writing its results (killed or crashed). This report was "
@@ -90,6 +88,10 @@ def load_run(run_dir: Path) -> Run:
     for event in journal:
         if event.get("event") == "heal_abandoned":
             notes.append(f"Healing fault {event.get('id')} was given up: {event.get('reason')}.")
+    if folder.evidence_error.is_file():
+        why = folder.evidence_error.read_text(encoding="utf-8", errors="replace").strip()
+        notes.append(f"The evidence could not be saved in {RunDir.EVIDENCE}/ ({why}); the verdicts stand, "
+                     "but `paychaos verify` cannot check this run again.")  # fmt: skip
     if timeline.skipped_lines:
         notes.append(f"{timeline.skipped_lines} history line(s) could not be read (torn or not JSON) and "
                      "were left out.")  # fmt: skip
@@ -97,16 +99,15 @@ def load_run(run_dir: Path) -> Run:
     return run
 
 
-def _read_results(path: Path) -> tuple[dict[str, Any] | None, str]:
+def _read_results(folder: RunDir) -> tuple[dict[str, Any] | None, str]:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        return folder.read_results(), ""
     except FileNotFoundError:
-        return None, "results.json is missing"
+        return None, f"{RunDir.RESULTS} is missing"
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        return None, f"results.json is unreadable ({type(exc).__name__}: {exc})"
-    if not isinstance(data, dict):
-        return None, "results.json is not a JSON object"
-    return data, ""
+        return None, f"{RunDir.RESULTS} is unreadable ({type(exc).__name__}: {exc})"
+    except ValueError:
+        return None, f"{RunDir.RESULTS} is not a JSON object"
 
 
 def _epoch(iso: Any) -> float | None:
@@ -149,7 +150,7 @@ def _unhealed(journal: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def _experiment(run_dir: Path) -> dict[str, Any]:
     try:
-        data = yaml.safe_load((run_dir / "experiment.yaml").read_text(encoding="utf-8"))
+        data = yaml.safe_load(RunDir(run_dir).experiment.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, yaml.YAMLError):
         return {}
     return data if isinstance(data, dict) else {}
@@ -182,7 +183,7 @@ def _reconstruct(
     times = [t for t in (_epoch(e.get("at")) for e in journal) if t is not None]
     if timeline.first_start is not None:
         times += [timeline.first_start, timeline.last_end or timeline.first_start]
-    copied = run_dir / "experiment.yaml"
+    copied = RunDir(run_dir).experiment
     if t0 is not None:
         times.append(t0)
     # the run copied experiment.yaml first thing; a copy of the run folder may have a later mtime
@@ -202,7 +203,7 @@ def _reconstruct(
         "status": "interrupted",
         "verdict": "interrupted",
         "exit_code": 130,
-        "error": f"{problem}; report rebuilt from the history, the fault journal and experiment.yaml",
+        "error": f"{problem}; report rebuilt from the history, the fault journal and {RunDir.EXPERIMENT}",
         "experiment": {
             "name": name,
             "description": str(spec.get("description") or ""),

@@ -1,4 +1,10 @@
-"""results.json's JSON Schema (``results.schema.json``, draft 2020-12) and validation against it."""
+"""results.json's JSON Schema (``results.schema.json``, draft 2020-12) and validation against it.
+
+The schema is generated from the models in ``harness/_results_model.py``, never edited by hand;
+after changing them, write it again (a test fails until the shipped file is what they generate)::
+
+    python -m harness.report.write_schema
+"""
 
 from __future__ import annotations
 
@@ -6,15 +12,18 @@ import functools
 import json
 from collections.abc import Iterable
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 from jsonschema import Draft202012Validator, ValidationError
 from jsonschema.exceptions import best_match
 
-from harness._results import SCHEMA_VERSION
+from harness._jsonschema import model_schema
+from harness._results_model import SCHEMA_VERSION, Results
 from harness.errors import InvalidInput
 
 SCHEMA_NAME = "results.schema.json"
+SHIPPED = Path(__file__).with_name(SCHEMA_NAME)  # in the source tree, where write_schema writes it
 _MAX_LISTED = 10
 
 
@@ -26,9 +35,19 @@ class ResultsInvalid(InvalidInput):
         self.problems = problems
 
 
+def generated_schema() -> dict[str, Any]:
+    """The schema of results.json as the models make it (what ``results.schema.json`` must hold)."""
+    return model_schema(Results, mode="validation")
+
+
+def schema_text() -> str:
+    """The generated schema as the shipped file writes it."""
+    return json.dumps(generated_schema(), indent=2, ensure_ascii=False) + "\n"
+
+
 @functools.cache
 def results_schema() -> dict[str, Any]:
-    """The schema of results.json version 1, as data."""
+    """The schema of results.json version 1, as data (the shipped ``results.schema.json``)."""
     text = resources.files("harness.report").joinpath(SCHEMA_NAME).read_text(encoding="utf-8")
     schema: dict[str, Any] = json.loads(text)
     return schema

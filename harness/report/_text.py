@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from harness._results import STATUS_WORDS
+
 
 def verdict_summary(verdict: dict[str, Any]) -> str:
     """One line: ``64 violation(s): 64 order(s) debited wrongly`` / ``could not check: …`` / ``holds``."""
@@ -14,9 +16,9 @@ def verdict_summary(verdict: dict[str, Any]) -> str:
         count = verdict.get("count", 0)
         return f"{count} violation(s)" + (f": {reason}" if reason else "")
     if status == "could_not_check":
-        return f"could not check: {reason or 'no reason given'}"
+        return f"{STATUS_WORDS['could_not_check']}: {reason or 'no reason given'}"
     checked = verdict.get("checked")
-    return "holds" + (f" ({checked} checked)" if checked is not None else "")
+    return STATUS_WORDS["holds"] + (f" ({checked} checked)" if checked is not None else "")
 
 
 def scalar(value: Any) -> str:

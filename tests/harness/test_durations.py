@@ -3,9 +3,16 @@ from __future__ import annotations
 import re
 
 import pytest
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from harness.durations import MAX_SECONDS, Duration, PositiveDuration, format_duration, parse_duration
+from harness.durations import (
+    MAX_SECONDS,
+    PATTERN,
+    Duration,
+    PositiveDuration,
+    format_duration,
+    parse_duration,
+)
 
 
 @pytest.mark.parametrize(
@@ -98,3 +105,33 @@ def test_numbers_without_a_unit_are_refused_without_echoing_them_whole(value: fl
 def test_a_positive_duration_is_written_back_exactly_never_as_0s(seconds: float) -> None:
     dumped = _Lasting.model_construct(duration=seconds).model_dump(mode="json")
     assert _Lasting.model_validate(dumped).duration == seconds
+
+
+# -- JSON Schema: a duration is the string a file writes -------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text", ["250ms", "30s", "1m30s", "1h20m", "1.5s", "500us", " 1m 30s ", "1.5 s", "0s", "168h"]
+)
+def test_the_json_schema_pattern_takes_what_parses(text: str) -> None:
+    parse_duration(text)
+    assert re.search(PATTERN, text)
+
+
+@pytest.mark.parametrize(
+    "text", ["", "30", "s", "1x", "1m 30", "-5s", "30s1", "10 parsecs", "1e3s", "٣٠s", "inf", "+1s", "1.s"]
+)
+def test_the_json_schema_pattern_refuses_what_does_not_parse(text: str) -> None:
+    with pytest.raises(ValueError, match=r"write it like|empty duration"):
+        parse_duration(text)
+    assert not re.search(PATTERN, text)
+
+
+def test_a_duration_s_json_schema_is_a_string_in_both_directions() -> None:
+    for mode in ("validation", "serialization"):
+        schema = TypeAdapter(Duration).json_schema(mode=mode)
+        assert schema["type"] == "string"
+        assert schema["pattern"] == PATTERN
+    positive = TypeAdapter(PositiveDuration).json_schema()["pattern"]
+    assert not any(re.search(positive, t) for t in ("0s", "0.0ms", "00m0s"))
+    assert all(re.search(positive, t) for t in ("0.5s", "1ms", "10s"))

@@ -1,11 +1,29 @@
-"""The exit code a run earns: a pass needs verdicts, all holding, and every coverage requirement met."""
+"""The exit code a run earns (a pass needs verdicts, all holding, and every coverage requirement met),
+the words it is said in, and results.json written only when it matches its schema."""
 
 from __future__ import annotations
 
-from typing import Any
+import json
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, get_args
 
-from harness._results import exit_code, not_exercised, verdict_word
-from harness.errors import ExitCode
+import pytest
+
+from harness._results import (
+    NOT_EXERCISED,
+    SCHEMA_VERSION,
+    STATUS_WORDS,
+    VERDICT_WORDS,
+    exit_code,
+    not_exercised,
+    verdict_word,
+    write_results,
+)
+from harness._results_model import InvariantStatus, VerdictWord
+from harness.errors import ExitCode, InfrastructureError
+from harness.report import validate_results
+from tests.harness.report.conftest import sample_results
 
 HOLDS = [{"status": "holds"}]
 
@@ -46,3 +64,49 @@ def test_fewer_verdicts_than_invariants_is_never_a_pass() -> None:
     assert exit_code("aborted", HOLDS, expected=2) == ExitCode.INFRASTRUCTURE
     assert exit_code("completed", HOLDS * 2, expected=2) == ExitCode.HELD
     assert exit_code("completed", [{"status": "violated"}], expected=2) == ExitCode.VIOLATED
+
+
+# -- the words, and writing ----------------------------------------------------------------------
+
+
+def test_every_exit_code_has_one_word() -> None:
+    assert set(VERDICT_WORDS) == set(ExitCode)
+    assert [verdict_word(code) for code in (ExitCode.HELD, ExitCode.VIOLATED, ExitCode.INTERRUPTED)] == [
+        "held",
+        "violated",
+        "interrupted",
+    ]
+    assert verdict_word(ExitCode.INFRASTRUCTURE) == "error"
+    assert verdict_word(ExitCode.INFRASTRUCTURE, [_count(0, 1)]) == NOT_EXERCISED
+
+
+def test_every_verdict_word_a_run_can_write_is_one_the_schema_takes() -> None:
+    written = {verdict_word(code) for code in ExitCode if code != ExitCode.INVALID} | {NOT_EXERCISED}
+    assert written == set(get_args(VerdictWord))
+    assert set(STATUS_WORDS) == set(get_args(InvariantStatus))
+
+
+def test_write_results_writes_what_matches_the_schema(tmp_path: Path) -> None:
+    results = sample_results("passing-hello")
+    del results["schema_version"]  # write_results adds it
+    path = tmp_path / "results.json"
+    write_results(path, results)
+    written = json.loads(path.read_text())
+    assert written == {"schema_version": SCHEMA_VERSION, **results}
+    validate_results(written)
+
+
+def test_write_results_refuses_a_harness_bug_and_writes_nothing(tmp_path: Path) -> None:
+    results = sample_results("failing-retry-new-key")
+    results["invariants"][0]["checked"] = Decimal(12)  # json.dumps(default=str) would write "12"
+    results["phases"][0]["status"] = "finished"
+    path = tmp_path / "results.json"
+    path.write_text("{}")  # a previous file stays as it was
+    with pytest.raises(InfrastructureError) as caught:
+        write_results(path, results)
+    message = str(caught.value)
+    assert message.startswith("harness bug: the results do not match results.json schema version 1")
+    assert "invariants[0].checked: " in message
+    assert "phases[0].status: " in message
+    assert path.read_text() == "{}"
+    assert not list(tmp_path.glob("*.tmp"))

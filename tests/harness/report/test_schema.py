@@ -1,4 +1,5 @@
-"""results.json's schema: the sample runs match it, broken results say where, and it tracks the runner."""
+"""results.json's schema: generated from the models, the sample runs match it, broken results say where,
+and the models track what the runner writes."""
 
 from __future__ import annotations
 
@@ -10,13 +11,29 @@ from typing import Any
 
 import pytest
 from jsonschema import Draft202012Validator
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from harness._guards import Trip
+from harness._results_model import (
+    BackendRecord,
+    ExperimentRecord,
+    FaultEvent,
+    FaultRecord,
+    LoadStarted,
+    Operation,
+    PhaseRecord,
+    Results,
+    TargetRecord,
+    TripRecord,
+    VerdictRecord,
+)
 from harness.errors import InvalidInput
 from harness.faults import Backend
 from harness.invariants import Verdict
 from harness.report import ResultsInvalid, results_schema, validate_results
-from tests.harness.report.conftest import SAMPLES, sample_results
+from harness.report._schema import SHIPPED, generated_schema, schema_text
+from harness.report.write_schema import main as write_schema
+from tests.harness.report.conftest import FIXTURES, SAMPLES, sample_results
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -42,8 +59,9 @@ def test_every_property_has_a_description() -> None:
 
 
 @pytest.mark.parametrize("name", SAMPLES)
-def test_sample_runs_match_the_schema(name: str) -> None:
+def test_sample_runs_match_the_schema_and_the_models(name: str) -> None:
     validate_results(sample_results(name))
+    Results.model_validate(sample_results(name))
 
 
 def test_a_run_that_failed_early_matches_the_schema() -> None:
@@ -91,14 +109,57 @@ def test_an_unknown_field_or_another_schema_version_is_refused() -> None:
         validate_results([])
 
 
-# -- the schema follows what the runner writes ---------------------------------------------------
+# -- the shipped schema is the generated one ----------------------------------------------------
 
 
-def _properties(*path: str) -> set[str]:
-    node = results_schema()
-    for part in path:
-        node = node[part]
-    return set(node["properties"])
+def test_the_shipped_schema_is_what_the_models_generate() -> None:
+    # A model changed without `python -m harness.report.write_schema` fails here.
+    assert SHIPPED.read_text(encoding="utf-8") == schema_text(), "run: python -m harness.report.write_schema"
+    assert results_schema() == generated_schema()
+    assert write_schema(["--check"]) == 0
+
+
+def test_write_schema_check_fails_on_a_stale_file(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    stale = tmp_path / "results.schema.json"
+    stale.write_text("{}\n")
+    monkeypatch.setattr("harness.report.write_schema.SHIPPED", stale)
+    assert write_schema(["--check"]) == 1
+    assert "out of date" in capsys.readouterr().err
+    assert write_schema([]) == 0
+    assert stale.read_text() == schema_text()
+
+
+def test_the_schema_ships_with_the_package() -> None:
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    assert '"*.json"' in pyproject.split("[tool.setuptools.package-data]")[1].split("\n\n")[0]
+    assert json.loads((ROOT / "harness" / "report" / "results.schema.json").read_text()) == results_schema()
+
+
+def test_the_models_refuse_what_the_schema_refuses() -> None:
+    results = sample_results("failing-retry-new-key")
+    for broken in (
+        {**results, "surprise": 1},
+        {**results, "exit_code": 2},
+        {**results, "verdict": "passed"},
+        {**results, "started_at": "yesterday"},
+        {**results, "load": {"operations": None}},
+        {**results, "versions": {"paychaos": "0.1.0"}},
+        {**results, "invariants": [{**results["invariants"][0], "status": "maybe"}]},
+        {**results, "invariants": [{**results["invariants"][0], "checked": "12"}]},
+    ):
+        with pytest.raises(ResultsInvalid):
+            validate_results(broken)
+        with pytest.raises(ValidationError):
+            Results.model_validate(broken)
+
+
+# -- the models follow what the runner writes ---------------------------------------------------
+
+
+def _fields(model: type[BaseModel]) -> set[str]:
+    return set(model.model_fields)
 
 
 def _runner_function(name: str) -> ast.FunctionDef:
@@ -111,40 +172,60 @@ def _dict_keys(node: ast.Dict) -> set[str]:
     return {k.value for k in node.keys if isinstance(k, ast.Constant) and isinstance(k.value, str)}
 
 
-def test_schema_has_every_top_level_field_the_runner_writes() -> None:
+def test_the_models_have_every_field_the_runner_writes() -> None:
     function = _runner_function("_results")
     returned = next(n.value for n in ast.walk(function) if isinstance(n, ast.Return))
     assert isinstance(returned, ast.Dict)
-    assert _dict_keys(returned) | {"schema_version"} == _properties()
-    assert set(results_schema()["required"]) == _properties()
+    assert _dict_keys(returned) | {"schema_version"} == _fields(Results)
+    assert set(results_schema()["required"]) == _fields(Results)
     nested = {
         k.value: v for k, v in zip(returned.keys, returned.values, strict=True) if isinstance(k, ast.Constant)
     }
-    for field in ("experiment", "target"):
+    for field, model in (("experiment", ExperimentRecord), ("target", TargetRecord)):
         value = nested[field]
         assert isinstance(value, ast.Dict)
-        assert _dict_keys(value) == _properties("properties", field), field
+        assert _dict_keys(value) == _fields(model), field
     appended = next(
         n for n in ast.walk(function) if isinstance(n, ast.Dict) and "applied_at" in _dict_keys(n)
     )
-    assert _dict_keys(appended) == _properties("$defs", "fault")
+    assert _dict_keys(appended) == _fields(FaultRecord)
 
 
-def test_schema_phase_matches_the_runner_phase_record() -> None:
+def test_the_phase_model_matches_the_runner_phase_record() -> None:
     function = _runner_function("_phase")
     record = next(n for n in ast.walk(function) if isinstance(n, ast.Dict))
-    assert _dict_keys(record) == _properties("$defs", "phase")
+    assert _dict_keys(record) == _fields(PhaseRecord)
 
 
-def test_schema_verdict_trip_and_backend_match_their_as_json() -> None:
-    assert set(Verdict("x", "holds").as_json()) == _properties("$defs", "verdict")
-    assert set(Trip(0, "rps", 1.0, 0.5, 3.0, 1.0).as_json()) == _properties("$defs", "trip")
-    assert set(Backend("embedded", "http://127.0.0.1:1", "2.12.0", "pid 1").describe()) == _properties(
-        "$defs", "backend"
+def test_verdict_trip_and_backend_as_json_are_their_models() -> None:
+    verdict = Verdict(
+        "x", "violated", count=1, examples=[{"order_id": "o1"}], checked=3, params={"within": 60}
     )
+    assert VerdictRecord.model_validate(verdict.as_json()).count == 1
+    trip = Trip(0, "rps", 1.0, 0.5, 3.0, 1.0).as_json()
+    assert TripRecord.model_validate(trip).message == trip["message"]
+    backend = Backend("embedded", "http://127.0.0.1:1", "2.12.0", "pid 1").describe()
+    assert BackendRecord.model_validate(backend).kind == "embedded"
 
 
-def test_the_schema_ships_with_the_package() -> None:
-    pyproject = (ROOT / "pyproject.toml").read_text()
-    assert '"*.json"' in pyproject.split("[tool.setuptools.package-data]")[1].split("\n\n")[0]
-    assert json.loads((ROOT / "harness" / "report" / "results.schema.json").read_text()) == results_schema()
+# -- the journals' lines are models too -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", SAMPLES)
+def test_every_history_line_of_the_sample_runs_is_an_operation(name: str) -> None:
+    lines = [json.loads(line) for path in sorted((FIXTURES / name / "history").glob("*.jsonl"))
+             for line in path.read_text().splitlines()]  # fmt: skip
+    markers = [LoadStarted.model_validate(line) for line in lines if "event" in line]
+    operations = [Operation.model_validate(line) for line in lines if "event" not in line]
+    assert markers
+    assert operations
+    assert all(op.end >= op.start for op in operations)
+
+
+@pytest.mark.parametrize("name", SAMPLES)
+def test_every_fault_journal_line_of_the_sample_runs_is_a_fault_event(name: str) -> None:
+    adapter: TypeAdapter[Any] = TypeAdapter(FaultEvent)
+    events = [
+        adapter.validate_json(line) for line in (FIXTURES / name / "faults.jsonl").read_text().splitlines()
+    ]
+    assert {type(e).__name__ for e in events} >= {"FaultApplied", "FaultHealed"}
