@@ -78,7 +78,7 @@ def run(
     """
     from harness.experiment import load_experiment
     from harness.invariants import REGISTRY
-    from harness.runner import RunOptions, run_experiment
+    from harness.run import RunOptions, run_experiment
 
     file = load_experiment(experiment, invariants=REGISTRY)
     console = Console(soft_wrap=True)

@@ -21,7 +21,7 @@ from rich.console import Console
 from harness.errors import ExitCode
 from harness.experiment import load_experiment
 from harness.invariants import REGISTRY
-from harness.runner import RunOptions, run_experiment
+from harness.run import RunOptions, run_experiment
 from harness.target import Target
 
 

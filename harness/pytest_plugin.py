@@ -79,8 +79,8 @@ class ExperimentItem(pytest.Item):
         from harness.errors import InvalidInput
         from harness.experiment import load_experiment
         from harness.invariants import REGISTRY
+        from harness.run import RunOptions, run_experiment
         from harness.rundir import RunDir
-        from harness.runner import RunOptions, run_experiment
 
         config = self.config
         try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from harness.experiment._load import ExperimentFile, load_experiment
 from harness.experiment._model import (
     ConfigFaultSpec,
+    ConstantShape,
     ContainerFaultSpec,
     Experiment,
     Guard,
@@ -12,12 +13,16 @@ from harness.experiment._model import (
     LinkFault,
     Load,
     ProcessFaultSpec,
+    RampShape,
+    SpikeShape,
+    StagesShape,
 )
 from harness.experiment._quick import quick
 from harness.experiment._schema import json_schema
 
 __all__ = [
     "ConfigFaultSpec",
+    "ConstantShape",
     "ContainerFaultSpec",
     "Experiment",
     "ExperimentFile",
@@ -26,6 +31,9 @@ __all__ = [
     "LinkFault",
     "Load",
     "ProcessFaultSpec",
+    "RampShape",
+    "SpikeShape",
+    "StagesShape",
     "json_schema",
     "load_experiment",
     "quick",

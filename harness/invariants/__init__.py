@@ -12,12 +12,25 @@ from harness.invariants._base import (
     Verdict,
     defaults,
     invariant,
+    read_only,
 )
+from harness.invariants._checking import (
+    Check,
+    check_one,
+    never_checked,
+    settle,
+    settle_window,
+    verdict_line,
+    verify,
+)
+from harness.invariants._coverage import Count, count
 from harness.invariants._replay import Replay, replay_run
 from harness.invariants._store import EvidenceStore
 
 __all__ = [
     "REGISTRY",
+    "Check",
+    "Count",
     "Evidence",
     "EvidenceStore",
     "EvidenceUnavailable",
@@ -25,7 +38,15 @@ __all__ = [
     "Replay",
     "RunWindow",
     "Verdict",
+    "check_one",
+    "count",
     "defaults",
     "invariant",
+    "never_checked",
+    "read_only",
     "replay_run",
+    "settle",
+    "settle_window",
+    "verdict_line",
+    "verify",
 ]

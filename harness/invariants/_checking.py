@@ -43,9 +43,10 @@ class Check:
         return healed_at + min(within or timeout, timeout)
 
 
-def check(one: Check, evidence: Evidence) -> Verdict:
-    """The verdict of one invariant over the evidence; a checker bug is "could not check"."""
-    definition = one.definition
+def check_one(one: Check, evidence: Evidence, definition: InvariantDef | None = None) -> Verdict:
+    """The verdict of one invariant over the evidence; a checker bug is "could not check".
+    ``definition``: instead of the registered one of that name."""
+    definition = definition or one.definition
     params = definition.params.model_validate(dict(one.params))
     try:
         verdict: Verdict = definition.run(evidence, dict(one.params))
@@ -72,7 +73,7 @@ def settle(checks: list[Check], evidence: Evidence, *, timeout: float, poll: flo
         for i, deadline in deadlines.items():
             if i in latest and (latest[i].status == "holds" or now > deadline):
                 continue
-            latest[i] = check(checks[i], evidence)
+            latest[i] = check_one(checks[i], evidence)
             if latest[i].status == "holds":
                 latest[i].converged_after = round(time.time() - healed, 3)
         if all(v.status == "holds" for v in latest.values()) or now > max(deadlines.values()):
@@ -90,17 +91,24 @@ def settle_window(checks: list[Check], timeout: float) -> str:
 def verify(
     checks: list[Check], evidence: Evidence, settled: Mapping[int, Verdict] | None = None
 ) -> list[Verdict]:
-    """Every check's verdict, in order: the settled ones as they ended, the rest checked now,
-    ``PARALLEL`` at a time over freshly refreshed evidence."""
+    """Every check's verdict, in order, ``PARALLEL`` at a time over freshly refreshed evidence: an
+    eventual one that ran out of time as it ended, every other one checked now."""
     settled = dict(settled or {})
     evidence.store.refresh()
+    # An eventual invariant that held while settling is checked again over this final snapshot: it
+    # must still hold at the end (and the evidence saved from this snapshot gives the same verdict).
+    final = {i for i in range(len(checks)) if i not in settled or settled[i].status == "holds"}
     with ThreadPoolExecutor(max_workers=PARALLEL) as pool, stopped_on_error():
         try:
-            pending = {i: pool.submit(check, c, evidence) for i, c in enumerate(checks) if i not in settled}
-            return [settled[i] if i in settled else pending[i].result() for i in range(len(checks))]
+            pending = {i: pool.submit(check_one, checks[i], evidence) for i in sorted(final)}
+            verdicts = [pending[i].result() if i in pending else settled[i] for i in range(len(checks))]
         except BaseException:
             pool.shutdown(wait=False, cancel_futures=True)
             raise
+    for i, verdict in enumerate(verdicts):
+        if i in settled and verdict.status == "holds":
+            verdict.converged_after = settled[i].converged_after
+    return verdicts
 
 
 def never_checked(checks: list[Check], done: list[Verdict], why: str) -> list[Verdict]:

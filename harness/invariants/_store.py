@@ -51,8 +51,7 @@ from harness.invariants._base import (
 )
 from harness.invariants._saved import save_evidence
 from harness.rundir import RunDir
-from harness.target import Target
-from harness.target._postgres import scram_verifier
+from harness.target import Target, scram_verifier
 
 if TYPE_CHECKING:
     from harness.invariants._coverage import Count

@@ -19,7 +19,7 @@ from typing import Any
 from harness._ownership import record_process
 from harness._process import free_port, parent_death_signal, tail
 from harness.errors import InfrastructureError
-from harness.experiment._model import Load
+from harness.experiment import Load
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
 

@@ -12,7 +12,7 @@ True
 
 from __future__ import annotations
 
-from harness.experiment._model import ConstantShape, Load, RampShape, SpikeShape, StagesShape
+from harness.experiment import ConstantShape, Load, RampShape, SpikeShape, StagesShape
 
 
 def users_at(load: Load, t: float) -> tuple[int, float] | None:

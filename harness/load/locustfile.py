@@ -24,7 +24,7 @@ import orjson
 from locust import FastHttpUser, LoadTestShape, events, task
 from locust.exception import StopUser
 
-from harness.experiment._model import Load
+from harness.experiment import Load
 from harness.load._history import HistoryWriter
 from harness.load._scenario import Context, Reply
 from harness.load._shapes import users_at

@@ -16,8 +16,8 @@ from harness.target._model import (
     ServiceSpec,
     Target,
 )
-from harness.target._postgres import EmbeddedPostgres, Server, external
-from harness.target._stack import Address, Stack
+from harness.target._postgres import EmbeddedPostgres, Server, external, scram_verifier
+from harness.target._stack import Address, Stack, check_defects
 
 __all__ = [
     "Address",
@@ -35,6 +35,8 @@ __all__ = [
     "ServiceSpec",
     "Stack",
     "Target",
+    "check_defects",
     "external",
     "load_target",
+    "scram_verifier",
 ]

@@ -72,7 +72,7 @@ class Stack:
         self.target = target
         self.postgres = postgres
         self.log_dir = log_dir
-        self.defects = _check_defects(target, defects)
+        self.defects = check_defects(target, defects)
         self.db_prefix = db_prefix
         self.secret = secrets.token_hex(32)  # {secret}: fresh for every stack, never written down
         self.routes = dict(routes or {})
@@ -252,6 +252,10 @@ class Stack:
         # the kernel's parent-death signal does not reach all of it (a worker in its group, a pause).
         record_process("service", name, process.pid, port=self.ports[name])
 
+    def healthy(self, service: str, *, timeout: float = 1.0) -> bool:
+        """Does the service answer its health URL with a 2xx now?"""
+        return _healthy(f"{self.url(service)}{self.target.services[service].health}", timeout=timeout)
+
     def _wait_healthy(self, names: list[str]) -> None:
         pending = set(names)
         deadline = {n: time.monotonic() + self.target.services[n].start_timeout for n in names}
@@ -275,9 +279,9 @@ class Stack:
                 time.sleep(0.05)
 
 
-def _healthy(url: str) -> bool:
+def _healthy(url: str, *, timeout: float = 1.0) -> bool:
     try:
-        with urllib.request.urlopen(url, timeout=1) as resp:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
             return 200 <= int(resp.status) < 300
     except (urllib.error.URLError, OSError, ValueError):
         return False
@@ -288,7 +292,8 @@ def _signal_group(process: subprocess.Popen[bytes], sig: signal.Signals) -> None
         os.killpg(process.pid, sig)
 
 
-def _check_defects(target: Target, defects: tuple[str, ...]) -> tuple[str, ...]:
+def check_defects(target: Target, defects: tuple[str, ...]) -> tuple[str, ...]:
+    """The defect names, once each, in order; an unknown one is exit 2 with a did-you-mean."""
     for name in defects:
         if name not in target.defects:
             close = difflib.get_close_matches(name, target.defects, n=1)

@@ -34,8 +34,10 @@ def test_target_exports() -> None:
         "ServiceSpec",
         "Stack",
         "Target",
+        "check_defects",
         "external",
         "load_target",
+        "scram_verifier",
     ]
 
 

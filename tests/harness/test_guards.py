@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from harness._guards import GuardWatch
 from harness.experiment import Guard
 from harness.load import LiveStats
+from harness.run._guards import GuardWatch
 
 
 def _guard(**fields: object) -> Guard:

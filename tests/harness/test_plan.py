@@ -6,7 +6,7 @@ from pathlib import Path
 
 from harness.experiment import load_experiment
 from harness.invariants import REGISTRY, defaults
-from harness.runner import invariant_specs, scenario_weights
+from harness.run import invariant_specs, scenario_weights
 from tests.conftest import ROOT
 
 PAYSTACK = ROOT / "targets" / "paystack"

@@ -13,12 +13,19 @@ from typing import Any
 import psutil
 import pytest
 
-from harness.experiment import InvariantSpec
 from harness.faults import read_journal
-from harness.invariants import Evidence, EvidenceStore, InvariantDef, RunWindow, Verdict, defaults
+from harness.invariants import (
+    Check,
+    Evidence,
+    EvidenceStore,
+    InvariantDef,
+    RunWindow,
+    Verdict,
+    check_one,
+    defaults,
+)
 from harness.load import read_history
 from harness.report import validate_results
-from harness.runner import _verdict
 from harness.target import Server, load_target
 from tests.conftest import ROOT
 from tests.support.db import query
@@ -135,7 +142,7 @@ def test_an_invalid_experiment_exits_2_and_runs_nothing(tmp_path: Path) -> None:
         str(ROOT / "experiments" / "hello.yaml"), "--defect", "no-reconcilr", "--out", str(tmp_path / "runs")
     )
     assert unknown.returncode == 2
-    assert "--defect no-reconcilr: target 'paystack' has no such defect" in unknown.stderr
+    assert "unknown defect 'no-reconcilr' for target 'paystack'" in unknown.stderr
 
 
 def test_infrastructure_that_is_not_there_exits_3_with_the_reason_recorded(tmp_path: Path) -> None:
@@ -263,13 +270,13 @@ def test_a_check_that_calls_exit_is_could_not_check_but_ctrl_c_still_stops(tmp_p
     store = EvidenceStore(load_target(ROOT / "targets" / "paystack"), evidence_dsn="postgresql://unused",
                           source_dsn=str, service_url=str, run_dir=tmp_path)  # fmt: skip
     evidence = Evidence(store, RunWindow(0, 0, 0), str)
-    spec = InvariantSpec(name="ends")
-    verdict = _verdict(ends(SystemExit(0)), spec, evidence)
+    spec = Check("ends")
+    verdict = check_one(spec, evidence, ends(SystemExit(0)))
     assert (verdict.status, verdict.reason) == ("could_not_check", "internal error: called exit(0)")
-    verdict = _verdict(ends(GeneratorExit("closed")), spec, evidence)
+    verdict = check_one(spec, evidence, ends(GeneratorExit("closed")))
     assert (verdict.status, verdict.reason) == ("could_not_check", "internal error: GeneratorExit: closed")
     with pytest.raises(KeyboardInterrupt):
-        _verdict(ends(KeyboardInterrupt()), spec, evidence)
+        check_one(spec, evidence, ends(KeyboardInterrupt()))
 
 
 def test_two_runs_at_once_keep_their_faults_for_their_full_duration(tmp_path: Path) -> None:

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from harness._schedule import FaultSchedule
 from harness.faults import Fault, FaultInjector, FaultJournal, read_journal
 from harness.faults.kinds import ConfigFaultSpec, ContainerFaultSpec, FaultSpec, LinkFault, ProcessFaultSpec
+from harness.run._schedule import FaultSchedule
 
 
 class Flag(Fault):

@@ -24,7 +24,7 @@ import psutil
 import pytest
 
 from harness.invariants import Evidence, EvidenceStore, RunWindow, replay_run
-from harness.invariants._checking import Check, check
+from harness.invariants._checking import Check, check_one
 from harness.invariants._coverage import Count
 from harness.invariants._saved import sha256
 from harness.invariants._store import Limits, create_tables
@@ -255,7 +255,7 @@ CHECKS = [
 
 def _checked(store: EvidenceStore) -> tuple[Evidence, list[Any]]:
     evidence = Evidence(store, RunWindow(1.0, 2.0, 2.0), lambda database: store.dsn)
-    return evidence, [check(c, evidence) for c in CHECKS]
+    return evidence, [check_one(c, evidence) for c in CHECKS]
 
 
 def test_saved_evidence_replays_to_the_same_verdicts(store: EvidenceStore) -> None:

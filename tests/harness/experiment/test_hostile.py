@@ -18,7 +18,7 @@ import pytest
 from harness._yaml import MAX_BYTES
 from harness.cli import main
 from harness.errors import InvalidInput
-from harness.runner import _run_id
+from harness.run._plan import _claim_run_id as _run_id
 from tests.conftest import ROOT
 from tests.harness.experiment.hostile import generate
 
@@ -109,7 +109,7 @@ def test_an_endless_experiment_file_is_refused(capsys: pytest.CaptureFixture[str
 
 
 # -- the run folder -----------------------------------------------------------------------------
-# (These test harness/runner.py's _run_id; they belong in tests/harness/test_runner.py.)
+# (These test how a run claims its folder: harness/run/_plan.py.)
 
 
 def test_runs_started_together_each_get_a_folder_of_their_own(tmp_path: Path) -> None:

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import asyncpg
 import pytest
 
-from harness.experiment._model import InvariantSpec
-from harness.invariants import REGISTRY, Evidence, EvidenceStore, RunWindow, Verdict
+from harness.invariants import REGISTRY, Check, Evidence, EvidenceStore, RunWindow, Verdict, check_one
 from harness.invariants._store import Limits, create_tables
-from harness.runner import _verdict
 from harness.target import Server, load_target
 from tests.conftest import ROOT
 
@@ -51,7 +49,7 @@ class Planted:
 
     def verdict(self, name: str, **params: object) -> Verdict:
         """As a run gives it: evidence out of reach is could_not_check, with the reason."""
-        return _verdict(REGISTRY[name], InvariantSpec(name=name, params=params), self.evidence)
+        return check_one(Check(name, params), self.evidence)
 
 
 @pytest.fixture
@@ -69,6 +67,3 @@ def planted(postgres: Server, tmp_path: Path) -> Iterator[Planted]:
     asyncio.run(schema())
     yield Planted(postgres, name, tmp_path)
     postgres.drop_databases([name])
-
-
-Check = Callable[..., Verdict]

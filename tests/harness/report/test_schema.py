@@ -13,7 +13,6 @@ import pytest
 from jsonschema import Draft202012Validator
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from harness._guards import Trip
 from harness._results_model import (
     BackendRecord,
     ExperimentRecord,
@@ -33,6 +32,7 @@ from harness.invariants import Verdict
 from harness.report import ResultsInvalid, results_schema, validate_results
 from harness.report._schema import SHIPPED, generated_schema, schema_text
 from harness.report.write_schema import main as write_schema
+from harness.run._guards import Trip
 from tests.harness.report.conftest import FIXTURES, SAMPLES, sample_results
 
 ROOT = Path(__file__).resolve().parents[3]

@@ -76,6 +76,20 @@ class FaultSchedule:
         self.injector.heal(entry.fault_id)
         self.events.append({"event": "healed", "fault": entry.index, "t": round(t, 3)})
 
+    def as_json(self) -> list[dict[str, Any]]:
+        """Each fault as results.json lists it: what it was, and when it was applied and healed."""
+        return [
+            {
+                "index": e.index,
+                "label": e.label(),
+                "id": e.fault_id,
+                "spec": e.spec.model_dump(mode="json", by_alias=True, exclude_none=True),
+                "applied_at": e.applied_at,
+                "healed_at": e.healed_at,
+            }
+            for e in self.entries
+        ]
+
     @property
     def active(self) -> list[str]:
         return [e.label() for e in self.entries if e.fault_id is not None and e.healed_at is None]

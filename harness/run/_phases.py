@@ -1,0 +1,177 @@
+"""The phases of a run, each a function of what it needs, returning what it found.
+
+prepare → target up → steady state → load (with the fault schedule and the
+guards) → heal → settle → verify; ``_runner.run_experiment`` composes them.
+Whatever a phase starts, it registers on ``cleanups`` (an ExitStack), so it is
+stopped however the run ends.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.metadata
+import shutil
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack
+
+from harness.errors import InfrastructureError
+from harness.faults import FaultInjector, FaultJournal, LinkProxies, heal_leftovers, start_backend
+from harness.faults.kinds import FaultContext
+from harness.invariants import (
+    Count,
+    Evidence,
+    EvidenceStore,
+    EvidenceUnavailable,
+    Verdict,
+    count,
+    read_only,
+    verdict_line,
+)
+from harness.invariants import verify as verify_all
+from harness.load import HistoryTail, LiveStats, LocustProcess
+from harness.run._guards import GuardWatch
+from harness.run._plan import RunPlan
+from harness.run._progress import Progress
+from harness.run._record import LoadRun, Wiring
+from harness.run._schedule import FaultSchedule
+from harness.target import EmbeddedPostgres, Server, Stack, external
+
+
+def prepare(plan: RunPlan, progress: Progress) -> None:
+    """Keep the experiment as run; clean up after earlier runs that died (only dead ones)."""
+    shutil.copyfile(plan.file.path, plan.folder.experiment)
+    previous = [p for p in sorted(plan.out.glob("*/")) if p != plan.folder.path]
+    for healed in heal_leftovers(previous):
+        if healed.status != "left alone":
+            progress.event(f"left by an earlier run: {healed.fault}: {healed.outcome}")
+
+
+def target_up(plan: RunPlan, cleanups: ExitStack, progress: Progress) -> Wiring:
+    """PostgreSQL, the Toxiproxy backend, every link's proxy, the target's services, the evidence store."""
+    target, options, logs = plan.target, plan.options, plan.folder.logs
+    enter, later = cleanups.enter_context, cleanups.callback
+    server = enter(_postgres(plan))
+    backend = enter(start_backend(options.toxiproxy, log_dir=logs, use_docker=options.docker))
+    progress.event(f"Toxiproxy backend: {backend.kind} ({backend.detail})")
+    client = enter(backend.client())
+    prefix = f"paychaos-{plan.run_id}-" if options.db else ""
+    stack = Stack(target, server, log_dir=logs, defects=plan.defects, ports="auto",
+                  args=plan.experiment.target.args, db_prefix=prefix.replace("-", "_").lower())  # fmt: skip
+    proxies = LinkProxies(client, stack, target.links, prefix=f"{plan.run_id}." if options.toxiproxy else "")
+    later(proxies.close)
+    if options.db and target.postgres:
+        # On someone else's server, leave nothing behind (the evidence is in the run folder).
+        later(server.drop_databases, [stack.database(d) for d in target.postgres.databases])
+    stack.start()
+    later(stack.stop)
+    evidence_db = f"{stack.db_prefix}paychaos_evidence"
+    server.create_databases([evidence_db])
+    if options.db:
+        later(server.drop_databases, [evidence_db])
+    store = EvidenceStore(target, evidence_dsn=server.dsn(evidence_db), source_dsn=stack.dsn,
+                          service_url=stack.url, run_dir=plan.folder.path)  # fmt: skip
+    if options.db:
+        later(store.drop_reader)  # before the databases it may read are dropped
+    injector = enter(FaultInjector(FaultJournal(plan.folder.faults)))
+    faults = FaultContext(target, stack, client, proxies, backend.kind, plan.folder.path)
+    return Wiring(server, backend, stack, store, injector, faults)
+
+
+@contextlib.contextmanager
+def _postgres(plan: RunPlan) -> Iterator[Server]:
+    if plan.options.db:
+        yield external(plan.options.db)
+        return
+    plan.folder.logs.mkdir(parents=True, exist_ok=True)
+    with EmbeddedPostgres(log_path=(plan.folder.logs / "postgres.log").resolve()) as server:
+        yield server
+
+
+def steady_state(plan: RunPlan, stack: Stack) -> dict[str, str]:
+    """Before anything is injected: every service healthy, every database readable. Returns versions."""
+    versions = {"locust": importlib.metadata.version("locust")}
+    for name in plan.target.services:
+        if not stack.healthy(name, timeout=5):
+            raise InfrastructureError(
+                f"steady state not reached: {name} is not healthy; see {stack.log(name)}"
+            )
+    for database in plan.target.postgres.databases if plan.target.postgres else []:
+        try:
+            rows = read_only(stack.dsn(database), "SELECT version() AS v", where=f"database {database!r}")
+        except EvidenceUnavailable as exc:
+            raise InfrastructureError(f"steady state not reached: cannot read {exc}") from exc
+        versions["postgresql"] = str(rows[0]["v"]).split(" on ")[0]
+    return versions
+
+
+def schedule(plan: RunPlan, wiring: Wiring) -> LoadRun:
+    """The fault schedule, each fault built by its kind for this run."""
+    return LoadRun(
+        FaultSchedule.of(plan.experiment.faults, lambda spec: spec.build(wiring.faults), wiring.injector)
+    )
+
+
+def drive_load(plan: RunPlan, wiring: Wiring, load: LoadRun, cleanups: ExitStack, progress: Progress) -> None:
+    """Start Locust; run the fault schedule and the guards beside it until the load ends."""
+    target, exp = plan.target, plan.experiment
+    assert target.load is not None
+    locust = LocustProcess(plan.folder.path, load=exp.load, scenarios=plan.scenarios, seed=exp.seed,
+                           module=target.load.module, host=wiring.stack.url(target.load.service),
+                           env=wiring.stack.shared_environment())  # fmt: skip
+    locust.start()
+    cleanups.callback(locust.stop)
+    tail = HistoryTail(locust.history)
+    deadline = time.monotonic() + 60
+    while tail.started is None:
+        tail.read()
+        locust.check()
+        if time.monotonic() > deadline or not locust.running:
+            raise InfrastructureError(f"Locust did not start sending load; see {locust.log}")
+        time.sleep(0.05)
+    t0 = load.started_at = tail.started
+    stats, guards, total = LiveStats(), GuardWatch(list(exp.guards)), exp.load.total_duration
+    while locust.running:
+        now = time.time()
+        t = now - t0
+        stats.add(tail.read())
+        for happened in load.schedule.tick(t):
+            progress.event(f"{t:6.1f}s  {happened}")
+        trip = guards.check(stats, now, t)
+        if trip is not None:
+            load.trip = trip
+            progress.event(f"{t:6.1f}s  {trip.describe()}; injection stops, every fault heals")
+            load.schedule.stop(t)
+        progress.update(t, total, stats.window(now), stats.total, load.schedule.active)
+        time.sleep(0.1)
+    locust.check()
+    stats.add(tail.read())
+    load.summary = {"operations": stats.total, "errors": stats.errors, "seconds": round(time.time() - t0, 3)}
+
+
+def heal(wiring: Wiring, load: LoadRun) -> None:
+    """Every fault healed (a heal that fails is the harness's failure, exit 3)."""
+    load.schedule.stop(time.time() - (load.started_at or time.time()))
+    for error in wiring.injector.heal_all():
+        raise InfrastructureError(error)
+    load.healed_at = time.time()
+
+
+def verify(
+    plan: RunPlan, evidence: Evidence, settled: dict[int, Verdict], progress: Progress
+) -> tuple[list[Verdict], list[Count]]:
+    """Every invariant's verdict and the coverage counts; the evidence kept in the run folder."""
+    checks = list(plan.checks)
+    verdicts = verify_all(checks, evidence, settled)
+    for verdict in verdicts:
+        progress.event(verdict_line(verdict))
+    coverage = count(evidence, dict(plan.target.coverage), dict(plan.experiment.coverage))
+    progress.event(
+        "coverage: " + ", ".join(f"{c.name} {'?' if c.value is None else c.value}" for c in coverage)
+    )
+    for c in coverage:
+        if c.required is not None:
+            progress.event(f"  {c.describe():<44} {'ok' if c.met else 'NOT EXERCISED'}")
+    assert isinstance(evidence.store, EvidenceStore)
+    evidence.store.save(evidence.window, checks, verdicts, coverage, progress.event)
+    return verdicts, coverage

@@ -1,0 +1,118 @@
+"""What a run has found so far, passed from phase to phase, and its phases' timings.
+
+The record is immutable: a phase returns what it found, and the composition in
+``_runner.run_experiment`` makes the next record with ``dataclasses.replace``.
+The one part filled in as it happens is the load's (``LoadRun``), so that a run
+interrupted mid-load still reports when its load began and which faults ran.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from harness._results import verdict_word
+from harness.errors import ExitCode
+from harness.faults import Backend, FaultInjector
+from harness.faults.kinds import FaultContext
+from harness.invariants import Count, EvidenceStore, RunWindow, Verdict
+from harness.run._guards import Trip
+from harness.run._plan import RunPlan
+from harness.run._progress import Progress
+from harness.run._schedule import FaultSchedule
+from harness.target import Server, Stack
+
+
+@dataclass(frozen=True)
+class Wiring:
+    """What "target up" started, for the phases after it (all of it stopped when the run ends)."""
+
+    server: Server
+    backend: Backend
+    stack: Stack
+    store: EvidenceStore
+    injector: FaultInjector
+    faults: FaultContext  # what a fault kind needs to build its fault in this run
+
+
+@dataclass
+class LoadRun:
+    """The load phase's outcome, filled in as it happens."""
+
+    schedule: FaultSchedule
+    started_at: float | None = None  # the first operation, epoch seconds: t = 0 of the schedule
+    trip: Trip | None = None  # the guard that stopped the injection, if one did
+    summary: dict[str, Any] = field(default_factory=dict)
+    healed_at: float | None = None
+
+    def window(self) -> RunWindow:
+        healed = self.healed_at or time.time()
+        return RunWindow(self.started_at or healed, healed, healed)
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    plan: RunPlan
+    started_at: float
+    versions: Mapping[str, str]
+    backend: Backend | None = None
+    load: LoadRun | None = None
+    verdicts: tuple[Verdict, ...] = ()
+    coverage: tuple[Count, ...] = ()
+
+    def results(self, phases: PhaseLog, status: str, error: str | None, code: ExitCode) -> dict[str, Any]:
+        """results.json (see harness/_results_model.py)."""
+        exp, plan, load = self.plan.experiment, self.plan, self.load
+        coverage = [c.as_json() for c in self.coverage]
+        return {
+            "run_id": plan.run_id,
+            "status": status,
+            "verdict": verdict_word(code, coverage),
+            "exit_code": int(code),
+            "error": error,
+            "experiment": {
+                "name": exp.name,
+                "description": exp.description,
+                "file": str(plan.file.path),
+                "seed": exp.seed,
+                "quick": plan.options.quick,
+            },
+            "target": {"name": plan.target.name, "defects": list(plan.defects)},
+            "command": plan.rerun_command(),
+            "started_at": self.started_at,
+            "ended_at": time.time(),
+            "load_started_at": load.started_at if load else None,
+            "phases": phases.records,
+            "load": load.summary if load else {},
+            "faults": load.schedule.as_json() if load else [],
+            "guard": load.trip.as_json() if load and load.trip else None,
+            "invariants": [v.as_json() for v in self.verdicts],
+            "coverage": coverage,
+            "backend": self.backend.describe() if self.backend else None,
+            "versions": dict(self.versions),
+        }
+
+
+class PhaseLog:
+    """Each phase's name, start, end and status, as results.json lists them; shown as they start."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self.records: list[dict[str, Any]] = []
+
+    @contextlib.contextmanager
+    def __call__(self, name: str, detail: str = "") -> Iterator[None]:
+        record: dict[str, Any] = {"name": name, "started": time.time(), "ended": None, "status": "running"}
+        self.records.append(record)
+        self.progress.phase(name, detail)
+        try:
+            yield
+            record["status"] = "done"
+        except BaseException:
+            record["status"] = "failed"
+            raise
+        finally:
+            record["ended"] = time.time()

@@ -1,0 +1,127 @@
+"""A run, composed of its phases: target up, steady state, load and its fault schedule, heal,
+settle, verify, report.
+
+>>> result = run_experiment(
+...     load_experiment("experiments/hello.yaml"), RunOptions(), console)  # doctest: +SKIP
+>>> result.exit_code, result.run_dir
+(<ExitCode.HELD: 0>, PosixPath('reports/20261122-101500-hello'))
+
+Everything the run starts is stopped and every fault healed on the way out,
+whether the run completed, a guard aborted the injection, the harness failed,
+or the user pressed Ctrl-C. Evidence is written as it happens (history and
+fault journal); results.json is written at the end whatever happened, with a
+verdict for every invariant the run was to check.
+"""
+
+from __future__ import annotations
+
+import platform
+import shutil
+import time
+import traceback
+from contextlib import ExitStack
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from harness import __version__
+from harness._ownership import RunLock
+from harness._results import exit_code, not_exercised, write_results
+from harness.errors import ExitCode, InvalidInput, PaychaosError
+from harness.experiment import ExperimentFile
+from harness.invariants import Evidence, never_checked, settle, settle_window
+from harness.report import rebuild
+from harness.run import _phases as phase
+from harness.run._plan import RunOptions, RunPlan, plan_run
+from harness.run._progress import Progress
+from harness.run._record import PhaseLog, RunRecord
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    exit_code: ExitCode
+    results: dict[str, Any] = field(default_factory=dict)
+
+
+def run_experiment(file: ExperimentFile, options: RunOptions, console: Console) -> RunResult:
+    plan = plan_run(file, options)  # claims the run folder
+    # The run owns its folder while it runs: other runs' prepare and `paychaos heal` leave its
+    # faults and processes alone until the lock drops (when the run ends, or when it dies).
+    with RunLock(plan.folder.path):
+        return _execute(plan, console)
+
+
+def _execute(plan: RunPlan, console: Console) -> RunResult:
+    progress = Progress(console, quiet=plan.options.quiet)
+    phases = PhaseLog(progress)
+    record = RunRecord(plan, time.time(), {"paychaos": __version__, "python": platform.python_version()})
+    status, error = "completed", None
+    try:
+        with progress, ExitStack() as cleanups:
+            with phases("prepare"):
+                phase.prepare(plan, progress)
+            with phases("target up", f"{plan.target.name}, defects: {', '.join(plan.defects) or 'none'}"):
+                wiring = phase.target_up(plan, cleanups, progress)
+                record = replace(record, backend=wiring.backend)
+            with phases("steady state"):
+                record = replace(
+                    record, versions={**record.versions, **phase.steady_state(plan, wiring.stack)}
+                )
+            load = phase.schedule(plan, wiring)
+            record = replace(record, load=load)
+            with phases(
+                "load", f"{plan.experiment.load.users} users, {plan.experiment.load.total_duration:g}s"
+            ):
+                phase.drive_load(plan, wiring, load, cleanups, progress)
+            with phases("heal"):
+                phase.heal(wiring, load)
+            evidence = Evidence(wiring.store, load.window(), wiring.stack.dsn)
+            timeout, poll = plan.experiment.settle.timeout, plan.experiment.settle.poll
+            with phases("settle", settle_window(list(plan.checks), timeout)):
+                settled = settle(list(plan.checks), evidence, timeout=timeout, poll=poll)
+            with phases("verify"):
+                verdicts, coverage = phase.verify(plan, evidence, settled, progress)
+                record = replace(record, verdicts=tuple(verdicts), coverage=tuple(coverage))
+            with phases("report"):
+                pass  # results.json is written on the way out, whatever happened
+        status = "aborted" if load.trip else "completed"
+    except KeyboardInterrupt:
+        status, error = (
+            "interrupted",
+            "interrupted (Ctrl-C or SIGTERM); every fault healed, everything stopped",
+        )
+    except InvalidInput:
+        shutil.rmtree(plan.folder.path, ignore_errors=True)
+        raise
+    except PaychaosError as exc:
+        status, error = "error", str(exc)
+    except BaseException as exc:  # SystemExit too: whatever ended the run, it did not pass
+        status, error = "error", f"internal error: {type(exc).__name__}: {exc}"
+        plan.folder.harness_error.write_text(traceback.format_exc())
+    return _finish(record, phases, status, error, console)
+
+
+def _finish(
+    record: RunRecord, phases: PhaseLog, status: str, error: str | None, console: Console
+) -> RunResult:
+    """Every invariant gets a verdict (one the run never reached could not be checked); results.json,
+    then report.html and junit.xml from the folder."""
+    checks = list(record.plan.checks)
+    why = f"never checked: {error}" if error else "never checked: the run ended first (a harness bug)"
+    record = replace(record, verdicts=(*record.verdicts, *never_checked(checks, list(record.verdicts), why)))
+    verdicts = [v.as_json() for v in record.verdicts]
+    coverage = [c.as_json() for c in record.coverage]
+    code = exit_code(status, verdicts, coverage, expected=len(checks))
+    if error is None and code == ExitCode.INFRASTRUCTURE:
+        error = not_exercised(coverage) or (None if verdicts else "no invariant was checked")
+    results = record.results(phases, status, error, code)
+    folder = record.plan.folder
+    write_results(folder.results, results)
+    try:
+        rebuild(folder.path)  # report.html and junit.xml, from the journals just written
+    except Exception as exc:  # a report that cannot be drawn must not change the verdict
+        console.print(f"[yellow]report.html and junit.xml not written: {exc}[/]", highlight=False)
+    return RunResult(folder.path, code, results)
