@@ -24,7 +24,8 @@ import psutil
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from harness.target import EmbeddedPostgres, Stack, load_target  # noqa: E402
+from harness.postgres import EmbeddedPostgres  # noqa: E402
+from harness.system import Stack, load_target  # noqa: E402
 
 
 def drive(merchant: str, duration: float, concurrency: int) -> dict[str, float]:

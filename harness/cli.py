@@ -24,8 +24,9 @@ from harness import __version__
 from harness._results import verdict_word
 from harness._signals import interruptible
 from harness.errors import ExitCode, InfrastructureError, InvalidInput, PaychaosError
+from harness.postgres import EmbeddedPostgres, Server, external
 from harness.rundir import RunDir
-from harness.target import EmbeddedPostgres, Server, Stack, external, load_target
+from harness.system import Stack, load_target
 
 # The sample stack shipped with paychaos; the default target of `stack up`.
 SAMPLE_TARGET = Path(__file__).resolve().parent.parent / "targets" / "paystack" / "target.yaml"
@@ -267,7 +268,7 @@ def schema(kind: str) -> None:
 
     from harness._jsonschema import input_schema
     from harness.experiment import json_schema
-    from harness.target import Target
+    from harness.system import Target
 
     if kind == "target":
         printed = input_schema(

@@ -22,7 +22,7 @@ from harness.errors import ExitCode
 from harness.experiment import load_experiment
 from harness.invariants import REGISTRY
 from harness.run import RunOptions, run_experiment
-from harness.target import Target
+from harness.system import Target
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ import pytest
 from rich.console import Console
 
 from harness.matrix import Case, cases, run_case
-from harness.target import load_target
+from harness.system import load_target
 from tests.conftest import ROOT
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

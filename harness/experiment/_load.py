@@ -19,7 +19,7 @@ from harness._evidence_tables import COUNTERS
 from harness._yaml import Located, format_loc, load_yaml, problems, validate_located
 from harness.errors import InvalidInput
 from harness.experiment._model import Experiment, RampShape, SpikeShape, StagesShape
-from harness.target import Target, load_target
+from harness.system import Target, load_target
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from harness.faults._client import ToxiproxyClient
-from harness.target import Address, Stack
+from harness.system import Address, Stack
 
 
 class LinkProxies:

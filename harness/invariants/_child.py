@@ -40,7 +40,7 @@ from harness._process import parent_death_signal, tail
 from harness.durations import format_duration
 from harness.invariants._base import MAX_EXAMPLES, Evidence, EvidenceUnavailable, RunWindow, Status, Verdict
 from harness.invariants._store import EvidenceStore, Limits
-from harness.target import Target
+from harness.system import Target
 
 _GRACE = 1.0  # seconds between SIGTERM and SIGKILL when the time limit is up
 _ENTRY = "from harness.invariants._child import main; main()"

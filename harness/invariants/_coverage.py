@@ -25,7 +25,7 @@ from typing import Any
 
 from harness._evidence_tables import COUNTERS, Counter
 from harness.invariants._base import Evidence, EvidenceUnavailable
-from harness.target import CoverageCounter
+from harness.system import CoverageCounter
 
 
 @dataclass

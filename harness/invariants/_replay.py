@@ -42,8 +42,9 @@ from harness.invariants._base import (
 from harness.invariants._checking import Check, verify
 from harness.invariants._saved import FORMAT, CheckedInvariant, Manifest, sha256
 from harness.invariants._store import EvidenceStore, Limits, create_tables, index_and_analyze
+from harness.postgres import EmbeddedPostgres
 from harness.rundir import RunDir
-from harness.target import EmbeddedPostgres, Target
+from harness.system import Target
 
 NOT_RECOMPUTABLE = "not recomputable"
 _DATABASE = "paychaos_evidence"

@@ -50,8 +50,9 @@ from harness.invariants._base import (
     unavailable,
 )
 from harness.invariants._saved import save_evidence
+from harness.postgres import scram_verifier
 from harness.rundir import RunDir
-from harness.target import Target, scram_verifier
+from harness.system import Target
 
 if TYPE_CHECKING:
     from harness.invariants._coverage import Count

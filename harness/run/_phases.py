@@ -30,12 +30,13 @@ from harness.invariants import (
 )
 from harness.invariants import verify as verify_all
 from harness.load import HistoryTail, LiveStats, LocustProcess
+from harness.postgres import EmbeddedPostgres, Server, external
 from harness.run._guards import GuardWatch
 from harness.run._plan import RunPlan
 from harness.run._progress import Progress
 from harness.run._record import LoadRun, Wiring
 from harness.run._schedule import FaultSchedule
-from harness.target import EmbeddedPostgres, Server, Stack, external
+from harness.system import Stack
 
 
 def prepare(plan: RunPlan, progress: Progress) -> None:

@@ -15,7 +15,7 @@ from harness.errors import InvalidInput
 from harness.experiment import Experiment, ExperimentFile, InvariantSpec, quick
 from harness.invariants import Check, defaults
 from harness.rundir import RunDir
-from harness.target import Target, check_defects
+from harness.system import Target, check_defects
 
 
 @dataclass(frozen=True)

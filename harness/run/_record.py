@@ -19,11 +19,12 @@ from harness.errors import ExitCode
 from harness.faults import Backend, FaultInjector
 from harness.faults.kinds import FaultContext
 from harness.invariants import Count, EvidenceStore, RunWindow, Verdict
+from harness.postgres import Server
 from harness.run._guards import Trip
 from harness.run._plan import RunPlan
 from harness.run._progress import Progress
 from harness.run._schedule import FaultSchedule
-from harness.target import Server, Stack
+from harness.system import Stack
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,8 @@ from typing import Any
 import asyncpg
 
 from harness.errors import ExitCode, PaychaosError
-from harness.target import EmbeddedPostgres, Server, Stack, external, load_target
+from harness.postgres import EmbeddedPostgres, Server, external
+from harness.system import Stack, load_target
 from targets.paystack.burst import BurstResult, burst
 
 TARGET = Path(__file__).with_name("target.yaml")

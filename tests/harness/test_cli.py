@@ -88,6 +88,7 @@ def test_stack_up_serves_until_interrupted_and_leaves_nothing_running(tmp_path: 
     assert (tmp_path / "merchant.log").exists()
 
 
+@pytest.mark.integration
 def test_proxy_serve_speaks_toxiproxy_until_interrupted() -> None:
     proc = subprocess.Popen(
         [*PAYCHAOS, "proxy", "serve", "--port", "0"], stdout=subprocess.PIPE, text=True, cwd=ROOT
@@ -102,6 +103,7 @@ def test_proxy_serve_speaks_toxiproxy_until_interrupted() -> None:
     assert proc.wait(timeout=20) == 0
 
 
+@pytest.mark.integration
 def test_proxy_serve_refuses_a_taken_port() -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

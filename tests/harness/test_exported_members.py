@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import harness
 import harness.faults
-import harness.target
+import harness.system
 
 
 def test_harness_exports() -> None:
@@ -17,27 +17,23 @@ def test_harness_exports() -> None:
     ]
 
 
-def test_target_exports() -> None:
-    assert sorted(harness.target.__all__) == [
+def test_system_exports() -> None:
+    assert sorted(harness.system.__all__) == [
         "Address",
         "ConfigEndpointSpec",
         "CoverageCounter",
         "DefectSpec",
-        "EmbeddedPostgres",
         "EvidenceSection",
         "EvidenceSource",
         "EvidenceTable",
         "LinkSpec",
         "LoadSpec",
         "PostgresSpec",
-        "Server",
         "ServiceSpec",
         "Stack",
         "Target",
         "check_defects",
-        "external",
         "load_target",
-        "scram_verifier",
     ]
 
 

@@ -25,8 +25,9 @@ from harness.invariants import (
     defaults,
 )
 from harness.load import read_history
+from harness.postgres import Server
 from harness.report import validate_results
-from harness.target import Server, load_target
+from harness.system import load_target
 from tests.conftest import ROOT
 from tests.support.db import query
 from tests.support.wait import wait_until

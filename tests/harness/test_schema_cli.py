@@ -19,7 +19,7 @@ from harness._yaml import load_yaml, validate_located
 from harness.errors import InvalidInput
 from harness.experiment import Experiment
 from harness.report import results_schema
-from harness.target import Target
+from harness.system import Target
 from tests.conftest import ROOT
 
 HOSTILE = ROOT / "tests" / "harness" / "experiment" / "hostile"

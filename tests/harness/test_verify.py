@@ -28,9 +28,10 @@ from harness.invariants._checking import Check, check_one
 from harness.invariants._coverage import Count
 from harness.invariants._saved import sha256
 from harness.invariants._store import Limits, create_tables
+from harness.postgres import Server
 from harness.report._run import load_run
 from harness.rundir import RunDir
-from harness.target import Server, load_target
+from harness.system import load_target
 from tests.conftest import ROOT
 
 pytestmark = [pytest.mark.integration]

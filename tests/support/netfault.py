@@ -14,7 +14,7 @@ from typing import Literal
 
 from harness.faults import ToxiproxyClient
 from harness.faults.toxiproxy_server import ServerThread, ToxiproxyServer
-from harness.target import Address
+from harness.system import Address
 
 Mode = Literal["forward", "delay", "down", "blackhole"]
 PROXY = "link"

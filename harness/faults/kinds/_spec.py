@@ -14,7 +14,7 @@ from harness.durations import Duration, PositiveDuration
 from harness.faults._client import ToxiproxyClient
 from harness.faults._faults import Fault
 from harness.faults._links import LinkProxies
-from harness.target import Stack, Target
+from harness.system import Stack, Target
 
 
 @dataclass(frozen=True)

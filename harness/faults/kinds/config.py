@@ -17,7 +17,7 @@ from harness._ownership import Stamp, listener, serving
 from harness.errors import InfrastructureError
 from harness.faults._faults import Abandoned, Fault, Holder, port_of, they_end
 from harness.faults.kinds._spec import FaultContext, FaultSpec, Unknown
-from harness.target import Target
+from harness.system import Target
 
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
 

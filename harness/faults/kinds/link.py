@@ -22,7 +22,7 @@ from harness.errors import InvalidInput
 from harness.faults._client import ToxiproxyClient
 from harness.faults._faults import Abandoned, Fault, Holder, holder_ids, port_of, they_end
 from harness.faults.kinds._spec import FaultContext, FaultSpec, Unknown
-from harness.target import Target
+from harness.system import Target
 
 # The attributes each toxic takes (its YAML keys), beside at/duration/link/toxic/stream/toxicity.
 TOXIC_ATTRIBUTES: dict[str, tuple[str, ...]] = {

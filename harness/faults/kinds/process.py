@@ -24,7 +24,7 @@ from harness._ownership import Stamp
 from harness.errors import InfrastructureError, InvalidInput
 from harness.faults._faults import Fault, Holder, holder_ids, they_end
 from harness.faults.kinds._spec import FaultContext, FaultSpec, Unknown
-from harness.target import Target
+from harness.system import Target
 
 ProcessAction = Literal["kill", "terminate", "pause", "restart"]
 _SIGNALS = {"kill": signal.SIGKILL, "terminate": signal.SIGTERM, "pause": signal.SIGSTOP}

@@ -20,7 +20,7 @@ from pydantic import Field
 
 from harness.faults import Fault
 from harness.faults.kinds import FaultContext, FaultSpec, Unknown
-from harness.target import Target
+from harness.system import Target
 
 
 class MarkerFault(Fault):

@@ -17,6 +17,8 @@ from harness.faults import Backend, start_backend
 from harness.faults.toxiproxy_server import ServerThread
 from tests.support.wait import wait_until
 
+pytestmark = pytest.mark.integration  # real sockets: the embedded Toxiproxy, real services
+
 NO_BINARY = {"PATH": "/nonexistent"}
 
 

@@ -29,6 +29,8 @@ from harness.faults import (
 )
 from harness.faults.kinds.process import stopped
 
+pytestmark = pytest.mark.integration  # real sockets: the embedded Toxiproxy, real services
+
 
 def _proxy_for(client: ToxiproxyClient, upstream: ThreadingHTTPServer, name: str = "web") -> str:
     proxy = client.create_proxy(name, "127.0.0.1:0", f"127.0.0.1:{upstream.server_address[1]}")

@@ -26,6 +26,8 @@ from tests.conftest import ROOT
 from tests.support.http import send_json
 from tests.support.wait import wait_until
 
+pytestmark = pytest.mark.integration  # real sockets: the embedded Toxiproxy, real services
+
 # A stand-in for a run: own the run folder, inject a toxic (and pause a process unless the pid
 # is "-"), then wait until stopped (a signal) or told to end (stdin closed).
 RUN = """
@@ -173,7 +175,8 @@ from pathlib import Path
 from harness._ownership import RunLock
 from harness.faults import (ConfigFault, FaultInjector, FaultJournal, ProcessFault, ProcessHandle,
                             ToxicFault, start_backend)
-from harness.target import EmbeddedPostgres, Stack, load_target
+from harness.postgres import EmbeddedPostgres
+from harness.system import Stack, load_target
 
 run_dir, target = Path(sys.argv[1]), load_target(Path(sys.argv[2]))
 with RunLock(run_dir):

@@ -48,7 +48,7 @@ from harness.faults.kinds import (
 )
 from harness.faults.kinds.process import stopped
 from harness.faults.toxiproxy_server import ServerThread
-from harness.target import Stack, load_target
+from harness.system import Stack, load_target
 from tests.conftest import ROOT
 from tests.harness.faults.sample_kind import MarkerFault, MarkerSpec
 from tests.support.wait import wait_until
@@ -91,6 +91,7 @@ def _context(folder: Path, client: ToxiproxyClient, run_dir: Path) -> FaultConte
     return FaultContext(target, stack, client, proxies, "embedded", run_dir)
 
 
+@pytest.mark.integration
 def test_a_kind_from_outside_validates_applies_heals_and_heals_from_the_journal_alone(
     marker_kind: type[MarkerSpec], client: ToxiproxyClient, tmp_path: Path
 ) -> None:
@@ -333,6 +334,7 @@ def _applied(fault_id: str, kind: str, target: str, action: str, undo: dict[str,
                        "kind": kind, "target": target, "action": action, "params": {}, "undo": undo})  # fmt: skip
 
 
+@pytest.mark.integration
 def test_a_journal_written_before_the_registry_heals(
     toxiproxy: ServerThread, client: ToxiproxyClient, sleeper: subprocess.Popen[bytes], tmp_path: Path
 ) -> None:

@@ -17,7 +17,8 @@ from harness.faults import (
     ToxicFault,
     start_backend,
 )
-from harness.target import Server, Stack, load_target
+from harness.postgres import Server
+from harness.system import Stack, load_target
 from tests.conftest import ROOT
 from tests.support.db import scalar
 

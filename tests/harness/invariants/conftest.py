@@ -12,7 +12,8 @@ import pytest
 
 from harness.invariants import REGISTRY, Check, Evidence, EvidenceStore, RunWindow, Verdict, check_one
 from harness.invariants._store import Limits, create_tables
-from harness.target import Server, load_target
+from harness.postgres import Server
+from harness.system import load_target
 from tests.conftest import ROOT
 
 _numbers = itertools.count()

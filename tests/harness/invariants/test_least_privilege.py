@@ -24,7 +24,8 @@ import pytest
 from harness.invariants import EvidenceStore, EvidenceUnavailable
 from harness.invariants._base import read_only
 from harness.invariants._store import Limits, create_tables
-from harness.target import EmbeddedPostgres, Server, load_target
+from harness.postgres import EmbeddedPostgres, Server
+from harness.system import load_target
 from tests.conftest import ROOT
 from tests.harness.invariants.conftest import Planted
 from tests.support.db import execute, query, scalar

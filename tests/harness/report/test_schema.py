@@ -162,10 +162,10 @@ def _fields(model: type[BaseModel]) -> set[str]:
     return set(model.model_fields)
 
 
-def _runner_function(name: str) -> ast.FunctionDef:
-    tree = ast.parse((ROOT / "harness" / "runner.py").read_text())
-    run = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "_Run")
-    return next(n for n in run.body if isinstance(n, ast.FunctionDef) and n.name == name)
+def _method(module: str, cls: str, name: str) -> ast.FunctionDef:
+    tree = ast.parse((ROOT / "harness" / "run" / module).read_text())
+    owner = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == cls)
+    return next(n for n in owner.body if isinstance(n, ast.FunctionDef) and n.name == name)
 
 
 def _dict_keys(node: ast.Dict) -> set[str]:
@@ -173,7 +173,7 @@ def _dict_keys(node: ast.Dict) -> set[str]:
 
 
 def test_the_models_have_every_field_the_runner_writes() -> None:
-    function = _runner_function("_results")
+    function = _method("_record.py", "RunRecord", "results")
     returned = next(n.value for n in ast.walk(function) if isinstance(n, ast.Return))
     assert isinstance(returned, ast.Dict)
     assert _dict_keys(returned) | {"schema_version"} == _fields(Results)
@@ -185,14 +185,13 @@ def test_the_models_have_every_field_the_runner_writes() -> None:
         value = nested[field]
         assert isinstance(value, ast.Dict)
         assert _dict_keys(value) == _fields(model), field
-    appended = next(
-        n for n in ast.walk(function) if isinstance(n, ast.Dict) and "applied_at" in _dict_keys(n)
-    )
+    faults = _method("_schedule.py", "FaultSchedule", "as_json")
+    appended = next(n for n in ast.walk(faults) if isinstance(n, ast.Dict) and "applied_at" in _dict_keys(n))
     assert _dict_keys(appended) == _fields(FaultRecord)
 
 
 def test_the_phase_model_matches_the_runner_phase_record() -> None:
-    function = _runner_function("_phase")
+    function = _method("_record.py", "PhaseLog", "__call__")
     record = next(n for n in ast.walk(function) if isinstance(n, ast.Dict))
     assert _dict_keys(record) == _fields(PhaseRecord)
 

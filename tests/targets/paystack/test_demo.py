@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.target import Server
+from harness.postgres import Server
 from tests.conftest import ROOT
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

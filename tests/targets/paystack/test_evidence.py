@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from harness.target import Stack
+from harness.system import Stack
 from targets.paystack import SERVICES
 from targets.paystack.defects import DEFECTS, parse_defects
 from tests.support.db import query

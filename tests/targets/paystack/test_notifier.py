@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from harness.target import Stack
+from harness.system import Stack
 from targets.paystack import signing
 from tests.support.db import query, scalar
 from tests.support.netfault import FaultyLink

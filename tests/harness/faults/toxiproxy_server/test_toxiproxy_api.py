@@ -17,6 +17,8 @@ from tests.harness.faults.toxiproxy_server.toxiproxy_helpers import (
     recv_until_eof,
 )
 
+pytestmark = pytest.mark.integration  # real sockets: the embedded Toxiproxy, real services
+
 
 def error(status: int, message: str) -> dict[str, Any]:
     return {"error": message, "status": status}

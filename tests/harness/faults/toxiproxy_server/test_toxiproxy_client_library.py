@@ -19,6 +19,8 @@ from tests.harness.faults.toxiproxy_server.toxiproxy_helpers import (
     recv_until_eof,
 )
 
+pytestmark = pytest.mark.integration  # real sockets: the embedded Toxiproxy, real services
+
 
 @pytest.fixture
 def client(server: ServerThread) -> Iterator[toxiproxy.Toxiproxy]:

@@ -23,6 +23,8 @@ from tests.harness.faults.toxiproxy_server.toxiproxy_helpers import (
     recv_until_eof,
 )
 
+pytestmark = pytest.mark.integration  # real sockets: the embedded Toxiproxy, real services
+
 
 def test_async_start_and_stop_on_the_default_event_loop(upstream: Upstream) -> None:
     # asyncio's own loop, not uvloop: the data path must not depend on uvloop.

@@ -22,6 +22,8 @@ from tests.harness.faults.toxiproxy_server.toxiproxy_helpers import (
     recv_until_eof,
 )
 
+pytestmark = pytest.mark.integration  # real sockets: the embedded Toxiproxy, real services
+
 MS = 0.001
 # Timers may run late on a loaded 2-core machine, never early: tight below, looser above.
 EARLY = 3 * MS

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from harness._yaml import Located, format_loc, load_yaml, validate_located
 from harness.errors import InvalidInput
-from harness.target._model import PLACEHOLDER, POSTGRES, Target
+from harness.system._model import PLACEHOLDER, POSTGRES, Target
 
 
 def load_target(path: str | Path) -> Target:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from harness.errors import InvalidInput
-from harness.target import load_target
+from harness.system import load_target
 from tests.conftest import ROOT
 
 MINIMAL = """\

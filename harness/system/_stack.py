@@ -35,8 +35,8 @@ from typing import Literal
 from harness._ownership import record_process
 from harness._process import free_port, parent_death_signal, port_in_use, tail
 from harness.errors import InfrastructureError, InvalidInput
-from harness.target._model import PLACEHOLDER, POSTGRES, Target
-from harness.target._postgres import Server
+from harness.postgres import Server
+from harness.system._model import PLACEHOLDER, POSTGRES, Target
 
 
 @dataclass(frozen=True)

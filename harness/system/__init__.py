@@ -1,9 +1,10 @@
-"""Targets: the typed ``target.yaml`` model, PostgreSQL for targets, and the process supervisor."""
+"""The system under test: the typed ``target.yaml`` model and its loader, and the supervisor that
+runs a target's services (``Stack``). PostgreSQL for it lives in ``harness.postgres``."""
 
 from __future__ import annotations
 
-from harness.target._load import load_target
-from harness.target._model import (
+from harness.system._load import load_target
+from harness.system._model import (
     ConfigEndpointSpec,
     CoverageCounter,
     DefectSpec,
@@ -16,27 +17,22 @@ from harness.target._model import (
     ServiceSpec,
     Target,
 )
-from harness.target._postgres import EmbeddedPostgres, Server, external, scram_verifier
-from harness.target._stack import Address, Stack, check_defects
+from harness.system._stack import Address, Stack, check_defects
 
 __all__ = [
     "Address",
     "ConfigEndpointSpec",
     "CoverageCounter",
     "DefectSpec",
-    "EmbeddedPostgres",
     "EvidenceSection",
     "EvidenceSource",
     "EvidenceTable",
     "LinkSpec",
     "LoadSpec",
     "PostgresSpec",
-    "Server",
     "ServiceSpec",
     "Stack",
     "Target",
     "check_defects",
-    "external",
     "load_target",
-    "scram_verifier",
 ]
