@@ -37,6 +37,7 @@ from typing import IO, Any, get_args
 from pydantic import TypeAdapter, ValidationError
 
 from harness._process import parent_death_signal, tail
+from harness._results_model import VerdictRecord
 from harness.durations import format_duration
 from harness.invariants._base import MAX_EXAMPLES, Evidence, EvidenceUnavailable, RunWindow, Status, Verdict
 from harness.invariants._store import EvidenceStore, Limits
@@ -305,6 +306,14 @@ def _judged(name: str, result: object) -> Verdict:
         if result.status not in get_args(Status):
             known = ", ".join(get_args(Status))
             reason = f"returned a Verdict with status {result.status!r}; expected one of {known}"
+            return Verdict(name, "could_not_check", reason=reason)
+        try:  # what results.json will hold: a malformed verdict must not cost the run its results
+            VerdictRecord.model_validate(json.loads(json.dumps(result.as_json(), default=_plain)))
+        except (ValidationError, TypeError, ValueError) as exc:
+            problems = "; ".join(
+                f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in getattr(exc, "errors", lambda: [])()
+            )
+            reason = f"returned a malformed Verdict ({problems or exc}); see harness.invariants.Verdict"
             return Verdict(name, "could_not_check", reason=reason)
         return result
     if result is not None and (isinstance(result, str | bytes | Mapping) or not isinstance(result, Iterable)):

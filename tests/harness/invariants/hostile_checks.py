@@ -57,3 +57,7 @@ def balances(evidence: Evidence, least: int) -> Verdict:
     if not rows:
         return Verdict("balances", "holds", checked=1)
     return Verdict("balances", "violated", count=len(rows), examples=rows, reason="below the floor")
+
+
+def returns_a_malformed_verdict(evidence: Evidence) -> Verdict:
+    return Verdict("odd", "violated", count=1.5, checked="3")  # type: ignore[arg-type]

@@ -128,6 +128,9 @@ def test_what_is_not_rows_or_not_json_is_could_not_check(planted: Planted) -> No
     status, reason = _check(planted, "returns_rows_of_objects")
     assert status == "could_not_check"
     assert reason.startswith("returned what cannot be written as JSON (object <object object at")
+    status, reason = _check(planted, "returns_a_malformed_verdict")  # it would cost the run results.json
+    assert status == "could_not_check"
+    assert reason.startswith("returned a malformed Verdict (count: ")
 
 
 def test_an_interrupted_run_kills_the_child_at_once(planted: Planted, tmp_path: Path) -> None:
