@@ -33,6 +33,44 @@ STATUS_WORDS: dict[InvariantStatus, str] = {
     "could_not_check": "could not check",
 }
 """An invariant's status (results.json's ``invariants[].status``) as words for people."""
+OUTCOME_WORDS: dict[ExitCode, str] = {
+    ExitCode.HELD: "PASSED",
+    ExitCode.VIOLATED: "FAILED",
+    ExitCode.INFRASTRUCTURE: VERDICT_WORDS[ExitCode.INFRASTRUCTURE].upper(),
+    ExitCode.INTERRUPTED: VERDICT_WORDS[ExitCode.INTERRUPTED].upper(),
+}
+"""A run's verdict as a command's last line starts it: PASSED, FAILED, ERROR, INTERRUPTED."""
+
+
+def outcome_word(code: ExitCode | int, verdict: str | None = None) -> str:
+    """:data:`OUTCOME_WORDS` for ``code``; NOT EXERCISED when results.json's ``verdict`` says so.
+
+    >>> outcome_word(ExitCode.INFRASTRUCTURE, NOT_EXERCISED)
+    'NOT EXERCISED'
+    """
+    if verdict == NOT_EXERCISED:
+        return NOT_EXERCISED.upper()
+    return next((w for c, w in OUTCOME_WORDS.items() if c == code), OUTCOME_WORDS[ExitCode.INFRASTRUCTURE])
+
+
+def exit_word(code: ExitCode | int) -> str:
+    """:data:`VERDICT_WORDS` for an exit code given as a number; the number itself if it is none of them."""
+    return next((w for c, w in VERDICT_WORDS.items() if c == code), str(int(code)))
+
+
+def status_mark(status: str, count: int, *, loud: bool = False) -> str:
+    """An invariant's status in a progress or verify line: ``holds``, ``VIOLATED (3)``, ``could not check``
+    (``COULD NOT CHECK`` when ``loud``); an unknown status as it is.
+
+    >>> status_mark("violated", 3)
+    'VIOLATED (3)'
+    """
+    if status == "violated":
+        return f"{STATUS_WORDS['violated'].upper()} ({count})"
+    if status == "could_not_check":
+        word = STATUS_WORDS["could_not_check"]
+        return word.upper() if loud else word
+    return STATUS_WORDS["holds"] if status == "holds" else status
 
 
 def exit_code(

@@ -13,7 +13,6 @@ it is refused, located, like any other mistake.
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 import stat
@@ -26,7 +25,7 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from harness.errors import InvalidInput
+from harness.errors import InvalidInput, did_you_mean
 
 M = TypeVar("M", bound=BaseModel)
 Loc = tuple[str | int, ...]
@@ -352,9 +351,7 @@ def _describe(located: Located, model: type[BaseModel], err: Any) -> str:
         name = loc[-1]
         allowed = sorted(_fields_at(model, model_loc[:-1]))
         hint = f"; expected one of {', '.join(allowed)}" if allowed else ""
-        close = difflib.get_close_matches(str(name), allowed, n=1) if len(str(name)) < 100 else []
-        if close:
-            hint += f"; did you mean {close[0]!r}?"
+        hint += did_you_mean(str(name), allowed) if len(str(name)) < 100 else ""  # difflib is quadratic
         return f"{located.where(loc, key=True)}: {format_loc(loc[:-1])}: unknown key {_shown(name)}{hint}"
     if kind == "missing":
         return f"{located.where(loc[:-1])}: {format_loc(loc)}: required key is missing"
@@ -378,8 +375,7 @@ def _suggestion(err: Any) -> str:
         expected, given = re.findall(r"'([^']*)'", str(ctx.get("expected_tags", ""))), ctx.get("tag")
     else:
         return ""
-    close = difflib.get_close_matches(str(given), expected, n=1) if isinstance(given, str) else []
-    return f"; did you mean {close[0]!r}?" if close else ""
+    return did_you_mean(given, expected)
 
 
 def _data_loc(data: Any, loc: Loc) -> Loc:

@@ -14,14 +14,14 @@ import time
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import click
 from rich.console import Console
 from rich.table import Table
 
 from harness import __version__
-from harness._results import verdict_word
+from harness._results import outcome_word, status_mark, verdict_word
 from harness._signals import interruptible
 from harness.errors import ExitCode, InfrastructureError, InvalidInput, PaychaosError
 from harness.postgres import EmbeddedPostgres, Server, external
@@ -79,6 +79,7 @@ def run(
     """
     from harness.experiment import load_experiment
     from harness.invariants import REGISTRY
+    from harness.report import run_summary
     from harness.run import RunOptions, run_experiment
 
     file = load_experiment(experiment, invariants=REGISTRY)
@@ -94,19 +95,16 @@ def run(
     )
     with interruptible():
         result = run_experiment(file, options, console)
-    verdict = result.results
-    line = {0: "[green]PASSED[/]", 1: "[red]FAILED[/]", 3: "[yellow]ERROR[/]", 130: "[yellow]INTERRUPTED[/]"}
-    if verdict.get("verdict") == "not exercised":
-        line[3] = "[yellow]NOT EXERCISED[/]"
-    summary = verdict.get("error") or _summary(verdict)
-    console.print(
-        f"{line.get(int(result.exit_code), 'ERROR')} {file.experiment.name}: {summary}", highlight=False
-    )
-    report = result.run_dir / "report.html"
+    folder = RunDir(result.run_dir)
+    results = folder.read_results_model()
+    word = outcome_word(result.exit_code, results.verdict)
+    colour = {ExitCode.HELD: "green", ExitCode.VIOLATED: "red"}.get(result.exit_code, "yellow")
+    console.print(f"[{colour}]{word}[/] {file.experiment.name}: {run_summary(results)}", highlight=False)
+    report = folder.report
     console.print(f"report: {report if report.exists() else result.run_dir}", highlight=False)
     for wanted, written in (
-        (junit, result.run_dir / "junit.xml"),
-        (json_out, result.run_dir / "results.json"),
+        (junit, folder.junit),
+        (json_out, folder.results),
     ):
         if wanted is not None and written.exists():
             wanted.parent.mkdir(parents=True, exist_ok=True)
@@ -150,7 +148,10 @@ def verify(run_dir: Path, json_out: Path | None) -> None:
                f"the run's verdicts from {replay.recorded_from}")  # fmt: skip
     width = max([22, *(len(c.invariant) for c in replay.checks)])
     for c in replay.checks:
-        was, now = _said(c.recorded_status, c.recorded_count), _said(c.verdict.status, c.verdict.count)
+        was, now = (
+            status_mark(c.recorded_status, c.recorded_count),
+            status_mark(c.verdict.status, c.verdict.count),
+        )
         said = {"matches": "matches", "DIFFERS": f"DIFFERS — {c.verdict.reason}".rstrip(" —")}
         if c.outcome == "not recomputable":
             now = "—"
@@ -169,23 +170,6 @@ def verify(run_dir: Path, json_out: Path | None) -> None:
     click.echo(f"VERIFIED {manifest.run_id}: {len(replay.checks) - gone} verdict(s) recomputed from the "
                f"folder match the run's own{kept}; {verdict_word(code, manifest.coverage)}")  # fmt: skip
     raise _Exit(int(code))
-
-
-def _said(status: str, count: int) -> str:
-    return {"violated": f"VIOLATED ({count})", "could_not_check": "could not check"}.get(status, status)
-
-
-def _summary(results: dict[str, Any]) -> str:
-    invariants = results.get("invariants") or []
-    violated = [v["invariant"] for v in invariants if v["status"] == "violated"]
-    unchecked = [v["invariant"] for v in invariants if v["status"] == "could_not_check"]
-    if violated:
-        return "violated: " + ", ".join(violated)
-    if unchecked:
-        return "could not check: " + ", ".join(unchecked)
-    guard = results.get("guard")
-    held = f"{len(invariants)} invariant(s) held" if invariants else "no invariants to check"
-    return held + (f"; {guard['message']}" if guard else "")
 
 
 def _in_ci() -> bool:
@@ -225,8 +209,8 @@ def matrix(
         for case in m.cases(spec, list(experiments)):
             outcome = m.run_case(case, out=out, quick=not full, console=Console(quiet=True))
             mark = "[green]as expected[/]" if outcome.as_expected else "[red]NOT as expected[/]"
-            detail = ", ".join(outcome.violated) or outcome.error or "all held"
-            console.print(f"{case.label:<50} {mark}  ({detail}; {outcome.seconds:.0f}s)", highlight=False)
+            console.print(f"{case.label:<50} {mark}  ({outcome.summary}; {outcome.seconds:.0f}s)",
+                          highlight=False)  # fmt: skip
             outcomes.append(outcome)
     table = m.markdown(outcomes)
     console.print(table, highlight=False, markup=False)

@@ -7,6 +7,8 @@ its infrastructure failed (exit 3). Only the CLI turns them into exit codes.
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
 from enum import IntEnum
 from typing import ClassVar
 
@@ -35,3 +37,16 @@ class InfrastructureError(PaychaosError):
     """Something the run depends on failed: a service would not start, a port was taken, …"""
 
     exit_code = ExitCode.INFRASTRUCTURE
+
+
+def did_you_mean(given: object, known: Iterable[str]) -> str:
+    """``; did you mean 'x'?`` for the known name closest to ``given``; "" when none is close, or when
+    ``given`` is no string.
+
+    >>> did_you_mean("helo", ["hello", "world"])
+    "; did you mean 'hello'?"
+    """
+    if not isinstance(given, str):
+        return ""
+    close = difflib.get_close_matches(given, list(known), n=1)
+    return f"; did you mean {close[0]!r}?" if close else ""

@@ -18,10 +18,13 @@ from pathlib import Path
 
 from rich.console import Console
 
+from harness._results import exit_word
 from harness.errors import ExitCode
 from harness.experiment import load_experiment
 from harness.invariants import REGISTRY
+from harness.report import run_summary
 from harness.run import RunOptions, run_experiment
+from harness.rundir import RunDir
 from harness.system import Target
 
 
@@ -46,6 +49,7 @@ class Outcome:
     seconds: float = 0.0
     run_dir: Path | None = None
     error: str | None = None
+    summary: str = ""  # the run's verdict after its word, as `paychaos run` says it
 
     @property
     def as_expected(self) -> bool:
@@ -68,10 +72,11 @@ def run_case(case: Case, *, out: Path, quick: bool, console: Console) -> Outcome
     file = load_experiment(case.experiment, invariants=REGISTRY)
     options = RunOptions(out=out, defects=(case.defect,) if case.defect else (), quick=quick, quiet=True)
     result = run_experiment(file, options, console)
-    violated = [v["invariant"] for v in result.results.get("invariants", []) if v["status"] == "violated"]
+    results = RunDir(result.run_dir).read_results_model()
+    violated = [v.invariant for v in results.invariants if v.status == "violated"]
     seconds = round(time.monotonic() - started, 1)
     return Outcome(
-        case, int(result.exit_code), violated, seconds, result.run_dir, result.results.get("error")
+        case, int(result.exit_code), violated, seconds, result.run_dir, results.error, run_summary(results)
     )
 
 
@@ -80,12 +85,11 @@ def markdown(outcomes: list[Outcome]) -> str:
         "| experiment | defect | expected to break | verdict | violated | time | as expected |",
         "|---|---|---|---|---|---:|:---:|",
     ]
-    words = {0: "held", 1: "violated", 2: "invalid", 3: "error", 130: "interrupted"}
     for o in outcomes:
         c = o.case
         lines.append(
             f"| {c.experiment.stem} | {c.defect or '— (correct stack)'} | {', '.join(c.expect) or '—'} | "
-            f"{words.get(o.exit_code, o.exit_code)} | {', '.join(o.violated) or '—'} | {o.seconds:.0f}s | "
+            f"{exit_word(o.exit_code)} | {', '.join(o.violated) or '—'} | {o.seconds:.0f}s | "
             f"{'yes' if o.as_expected else '**NO**'} |"
         )
     return "\n".join(lines) + "\n"

@@ -22,6 +22,9 @@ import pytest
 if TYPE_CHECKING:
     from _pytest._code.code import ExceptionInfo, TerminalRepr
 
+    from harness._results_model import Results
+    from harness.rundir import RunDir
+
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("paychaos", "paychaos experiments as tests")
@@ -79,6 +82,7 @@ class ExperimentItem(pytest.Item):
         from harness.errors import InvalidInput
         from harness.experiment import load_experiment
         from harness.invariants import REGISTRY
+        from harness.report import run_summary
         from harness.run import RunOptions, run_experiment
         from harness.rundir import RunDir
 
@@ -94,9 +98,11 @@ class ExperimentItem(pytest.Item):
             quiet=True,
         )
         result = run_experiment(file, options, Console(quiet=True))
-        self.user_properties.append(("report", str(RunDir(result.run_dir).report)))
+        folder = RunDir(result.run_dir)
+        self.user_properties.append(("report", str(folder.report)))
         if int(result.exit_code) != 0:
-            raise ExperimentFailed(_summary(result.results), _details(result.results, result.run_dir))
+            results = folder.read_results_model()
+            raise ExperimentFailed(run_summary(results), _details(results, folder))
 
     def repr_failure(self, excinfo: ExceptionInfo[BaseException], style: Any = None) -> str | TerminalRepr:
         if isinstance(excinfo.value, ExperimentFailed):
@@ -107,28 +113,14 @@ class ExperimentItem(pytest.Item):
         return self.path, 0, f"paychaos experiment {self.name}"
 
 
-def _summary(results: dict[str, Any]) -> str:
-    violated = [v["invariant"] for v in results.get("invariants", []) if v["status"] == "violated"]
-    if violated:
-        return f"violated: {', '.join(violated)}"
-    if results.get("error"):
-        return f"{results['verdict']}: {results['error']}"
-    unchecked = [v["invariant"] for v in results.get("invariants", []) if v["status"] == "could_not_check"]
-    return f"could not check: {', '.join(unchecked)}" if unchecked else str(results.get("verdict"))
-
-
-def _details(results: dict[str, Any], run_dir: Path) -> list[str]:
-    from harness.rundir import RunDir
-
+def _details(results: Results, folder: RunDir) -> list[str]:
     lines = []
-    for verdict in results.get("invariants", []):
-        if verdict["status"] == "holds":
+    for verdict in results.invariants:
+        if verdict.status == "holds":
             continue
-        lines.append(
-            f"  {verdict['invariant']}: {verdict['status']} ({verdict['count']}) {verdict['reason']}"
-        )
-        for example in verdict["examples"][:3]:
+        lines.append(f"  {verdict.invariant}: {verdict.status} ({verdict.count}) {verdict.reason}")
+        for example in verdict.examples[:3]:
             brief = {k: v for k, v in example.items() if not isinstance(v, list | dict)}
             lines.append(f"    e.g. {brief}")
-    lines.append(f"report: {RunDir(run_dir).report}")
+    lines.append(f"report: {folder.report}")
     return lines

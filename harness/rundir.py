@@ -5,6 +5,8 @@
 PosixPath('reports/20261122-101500-hello/evidence/debits.csv.gz')
 >>> run.read_results()["verdict"]  # doctest: +SKIP
 'held'
+>>> run.read_results_model().verdict  # doctest: +SKIP
+'held'
 
 This module imports nothing of the harness when it is loaded (the readers
 import theirs when called), so every part of paychaos can name a run's files
@@ -17,7 +19,10 @@ import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from harness._results_model import Results
 
 
 class RunDir:
@@ -144,6 +149,13 @@ class RunDir:
         if not isinstance(data, dict):
             raise ValueError(f"{self.results}: not a JSON object")
         return data
+
+    def read_results_model(self) -> Results:
+        """results.json as a :class:`~harness._results_model.Results`. Raises as :meth:`read_results`
+        does, and pydantic's ValidationError (a ValueError) when it does not match the schema."""
+        from harness._results_model import Results
+
+        return Results.model_validate(self.read_results())
 
     def read_journal(self) -> list[dict[str, Any]]:
         """Every event of the fault journal ([] when the run applied no fault, or never got that far)."""

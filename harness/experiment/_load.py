@@ -6,7 +6,6 @@ so a file that validates is a file that runs.
 
 from __future__ import annotations
 
-import difflib
 import os
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -17,7 +16,7 @@ from pydantic import ValidationError
 
 from harness._evidence_tables import COUNTERS
 from harness._yaml import Located, format_loc, load_yaml, problems, validate_located
-from harness.errors import InvalidInput
+from harness.errors import InvalidInput, did_you_mean
 from harness.experiment._model import Experiment, RampShape, SpikeShape, StagesShape
 from harness.system import Target, load_target
 
@@ -70,8 +69,7 @@ def _target_file(path: Path, given: str, located: Located) -> Path:
 
 def _unknown(located: Located, loc: tuple[str | int, ...], what: str, name: str, known: Iterable[str]) -> str:
     names = sorted(known)
-    close = difflib.get_close_matches(name, names, n=1)
-    hint = f"; did you mean {close[0]!r}?" if close else ""
+    hint = did_you_mean(name, names)
     listed = ", ".join(names) if names else "none"
     dotted = ".".join(str(p) if not isinstance(p, int) else f"[{p}]" for p in loc).replace(".[", "[")
     return f"{located.where(loc)}: {dotted}: unknown {what} {name!r}; known: {listed}{hint}"

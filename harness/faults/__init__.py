@@ -19,7 +19,14 @@ from harness.faults._client import ToxiproxyClient, ToxiproxyError
 from harness.faults._docker import docker_engine
 from harness.faults._faults import Fault
 from harness.faults._injector import FaultInjector
-from harness.faults._journal import JOURNAL_NAME, FaultJournal, read_journal, unhealed
+from harness.faults._journal import (
+    JOURNAL_NAME,
+    FaultJournal,
+    FaultWindow,
+    fault_windows,
+    read_journal,
+    unhealed,
+)
 from harness.faults._links import LinkProxies
 from harness.faults._recovery import Healed, heal_leftovers
 from harness.faults.kinds.config import ConfigFault
@@ -36,6 +43,7 @@ __all__ = [
     "Fault",
     "FaultInjector",
     "FaultJournal",
+    "FaultWindow",
     "Healed",
     "LinkDown",
     "LinkProxies",
@@ -45,6 +53,7 @@ __all__ = [
     "ToxiproxyClient",
     "ToxiproxyError",
     "docker_engine",
+    "fault_windows",
     "heal_leftovers",
     "read_journal",
     "start_backend",

@@ -17,9 +17,11 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 JOURNAL_NAME = "faults.jsonl"
 
@@ -61,12 +63,57 @@ def read_journal(path: Path) -> list[dict[str, Any]]:
 SETTLED = ("healed", "heal_abandoned")
 
 
+Settled = Literal["healed", "abandoned", "failed"]
+
+
+@dataclass(frozen=True)
+class FaultWindow:
+    """One applied fault, from its ``applied`` event to the event that settled it."""
+
+    id: str
+    applied: dict[str, Any]
+    """Its ``applied`` event."""
+    settled: dict[str, Any] | None
+    """The first ``healed`` or ``heal_abandoned`` event after it; None while it is still in place."""
+    failed: dict[str, Any] | None = None
+    """The last ``heal_failed`` event after it, if a heal was tried and failed before it settled."""
+
+    @property
+    def how(self) -> Settled | None:
+        """healed, abandoned (its heal can never be done), failed (a heal failed; it is still in place)
+        or None (no heal was tried yet)."""
+        if self.settled is not None:
+            return "healed" if self.settled.get("event") == "healed" else "abandoned"
+        return "failed" if self.failed is not None else None
+
+    @property
+    def healed(self) -> dict[str, Any] | None:
+        """Its ``healed`` event, if it was healed (not abandoned)."""
+        return self.settled if self.how == "healed" else None
+
+
+def fault_windows(events: Iterable[dict[str, Any]]) -> list[FaultWindow]:
+    """Every applied fault of a journal's ``events`` with what settled it, in the order they were applied.
+
+    Tolerant of what a killed writer or an older paychaos left: an event without an id is skipped.
+    """
+    applied: dict[str, dict[str, Any]] = {}
+    settled: dict[str, dict[str, Any]] = {}
+    failed: dict[str, dict[str, Any]] = {}
+    for event in events:
+        kind, fault_id = event.get("event"), event.get("id")
+        if not isinstance(fault_id, str):
+            continue
+        if kind == "applied":
+            applied.setdefault(fault_id, event)
+        elif fault_id in applied and fault_id not in settled:
+            if kind in SETTLED:
+                settled[fault_id] = event
+            elif kind == "heal_failed":
+                failed[fault_id] = event
+    return [FaultWindow(i, event, settled.get(i), failed.get(i)) for i, event in applied.items()]
+
+
 def unhealed(path: Path) -> list[dict[str, Any]]:
     """The ``applied`` events of faults that have no ``healed`` (or ``heal_abandoned``) event after them."""
-    applied: dict[str, dict[str, Any]] = {}
-    for event in read_journal(path):
-        if event["event"] == "applied":
-            applied[event["id"]] = event
-        elif event["event"] in SETTLED:
-            applied.pop(event["id"], None)
-    return list(applied.values())
+    return [w.applied for w in fault_windows(read_journal(path)) if w.settled is None]

@@ -18,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from harness._results import status_mark
 from harness.invariants._base import REGISTRY, Evidence, EvidenceUnavailable, InvariantDef, Verdict
 from harness.invariants._child import stopped_on_error
 
@@ -120,8 +121,6 @@ def never_checked(checks: list[Check], done: list[Verdict], why: str) -> list[Ve
 
 def verdict_line(v: Verdict) -> str:
     """One line of the progress output for a verdict."""
-    mark = {"holds": "holds", "violated": f"VIOLATED ({v.count})", "could_not_check": "COULD NOT CHECK"}[
-        v.status
-    ]
+    mark = status_mark(v.status, v.count, loud=True)
     extra = f" — {v.reason}" if v.reason else ""
     return f"{v.invariant:<22} {mark}{extra}"

@@ -36,6 +36,7 @@ import asyncpg
 import httpx
 
 from harness._evidence_tables import INDEXES, RUN_TABLES, TABLES
+from harness.faults import fault_windows
 from harness.invariants._base import (
     CONNECT_TIMEOUT,
     DB_ERRORS,
@@ -410,12 +411,7 @@ def _history_rows(folder: RunDir) -> Iterable[list[Any]]:
 
 
 def _fault_rows(folder: RunDir) -> Iterable[list[Any]]:
-    applied: dict[str, dict[str, Any]] = {}
-    healed: dict[str, str] = {}
-    for event in folder.read_journal():
-        if event["event"] == "applied":
-            applied[event["id"]] = event
-        elif event["event"] == "healed":
-            healed[event["id"]] = event["at"]
-    for fault_id, event in applied.items():
-        yield [fault_id, event["kind"], event["target"], event["action"], event["at"], healed.get(fault_id)]
+    for w in fault_windows(folder.read_journal()):
+        event = w.applied
+        healed = None if w.healed is None else w.healed["at"]
+        yield [w.id, event["kind"], event["target"], event["action"], event["at"], healed]

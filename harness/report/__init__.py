@@ -15,6 +15,7 @@ from harness.report._html import REPORT_NAME, write_html
 from harness.report._junit import write_junit
 from harness.report._rebuild import JUNIT_NAME, rebuild
 from harness.report._schema import ResultsInvalid, results_schema, validate_results
+from harness.report._text import run_summary
 
 __all__ = [
     "JUNIT_NAME",
@@ -22,6 +23,7 @@ __all__ = [
     "ResultsInvalid",
     "rebuild",
     "results_schema",
+    "run_summary",
     "validate_results",
     "write_html",
     "write_junit",

@@ -19,9 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from harness import __version__
+from harness._results import NOT_EXERCISED, STATUS_WORDS
+from harness.faults import FaultWindow, fault_windows
 from harness.report._charts import timeline_figure
 from harness.report._run import Run, load_run
-from harness.report._text import verdict_summary
+from harness.report._text import run_summary, verdict_summary
 from harness.rundir import RunDir
 
 REPORT_NAME = RunDir.REPORT
@@ -29,13 +31,6 @@ MAX_TEXT = 2000  # characters of one value shown in an example
 MAX_ROWS = 50  # rows of one nested list shown in an example
 OPEN_EXAMPLES = 5  # examples shown unfolded per invariant; the rest fold
 _ISO = re.compile(r"^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}")
-_VERDICT_WORDS = {
-    "held": "HELD",
-    "violated": "VIOLATED",
-    "not exercised": "NOT EXERCISED",
-    "error": "ERROR",
-    "interrupted": "INTERRUPTED",
-}
 
 
 def write_html(run_dir: Path) -> Path:
@@ -76,7 +71,7 @@ def render(run: Run) -> str:
             run.timeline, faults=run.fault_marks(), phases=run.phase_marks(), guard=results.get("guard")
         )
     name = experiment.get("name") or results.get("run_id")
-    title = f"paychaos: {name} — {_VERDICT_WORDS.get(verdict, verdict)}"
+    title = f"paychaos: {name} — {verdict.upper()}"
     body = "\n".join(
         [
             _header(run),
@@ -134,31 +129,12 @@ def _header(run: Run) -> str:
         f"started {_utc(started)}{took}",
         f"exit code {escape(str(r.get('exit_code')))}",
     ] + (["quick profile"] if experiment.get("quick") else [])
-    word = escape(_VERDICT_WORDS.get(verdict, verdict.upper()))
-    summary = f"{escape(str(experiment.get('name') or ''))}: {escape(_summary(r))}"
+    word = escape(verdict.upper())
+    summary = f"{escape(run.model.experiment.name)}: {escape(run_summary(run.model, full=True))}"
     return f"""<header class="verdict {escape(verdict.replace(" ", "-"))}" id="verdict">
 <p class="line"><span class="word">{word}</span> <span class="summary">{summary}</span></p>
 <p class="meta">{" · ".join(meta)}</p>
 </header>"""
-
-
-def _summary(results: dict[str, Any]) -> str:
-    invariants = results.get("invariants") or []
-    violated = [v["invariant"] for v in invariants if v.get("status") == "violated"]
-    unchecked = [v["invariant"] for v in invariants if v.get("status") == "could_not_check"]
-    guard = results.get("guard")
-    parts = []
-    if results.get("error"):
-        parts.append(str(results["error"]))
-    if violated:
-        parts.append("violated: " + ", ".join(violated))
-    if unchecked:
-        parts.append("could not check: " + ", ".join(unchecked))
-    if not parts:
-        parts.append(f"{len(invariants)} invariant(s) held" if invariants else "no invariant was checked")
-    if guard:
-        parts.append(str(guard.get("message") or "a guard tripped"))
-    return "; ".join(parts)
 
 
 def _notes(run: Run) -> str:
@@ -223,7 +199,7 @@ def _coverage(run: Run) -> str:
     for c in counts:
         required, met = c.get("required"), c.get("met")
         value = "could not count" if c.get("value") is None else str(c["value"])
-        badge = {True: _badge("holds", "met"), False: _badge("violated", "NOT EXERCISED")}.get(met, "")
+        badge = {True: _badge("holds", "met"), False: _badge("violated", NOT_EXERCISED.upper())}.get(met, "")
         cells = [
             f"<td>{escape(str(c.get('name', '?')))}</td>",
             f'<td class="n">{escape(value)}</td>',
@@ -241,8 +217,8 @@ def _coverage(run: Run) -> str:
 
 
 def _badge(status: str, word: str | None = None) -> str:
-    words = {"holds": "holds", "violated": "violated", "could_not_check": "could not check"}
-    return f'<span class="badge {escape(status)}">{escape(word or words.get(status, status))}</span>'
+    said = word or next((w for s, w in STATUS_WORDS.items() if s == status), status)
+    return f'<span class="badge {escape(status)}">{escape(said)}</span>'
 
 
 def _slug(name: str) -> str:
@@ -441,16 +417,16 @@ def _slo(run: Run) -> str:
 
 
 def _faults(run: Run) -> str:
-    applied = {e.get("id"): e for e in run.journal if e.get("event") == "applied"}
-    healed = {e.get("id"): e for e in run.journal if e.get("event") == "healed"}
-    abandoned = {e.get("id"): e for e in run.journal if e.get("event") == "heal_abandoned"}
+    windows = {w.id: w for w in fault_windows(run.journal)}
     scheduled = run.results.get("faults") or []
     known = {f.get("id") for f in scheduled}
-    faults = scheduled + [{"id": fid} for fid in applied if fid not in known]  # in the journal only
+    faults = scheduled + [{"id": fid} for fid in windows if fid not in known]  # in the journal only
     rows = []
     for fault in faults:
         fid = fault.get("id")
-        event, heal = applied.get(fid), healed.get(fid)
+        window = windows.get(fid) if isinstance(fid, str) else None
+        event = None if window is None else window.applied
+        heal = None if window is None else window.healed
         cells = [
             escape(str(fid or "—")),
             escape(str(fault.get("label") or "")),
@@ -458,7 +434,7 @@ def _faults(run: Run) -> str:
             _fault_schedule(fault.get("spec") or {}),
             _when(fault.get("applied_at"), event, run.t0, "not applied"),
             _when(fault.get("healed_at"), heal, run.t0, "not healed" if event else "—"),
-            escape(_heal_outcome(heal, abandoned.get(fid))),
+            escape(_heal_outcome(window)),
         ]
         rows.append(
             f'<tr data-fault="{escape(str(fid))}">' + "".join(f"<td>{c}</td>" for c in cells) + "</tr>"
@@ -476,12 +452,14 @@ def _faults(run: Run) -> str:
     )
 
 
-def _heal_outcome(heal: dict[str, Any] | None, abandoned: dict[str, Any] | None) -> str:
+def _heal_outcome(window: FaultWindow | None) -> str:
     """What the heal did: its outcome (an overlapping fault's state kept in place says so), or why it
     was given up."""
-    if heal is not None:
-        return str(heal.get("outcome") or "")
-    return f"given up: {abandoned.get('reason')}" if abandoned is not None else ""
+    if window is None or window.settled is None:
+        return ""
+    if window.how == "abandoned":
+        return f"given up: {window.settled.get('reason')}"
+    return str(window.settled.get("outcome") or "")
 
 
 def _fault_what(event: dict[str, Any] | None) -> str:

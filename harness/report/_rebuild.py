@@ -22,5 +22,5 @@ def rebuild(run_dir: Path) -> dict[str, Any]:
     """
     run = load_run(Path(run_dir))
     report = write_run_html(run, run.dir / REPORT_NAME)
-    write_junit(run.results, run.dir / JUNIT_NAME, report=report)
+    write_junit(run.model, run.dir / JUNIT_NAME, report=report)
     return run.results

@@ -17,9 +17,13 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import ValidationError
 
 from harness import __version__
-from harness.errors import InvalidInput
+from harness._results import VERDICT_WORDS
+from harness._results_model import SCHEMA_VERSION, Results
+from harness.errors import ExitCode, InvalidInput
+from harness.faults import fault_windows
 from harness.report._timeline import Timeline, read_timeline
 from harness.rundir import RunDir
 
@@ -27,7 +31,8 @@ from harness.rundir import RunDir
 @dataclass
 class Run:
     dir: Path
-    results: dict[str, Any]
+    results: dict[str, Any]  # results.json as read (or rebuilt), for the report's tolerant rendering
+    model: Results  # the same, as a model
     timeline: Timeline
     journal: list[dict[str, Any]] = field(default_factory=list)
     rebuilt: bool = False  # results.json was missing or unreadable; ``results`` was made from the journals
@@ -65,29 +70,35 @@ def load_run(run_dir: Path) -> Run:
     folder = RunDir(run_dir)
     journal = folder.read_journal()
     notes: list[str] = []
-    results, problem = _read_results(folder)
-    if results is not None:
-        t0 = results.get("load_started_at")
-        window = _fault_window(journal) or _fault_window_from_results(results)
-        seconds = (results.get("load") or {}).get("seconds")
-        timeline = read_timeline(folder.history, t0=t0, fault_window=window, expected_seconds=seconds)
-        run = Run(run_dir, results, timeline, journal)
+    results, model, problem = _read_results(folder)
+    if results is not None and model is not None:
+        t0 = model.load_started_at
+        window = _fault_window(journal) or _fault_window_from_results(model)
+        timeline = read_timeline(
+            folder.history, t0=t0, fault_window=window, expected_seconds=model.load.seconds
+        )
+        run = Run(run_dir, results, model, timeline, journal)
     else:
         timeline = read_timeline(folder.history, fault_window=_fault_window(journal))
-        run = Run(run_dir, _reconstruct(run_dir, journal, timeline, problem), timeline, journal, rebuilt=True)
+        rebuilt = _reconstruct(run_dir, journal, timeline, problem)
+        run = Run(run_dir, rebuilt, Results.model_validate(rebuilt), timeline, journal, rebuilt=True)
+        stopped = "the run stopped before writing its results (killed or crashed)"
+        if results is not None:
+            stopped = f"it is not a results.json of schema version {SCHEMA_VERSION} (an older paychaos's?)"
         notes.append(
-            f"{problem}: the run stopped before writing its results (killed or crashed). This report was "
+            f"{problem}: {stopped}. This report was "
             "rebuilt from the history, the fault journal and experiment.yaml; no invariant was checked, "
             "and the command and versions below are reconstructions."
         )
-    left = _unhealed(journal)
+    windows = fault_windows(journal)
+    left = [w.applied for w in windows if w.settled is None]
     if left:
         what = ", ".join(f"{e.get('id')} ({e.get('target')}: {e.get('action')})" for e in left)
         notes.append(f"The fault journal shows faults applied and never healed: {what}. "
                      f"Run `paychaos heal {run_dir}` before the next run.")  # fmt: skip
-    for event in journal:
-        if event.get("event") == "heal_abandoned":
-            notes.append(f"Healing fault {event.get('id')} was given up: {event.get('reason')}.")
+    for fault in windows:
+        if fault.how == "abandoned" and fault.settled is not None:
+            notes.append(f"Healing fault {fault.id} was given up: {fault.settled.get('reason')}.")
     if folder.evidence_error.is_file():
         why = folder.evidence_error.read_text(encoding="utf-8", errors="replace").strip()
         notes.append(f"The evidence could not be saved in {RunDir.EVIDENCE}/ ({why}); the verdicts stand, "
@@ -99,15 +110,22 @@ def load_run(run_dir: Path) -> Run:
     return run
 
 
-def _read_results(folder: RunDir) -> tuple[dict[str, Any] | None, str]:
+def _read_results(folder: RunDir) -> tuple[dict[str, Any] | None, Results | None, str]:
+    """results.json as read and as a model; what is wrong with it when either is missing."""
     try:
-        return folder.read_results(), ""
+        data = folder.read_results()
     except FileNotFoundError:
-        return None, f"{RunDir.RESULTS} is missing"
+        return None, None, f"{RunDir.RESULTS} is missing"
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        return None, f"{RunDir.RESULTS} is unreadable ({type(exc).__name__}: {exc})"
+        return None, None, f"{RunDir.RESULTS} is unreadable ({type(exc).__name__}: {exc})"
     except ValueError:
-        return None, f"{RunDir.RESULTS} is not a JSON object"
+        return None, None, f"{RunDir.RESULTS} is not a JSON object"
+    try:
+        return data, Results.model_validate(data), ""
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        where = ".".join(str(part) for part in first["loc"]) or "(top level)"
+        return data, None, f"{RunDir.RESULTS} does not match its schema ({where}: {first['msg']})"
 
 
 def _epoch(iso: Any) -> float | None:
@@ -119,33 +137,22 @@ def _epoch(iso: Any) -> float | None:
 
 def _fault_window(journal: list[dict[str, Any]]) -> tuple[float, float] | None:
     """(first applied, last healed) in epoch seconds from the journal, as the slo invariant splits phases."""
-    applied = {e.get("id"): _epoch(e.get("at")) for e in journal if e.get("event") == "applied"}
-    healed = {e.get("id"): _epoch(e.get("at")) for e in journal if e.get("event") == "healed"}
-    starts = [t for t in applied.values() if t is not None]
+    windows = fault_windows(journal)
+    starts = [t for t in (_epoch(w.applied.get("at")) for w in windows) if t is not None]
     if not starts:
         return None
-    ends = [healed.get(i) for i in applied]
+    ends = [None if w.healed is None else _epoch(w.healed.get("at")) for w in windows]
     return min(starts), math.inf if any(e is None for e in ends) else max(e for e in ends if e is not None)
 
 
-def _fault_window_from_results(results: dict[str, Any]) -> tuple[float, float] | None:
-    t0 = results.get("load_started_at")
-    applied = [f for f in results.get("faults") or [] if f.get("applied_at") is not None]
+def _fault_window_from_results(results: Results) -> tuple[float, float] | None:
+    t0 = results.load_started_at
+    applied = [f.applied_at for f in results.faults if f.applied_at is not None]
     if t0 is None or not applied:
         return None
-    ends = [f.get("healed_at") for f in applied]
-    last = math.inf if any(e is None for e in ends) else t0 + max(float(e) for e in ends)
-    return t0 + min(float(f["applied_at"]) for f in applied), last
-
-
-def _unhealed(journal: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    applied: dict[Any, dict[str, Any]] = {}
-    for event in journal:
-        if event.get("event") == "applied":
-            applied[event.get("id")] = event
-        elif event.get("event") in ("healed", "heal_abandoned"):  # abandoned: settled, with its reason
-            applied.pop(event.get("id"), None)
-    return list(applied.values())
+    ends = [f.healed_at for f in results.faults if f.applied_at is not None]
+    last = math.inf if any(e is None for e in ends) else t0 + max(e for e in ends if e is not None)
+    return t0 + min(applied), last
 
 
 def _experiment(run_dir: Path) -> dict[str, Any]:
@@ -166,12 +173,10 @@ def _reconstruct(
     defects = [str(d) for d in target.get("defects") or []]
     t0 = timeline.t0
     faults: list[dict[str, Any]] = []
-    for event in journal:
-        if event.get("event") != "applied":
-            continue
+    for window in fault_windows(journal):
+        event = window.applied
         applied = _epoch(event.get("at"))
-        heals = [e for e in journal if e.get("event") == "healed" and e.get("id") == event.get("id")]
-        healed = _epoch(heals[0].get("at")) if heals else None
+        healed = None if window.healed is None else _epoch(window.healed.get("at"))
         faults.append({
             "index": len(faults),
             "label": f"{event.get('target')}: {event.get('kind')} {event.get('action')}",
@@ -198,17 +203,17 @@ def _reconstruct(
         load = {"operations": timeline.operations, "errors": timeline.errors,
                 "seconds": round(timeline.last_end - t0, 3)}  # fmt: skip
     return {
-        "schema_version": 1,
+        "schema_version": SCHEMA_VERSION,
         "run_id": run_dir.name,
         "status": "interrupted",
-        "verdict": "interrupted",
-        "exit_code": 130,
+        "verdict": VERDICT_WORDS[ExitCode.INTERRUPTED],
+        "exit_code": int(ExitCode.INTERRUPTED),
         "error": f"{problem}; report rebuilt from the history, the fault journal and {RunDir.EXPERIMENT}",
         "experiment": {
             "name": name,
             "description": str(spec.get("description") or ""),
             "file": str(copied),
-            "seed": spec.get("seed") if isinstance(spec.get("seed"), int) else 1,
+            "seed": spec["seed"] if type(spec.get("seed")) is int else 1,
             "quick": False,
         },
         "target": {"name": target_name or "unknown", "defects": defects},

@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from harness._results import STATUS_WORDS
+from harness._results import STATUS_WORDS, VERDICT_WORDS
+from harness._results_model import Results
+from harness.errors import ExitCode
 
 
 def verdict_summary(verdict: dict[str, Any]) -> str:
@@ -19,6 +21,32 @@ def verdict_summary(verdict: dict[str, Any]) -> str:
         return f"{STATUS_WORDS['could_not_check']}: {reason or 'no reason given'}"
     checked = verdict.get("checked")
     return STATUS_WORDS["holds"] + (f" ({checked} checked)" if checked is not None else "")
+
+
+def run_summary(results: Results, *, full: bool = False) -> str:
+    """A run's verdict after its word, in one line: ``17 invariant(s) held``, ``violated: a, b``, ….
+
+    The parts, in order: why the run ended early or is no pass (results.json's ``error``), the
+    violated invariants, those that could not be checked; ``N invariant(s) held`` when none of these
+    applies. A command's last line (the default) says the first part only, and a tripped guard's
+    message after a pass; the report's header (``full``) says every part, then the guard's message.
+    """
+    violated = [v.invariant for v in results.invariants if v.status == "violated"]
+    unchecked = [v.invariant for v in results.invariants if v.status == "could_not_check"]
+    parts = [
+        results.error or "",
+        f"{STATUS_WORDS['violated']}: {', '.join(violated)}" if violated else "",
+        f"{STATUS_WORDS['could_not_check']}: {', '.join(unchecked)}" if unchecked else "",
+    ]
+    said = [p for p in parts if p]
+    if said and not full:
+        return said[0]
+    if not said:
+        n = len(results.invariants)
+        said.append(f"{n} invariant(s) {VERDICT_WORDS[ExitCode.HELD]}" if n else "no invariant was checked")
+    if results.guard is not None:
+        said.append(results.guard.message or "a guard tripped")
+    return "; ".join(said)
 
 
 def scalar(value: Any) -> str:

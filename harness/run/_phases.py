@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterator
 from contextlib import ExitStack
 
+from harness._results import NOT_EXERCISED
 from harness.errors import InfrastructureError
 from harness.faults import FaultInjector, FaultJournal, LinkProxies, heal_leftovers, start_backend
 from harness.faults.kinds import FaultContext
@@ -172,7 +173,7 @@ def verify(
     )
     for c in coverage:
         if c.required is not None:
-            progress.event(f"  {c.describe():<44} {'ok' if c.met else 'NOT EXERCISED'}")
+            progress.event(f"  {c.describe():<44} {'ok' if c.met else NOT_EXERCISED.upper()}")
     assert isinstance(evidence.store, EvidenceStore)
     evidence.store.save(evidence.window, checks, verdicts, coverage, progress.event)
     return verdicts, coverage

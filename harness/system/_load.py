@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable
 from pathlib import Path
 
 from harness._yaml import Located, format_loc, load_yaml, validate_located
-from harness.errors import InvalidInput
+from harness.errors import InvalidInput, did_you_mean
 from harness.system._model import PLACEHOLDER, POSTGRES, Target
 
 
@@ -32,8 +31,7 @@ def load_target(path: str | Path) -> Target:
 
 def _unknown(located: Located, loc: tuple[str | int, ...], kind: str, name: str, known: Iterable[str]) -> str:
     known = sorted(known)
-    close = difflib.get_close_matches(name, known, n=1)
-    hint = f"; did you mean {close[0]!r}?" if close else ""
+    hint = did_you_mean(name, known)
     listed = ", ".join(known) or "none are declared"
     return f"{located.where(loc)}: {format_loc(loc)}: unknown {kind} {name!r}; known: {listed}{hint}"
 
@@ -119,9 +117,7 @@ def _placeholder(t: Target, ref: str) -> str | None:
                 "use {python}, {port}, {secret} or {link.NAME.url|address|dsn}")  # fmt: skip
     _, name, attr = parts
     if name not in t.links:
-        close = difflib.get_close_matches(name, t.links, n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        return f"{{{ref}}} names no declared link {name!r}{hint}"
+        return f"{{{ref}}} names no declared link {name!r}{did_you_mean(name, t.links)}"
     is_db = t.links[name].to == POSTGRES
     allowed = ("dsn", "address") if is_db else ("url", "address")
     if attr not in allowed:

@@ -17,7 +17,6 @@ the service calls its peer through the proxy without knowing.
 from __future__ import annotations
 
 import contextlib
-import difflib
 import os
 import secrets
 import signal
@@ -34,7 +33,7 @@ from typing import Literal
 
 from harness._ownership import record_process
 from harness._process import free_port, parent_death_signal, port_in_use, tail
-from harness.errors import InfrastructureError, InvalidInput
+from harness.errors import InfrastructureError, InvalidInput, did_you_mean
 from harness.postgres import Server
 from harness.system._model import PLACEHOLDER, POSTGRES, Target
 
@@ -296,8 +295,7 @@ def check_defects(target: Target, defects: tuple[str, ...]) -> tuple[str, ...]:
     """The defect names, once each, in order; an unknown one is exit 2 with a did-you-mean."""
     for name in defects:
         if name not in target.defects:
-            close = difflib.get_close_matches(name, target.defects, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
+            hint = did_you_mean(name, target.defects)
             known = ", ".join(sorted(target.defects)) or "none"
             raise InvalidInput(f"unknown defect {name!r} for target {target.name!r}; known: {known}{hint}")
     return tuple(dict.fromkeys(defects))

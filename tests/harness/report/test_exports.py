@@ -12,6 +12,7 @@ def test_report_exports() -> None:
         "ResultsInvalid",
         "rebuild",
         "results_schema",
+        "run_summary",
         "validate_results",
         "write_html",
         "write_junit",
