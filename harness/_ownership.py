@@ -36,9 +36,10 @@ from typing import Any, Literal
 import psutil
 
 from harness.errors import InfrastructureError
+from harness.rundir import RunDir
 
-LOCK_NAME = ".lock"
-PROCESSES_NAME = "processes.jsonl"
+LOCK_NAME = RunDir.LOCK
+PROCESSES_NAME = RunDir.PROCESSES
 
 # psutil derives a start time from boot time and clock ticks; two readings of one process agree
 # far closer than this, and no pid is handed out twice within it.

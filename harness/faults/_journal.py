@@ -23,7 +23,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-JOURNAL_NAME = "faults.jsonl"
+from harness.rundir import RunDir
+
+JOURNAL_NAME = RunDir.FAULTS
 
 
 class FaultJournal:

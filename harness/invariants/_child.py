@@ -41,6 +41,7 @@ from harness._results_model import VerdictRecord
 from harness.durations import format_duration
 from harness.invariants._base import MAX_EXAMPLES, Evidence, EvidenceUnavailable, RunWindow, Status, Verdict
 from harness.invariants._store import EvidenceStore, Limits
+from harness.rundir import RunDir
 from harness.system import Target
 
 _GRACE = 1.0  # seconds between SIGTERM and SIGKILL when the time limit is up
@@ -51,7 +52,7 @@ _VERDICT = TypeAdapter(Verdict)
 def run_in_child(evidence: Evidence, function: str, params: Mapping[str, Any], *, timeout: float) -> Verdict:
     """Call ``function`` ("module.path:name") as ``function(evidence, **params)`` in a child process."""
     name = f"python: {function}"
-    log = _new_log(evidence.store.run_dir / "logs", function)
+    log = _new_log(RunDir(evidence.store.run_dir).logs, function)
     with tempfile.TemporaryDirectory(prefix="paychaos-invariant-") as private:  # mode 0700: DSNs inside
         job, out = Path(private, "job.json"), Path(private, "verdict.json")
         job.write_text(json.dumps({

@@ -20,6 +20,7 @@ from harness._ownership import record_process
 from harness._process import free_port, parent_death_signal, tail
 from harness.errors import InfrastructureError
 from harness.experiment import Load
+from harness.rundir import RunDir
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
 
@@ -37,8 +38,8 @@ class LocustProcess:
         env: dict[str, str] | None = None,
     ) -> None:
         self.run_dir = run_dir
-        self.history = run_dir / "history"
-        self.log = run_dir / "locust.log"
+        self.history = RunDir(run_dir).history
+        self.log = RunDir(run_dir).locust_log
         self.spec: dict[str, Any] = {
             "load": load.model_dump(mode="json", by_alias=True),
             "scenarios": scenarios,
@@ -89,7 +90,7 @@ class LocustProcess:
 
     def start(self) -> None:
         self.history.mkdir(parents=True, exist_ok=True)
-        spec_path = self.run_dir / "load.json"
+        spec_path = RunDir(self.run_dir).load_spec
         spec_path.write_text(json.dumps(self.spec, indent=2))
         env = {**os.environ, **self._env, "PAYCHAOS_LOAD_SPEC": str(spec_path)}
         with open(self.log, "ab") as out:

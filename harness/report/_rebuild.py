@@ -8,8 +8,9 @@ from typing import Any
 from harness.report._html import REPORT_NAME, write_run_html
 from harness.report._junit import write_junit
 from harness.report._run import load_run
+from harness.rundir import RunDir
 
-JUNIT_NAME = "junit.xml"
+JUNIT_NAME = RunDir.JUNIT
 
 
 def rebuild(run_dir: Path) -> dict[str, Any]:
