@@ -11,6 +11,9 @@ from __future__ import annotations
 import io
 import os
 import shutil
+import signal
+import subprocess
+import sys
 import tarfile
 import uuid
 from collections.abc import Iterator
@@ -30,6 +33,7 @@ from harness.faults import (
     heal_leftovers,
     start_backend,
 )
+from tests.conftest import ROOT
 from tests.support.wait import wait_until
 
 pytestmark = [pytest.mark.docker, pytest.mark.integration]
@@ -154,6 +158,47 @@ def test_a_pause_left_by_a_killed_run_is_healed_from_its_journal(
     assert [(h.ok, h.outcome) for h in healed] == [(True, f"unpaused {container.short_id}")]
     assert _answers(url)
     assert heal_leftovers([tmp_path]) == []
+
+
+# A stand-in for a run that owns its folder and pauses a container, then waits to be killed.
+PAUSING_RUN = """
+import sys
+from pathlib import Path
+from harness._ownership import RunLock
+from harness.faults import ContainerFault, FaultInjector, FaultJournal, docker_engine
+
+run_dir, name = Path(sys.argv[1]), sys.argv[2]
+run_dir.mkdir(parents=True, exist_ok=True)
+with RunLock(run_dir), FaultInjector(FaultJournal(run_dir / "faults.jsonl")) as faults:
+    faults.apply(ContainerFault(docker_engine(), "pause", name=name))
+    print("paused", flush=True)
+    sys.stdin.read()
+"""
+
+
+@pytest.mark.parametrize("kill", ["process", "group"])
+def test_a_container_paused_by_a_sigkilled_run_is_unpaused_by_the_next_heal(
+    engine: Any, httpd: tuple[Any, str, str], tmp_path: Path, kill: str
+) -> None:
+    container, url, _ = httpd
+    run_dir = tmp_path / "run"
+    run = subprocess.Popen([sys.executable, "-c", PAUSING_RUN, str(run_dir), container.name], cwd=ROOT,
+                           stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, start_new_session=True)  # fmt: skip
+    assert run.stdout is not None
+    assert run.stdout.readline().strip() == "paused"
+    assert heal_leftovers([run_dir])[0].status == "left alone"  # the run is alive: its pause is its own
+    container.reload()
+    assert container.status == "paused"
+    (os.killpg if kill == "group" else os.kill)(run.pid, signal.SIGKILL)
+    run.wait(timeout=10)
+    healed = heal_leftovers([run_dir])
+    assert [(h.ok, h.outcome) for h in healed if h.status == "healed"] == [
+        (True, f"unpaused {container.short_id}")
+    ]
+    container.reload()
+    assert container.status == "running"
+    assert _answers(url)
+    assert [h for h in heal_leftovers([run_dir]) if h.status != "left alone"] == []
 
 
 def test_an_unknown_container_is_reported(engine: Any, tmp_path: Path) -> None:
