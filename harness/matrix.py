@@ -60,11 +60,12 @@ class Outcome:
 
 def cases(target: Target, experiments: list[Path] | None = None) -> Iterator[Case]:
     """Correct-stack runs first (the experiments given and those the defects name), then each defect."""
-    named = {(target.root / d.experiment).resolve() for d in target.defects.values()}
+    named = {(target.root / c.experiment).resolve() for d in target.defects.values() for c in d.catches()}
     for path in sorted({p.resolve() for p in experiments or []} | named):
         yield Case(path, None, ())
     for name, defect in sorted(target.defects.items()):
-        yield Case((target.root / defect.experiment).resolve(), name, tuple(defect.invariants))
+        for catch in defect.catches():
+            yield Case((target.root / catch.experiment).resolve(), name, tuple(catch.invariants))
 
 
 def run_case(case: Case, *, out: Path, quick: bool, console: Console) -> Outcome:

@@ -37,6 +37,7 @@ class RunDir:
     LOCUST_LOG = "locust.log"
     HISTORY = "history"  # every client operation: one JSONL file per Locust process
     FAULTS = "faults.jsonl"  # the fault journal (harness.faults.JOURNAL_NAME)
+    HTTP_FAULTS = "http-faults.jsonl"  # every request an HTTP fault acted on, one line each
     PROCESSES = "processes.jsonl"  # the processes the run started, for cleanup after a crash
     LOCK = ".lock"  # held while the run runs
     LOGS = "logs"  # each service's log, PostgreSQL's, the proxy's, python invariants'
@@ -92,6 +93,10 @@ class RunDir:
     @property
     def faults(self) -> Path:
         return self.path / self.FAULTS
+
+    @property
+    def http_faults(self) -> Path:
+        return self.path / self.HTTP_FAULTS
 
     @property
     def processes(self) -> Path:

@@ -9,7 +9,9 @@ one's heal does not cut the outer one short); :func:`heal_leftovers` heals
 what a killed run left, and never touches a run that is still running.
 
 Each kind of fault (its YAML, checks, building, applying, healing, describing)
-is one module of :mod:`harness.faults.kinds`, found through its registry.
+is one module of :mod:`harness.faults.kinds`, found through its registry. Faults on HTTP
+messages (lose the answer of a committed debit, duplicate a notification) are rules on the
+run's HTTP hop, :mod:`harness.faults.httphop`, put in front of the links that need it.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from harness.faults._backends import Backend, start_backend
 from harness.faults._client import ToxiproxyClient, ToxiproxyError
 from harness.faults._docker import docker_engine
 from harness.faults._faults import Fault
+from harness.faults._hop import Hop, HopClient, start_hop
 from harness.faults._injector import FaultInjector
 from harness.faults._journal import (
     JOURNAL_NAME,
@@ -27,10 +30,11 @@ from harness.faults._journal import (
     read_journal,
     unhealed,
 )
-from harness.faults._links import LinkProxies
+from harness.faults._links import HopLinks, LinkProxies
 from harness.faults._recovery import Healed, heal_leftovers
 from harness.faults.kinds.config import ConfigFault
 from harness.faults.kinds.container import ContainerFault
+from harness.faults.kinds.http import HttpFault, HttpFaultSpec
 from harness.faults.kinds.link import TOXIC_TYPES, LinkDown, ToxicFault
 from harness.faults.kinds.process import ProcessFault, ProcessHandle
 
@@ -45,6 +49,11 @@ __all__ = [
     "FaultJournal",
     "FaultWindow",
     "Healed",
+    "Hop",
+    "HopClient",
+    "HopLinks",
+    "HttpFault",
+    "HttpFaultSpec",
     "LinkDown",
     "LinkProxies",
     "ProcessFault",
@@ -57,5 +66,6 @@ __all__ = [
     "heal_leftovers",
     "read_journal",
     "start_backend",
+    "start_hop",
     "unhealed",
 ]

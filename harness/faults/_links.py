@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from harness.errors import InfrastructureError
 from harness.faults._client import ToxiproxyClient
+from harness.faults._hop import HopClient
 from harness.system import Address, Stack
 
 
@@ -36,3 +38,31 @@ class LinkProxies:
         for name in self.names.values():
             self.client.delete_proxy(name)
         self.names.clear()
+
+
+class HopLinks:
+    """The run's HTTP hop in front of some links: service → hop → (the link's proxy) → peer.
+
+    Made after the link proxies and before the stack starts, so each source is told the hop's
+    address; TCP faults on the link's proxy still apply behind it.
+    """
+
+    def __init__(self, client: HopClient, stack: Stack, links: Iterable[str]) -> None:
+        self.client = client
+        self.names: dict[str, str] = {}  # link -> hop link name
+        for link in links:
+            created = client.create_link(link, "127.0.0.1:0", str(stack.address(link)))
+            host, _, port = str(created["listen"]).rpartition(":")
+            stack.route(link, Address(host, int(port)))
+            self.names[link] = link
+
+    def close(self) -> None:
+        """Take the hop out of the links (the hop process itself is stopped with the run)."""
+        try:
+            for name in self.names.values():
+                self.client.delete_link(name)
+        except InfrastructureError:
+            pass  # the hop is gone already, and its links with it
+        finally:
+            self.names.clear()
+            self.client.close()

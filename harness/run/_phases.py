@@ -17,7 +17,16 @@ from contextlib import ExitStack
 
 from harness._results import NOT_EXERCISED
 from harness.errors import InfrastructureError
-from harness.faults import FaultInjector, FaultJournal, LinkProxies, heal_leftovers, start_backend
+from harness.faults import (
+    FaultInjector,
+    FaultJournal,
+    HopClient,
+    HopLinks,
+    LinkProxies,
+    heal_leftovers,
+    start_backend,
+    start_hop,
+)
 from harness.faults.kinds import FaultContext
 from harness.invariants import (
     Count,
@@ -62,6 +71,7 @@ def target_up(plan: RunPlan, cleanups: ExitStack, progress: Progress) -> Wiring:
                   args=plan.experiment.target.args, db_prefix=prefix.replace("-", "_").lower())  # fmt: skip
     proxies = LinkProxies(client, stack, target.links, prefix=f"{plan.run_id}." if options.toxiproxy else "")
     later(proxies.close)
+    hops = _http_hop(plan, stack, cleanups, progress)
     if options.db and target.postgres:
         # On someone else's server, leave nothing behind (the evidence is in the run folder).
         later(server.drop_databases, [stack.database(d) for d in target.postgres.databases])
@@ -76,8 +86,35 @@ def target_up(plan: RunPlan, cleanups: ExitStack, progress: Progress) -> Wiring:
     if options.db:
         later(store.drop_reader)  # before the databases it may read are dropped
     injector = enter(FaultInjector(FaultJournal(plan.folder.faults)))
-    faults = FaultContext(target, stack, client, proxies, backend.kind, plan.folder.path)
+    faults = FaultContext(target, stack, client, proxies, backend.kind, plan.folder.path,
+                          hops=hops, seed=plan.experiment.seed)  # fmt: skip
     return Wiring(server, backend, stack, store, injector, faults)
+
+
+def _http_hop(plan: RunPlan, stack: Stack, cleanups: ExitStack, progress: Progress) -> HopLinks | None:
+    """The HTTP hop in front of every link the experiment's http: faults name; None if none do."""
+    links = sorted({link for f in plan.experiment.faults if (link := f.hop_link()) is not None})
+    if not links:
+        return None
+    hop = start_hop(log_dir=plan.folder.logs, journal=plan.folder.http_faults)
+    cleanups.callback(hop.close)
+    progress.event(f"HTTP hop in front of {', '.join(links)} ({hop.url})")
+    hops = HopLinks(HopClient(hop.url), stack, links)
+    cleanups.callback(hops.close)
+    return hops
+
+
+def _faults_acted(plan: RunPlan) -> list[Count]:
+    """For faults that may match nothing (an HTTP rule): one count per fault applied, at least one
+    act required, so a fault that never fired makes the run "not exercised"."""
+    counts = []
+    for kind in dict.fromkeys(type(f) for f in plan.experiment.faults):
+        acted = kind.acted(plan.folder.path)
+        for fault_id, n in (acted or {}).items():
+            counts.append(
+                Count(f"fault {fault_id} acted", f"times the {kind.kind} fault {fault_id} acted", n, 1)
+            )
+    return counts
 
 
 @contextlib.contextmanager
@@ -168,6 +205,7 @@ def verify(
     for verdict in verdicts:
         progress.event(verdict_line(verdict))
     coverage = count(evidence, dict(plan.target.coverage), dict(plan.experiment.coverage))
+    coverage += _faults_acted(plan)
     progress.event(
         "coverage: " + ", ".join(f"{c.name} {'?' if c.value is None else c.value}" for c in coverage)
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from harness.system._load import load_target
 from harness.system._model import (
+    POSTGRES,
     ConfigEndpointSpec,
     CoverageCounter,
     DefectSpec,
@@ -20,6 +21,7 @@ from harness.system._model import (
 from harness.system._stack import Address, Stack, check_defects
 
 __all__ = [
+    "POSTGRES",
     "Address",
     "ConfigEndpointSpec",
     "CoverageCounter",

@@ -116,11 +116,27 @@ class CoverageCounter(_Model):
     description: str = ""
 
 
+class DefectCatch(_Model):
+    """Another experiment that must catch a defect, and the invariants it catches it with."""
+
+    experiment: str
+    invariants: Annotated[list[str], Field(min_length=1)]
+
+
 class DefectSpec(_Model):
     description: str
     incident: str
-    experiment: str
-    invariants: Annotated[list[str], Field(min_length=1)]
+    experiment: str = Field(
+        description="the experiment that reproduces the incident (relative to target.yaml)"
+    )
+    invariants: Annotated[list[str], Field(min_length=1)] = Field(
+        description="the invariants that experiment must find violated with the defect on"
+    )
+    also: list[DefectCatch] = Field(default=[], description="other experiments that must catch it too")
+
+    def catches(self) -> list[DefectCatch]:
+        """Every experiment that must catch the defect, with its invariants: its own first."""
+        return [DefectCatch(experiment=self.experiment, invariants=self.invariants), *self.also]
 
 
 class Target(_Model):

@@ -33,16 +33,19 @@ from harness.faults.kinds._registry import (
 from harness.faults.kinds._spec import FaultContext, FaultSpec, Unknown
 from harness.faults.kinds.config import ConfigFaultSpec
 from harness.faults.kinds.container import ContainerFaultSpec
+from harness.faults.kinds.http import HttpFaultSpec
 from harness.faults.kinds.link import LinkFault
 from harness.faults.kinds.process import ProcessFaultSpec
 
 BUILTIN: tuple[type[FaultSpec], ...] = (
+    HttpFaultSpec,
     LinkFault,
     ProcessFaultSpec,
     ContainerFaultSpec,
     ConfigFaultSpec,
 )
-"""The kinds every experiment may use, in the order a mapping's keys are tried (``link`` first)."""
+"""The kinds every experiment may use, in the order a mapping's keys are tried: ``http`` before
+``link``, since an HTTP fault names its link too."""
 
 for _spec in BUILTIN:
     register(_spec)
@@ -53,6 +56,7 @@ __all__ = [
     "ContainerFaultSpec",
     "FaultContext",
     "FaultSpec",
+    "HttpFaultSpec",
     "LinkFault",
     "ProcessFaultSpec",
     "Unknown",

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from harness.durations import Duration, PositiveDuration
 from harness.faults._client import ToxiproxyClient
 from harness.faults._faults import Fault
-from harness.faults._links import LinkProxies
+from harness.faults._links import HopLinks, LinkProxies
 from harness.system import Stack, Target
 
 
@@ -42,6 +42,10 @@ class FaultContext:
     backend: str
     """Which Toxiproxy backend serves ``client``: external, binary, docker or embedded."""
     run_dir: Path
+    hops: HopLinks | None = None
+    """The run's HTTP hop links (None when the experiment has no HTTP fault)."""
+    seed: int = 0
+    """The experiment's seed: faults that choose at random choose from it."""
 
 
 class FaultSpec(BaseModel):
@@ -74,6 +78,19 @@ class FaultSpec(BaseModel):
     def check(self, target: Target) -> Iterator[Unknown]:
         """The names this fault uses that ``target`` does not have."""
         return iter(())
+
+    def hop_link(self) -> str | None:
+        """The link this fault needs the run's HTTP hop on (set up before the stack starts), if any."""
+        return None
+
+    @classmethod
+    def acted(cls, run_dir: Path) -> dict[str, int] | None:
+        """How many times each fault of this kind that the run applied acted (by fault id), for kinds
+        whose faults may match nothing; None for kinds that act once by being applied.
+
+        A fault that acted on nothing exercised nothing: the run reads "not exercised", never a pass.
+        """
+        return None
 
     @abstractmethod
     def build(self, context: FaultContext) -> Fault:

@@ -71,7 +71,7 @@ def test_hello_is_small_and_complete() -> None:
         (
             "link: gateway_bank",
             "linc: gateway_bank",
-            "faults[0]: a fault needs a place: link, service, container",
+            "faults[0]: a fault needs a place: http, link, service, container",
         ),
         ("at: 5s", "at: 45s", "faults[0].at: 45s is not before the load ends (30s)"),
         ("duration: 30s", "duration: thirty", "load.duration: invalid duration 'thirty'"),

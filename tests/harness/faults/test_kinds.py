@@ -142,7 +142,7 @@ def test_a_journal_naming_a_kind_no_one_registered_heals_once_it_is(tmp_path: Pa
         ("{at: 5s, marker: wbe}", "5:22: faults[0].marker: unknown service 'wbe'; known: web; did you mean 'web'?"),
         ("{at: 5s, marker: web, colour: red}", "faults[0]: unknown key 'colour'; expected one of at, duration, label, marker"),
         ("{at: 5s, marker: [web]}", "faults[0].marker: Input should be a valid string"),
-        ("{at: 5s, markr: web}", "a fault needs a place: link, service, container, container_label, config or marker"),
+        ("{at: 5s, markr: web}", "a fault needs a place: http, link, service, container, container_label, config or marker"),
     ],
 )  # fmt: skip
 def test_mistakes_in_a_registered_kind_are_located_and_explained(
@@ -159,7 +159,8 @@ def test_a_kind_taken_out_is_no_longer_accepted(tmp_path: Path) -> None:
     register(MarkerSpec)
     unregister(MarkerSpec)
     with pytest.raises(
-        InvalidInput, match=r"a fault needs a place: link, service, container, container_label or config$"
+        InvalidInput,
+        match=r"a fault needs a place: http, link, service, container, container_label or config$",
     ):
         load_experiment(path)
     assert MarkerSpec not in registered()
@@ -378,6 +379,7 @@ def test_the_registry_exports() -> None:
         "ContainerFaultSpec",
         "FaultContext",
         "FaultSpec",
+        "HttpFaultSpec",
         "LinkFault",
         "ProcessFaultSpec",
         "Unknown",
