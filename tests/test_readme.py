@@ -17,9 +17,9 @@ def test_the_documented_experiment_is_valid(tmp_path: Path) -> None:
     path = tmp_path / "example.yaml"
     path.write_text(block.replace("../targets/paystack", str(ROOT / "targets" / "paystack")))
     file = load_experiment(path, invariants=REGISTRY)
-    assert len(file.experiment.faults) == 6
+    assert len(file.experiment.faults) == 7
     assert {type(f).__name__ for f in file.experiment.faults} == {
-        "LinkFault", "ProcessFaultSpec", "ContainerFaultSpec", "ConfigFaultSpec"}  # fmt: skip
+        "LinkFault", "HttpFaultSpec", "ProcessFaultSpec", "ContainerFaultSpec", "ConfigFaultSpec"}  # fmt: skip
 
 
 def test_the_quick_start_is_the_makefile() -> None:
