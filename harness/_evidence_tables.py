@@ -187,6 +187,12 @@ RUN_TABLES: dict[str, tuple[tuple[str, str, str], ...]] = {
             "text",
             "what the answer told the client as final: succeeded, failed, or NULL (nothing final)",
         ),
+        (
+            "intended",
+            "timestamptz",
+            "open-loop load: when the iteration this operation began was due to start (its latency "
+            "counts from here, so waiting for a free user is not hidden); NULL otherwise",
+        ),
     ),
     "faults": (
         ("id", "text", ""),

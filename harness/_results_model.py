@@ -117,6 +117,15 @@ class LoadRecord(_Record):
     excluded."""
     seconds: MaybeAbsent[Annotated[float, Field(ge=0)]] = None
     """From the load start until the load ended."""
+    arrival_rate: MaybeAbsent[Annotated[float, Field(gt=0)]] = None
+    """Open-loop loads only: the target rate, scenario iterations started per second (load.arrival_rate;
+    with a stages shape, its highest stage's)."""
+    offered: MaybeAbsent[NonNegative] = None
+    """Open-loop loads only: iterations the arrival schedule started or tried to (started + dropped)."""
+    started: MaybeAbsent[NonNegative] = None
+    """Open-loop loads only: arrivals a free user took and started."""
+    dropped: MaybeAbsent[NonNegative] = None
+    """Open-loop loads only: arrivals that found every user (max_users) busy, and never started."""
 
 
 class FaultRecord(_Record):
@@ -345,6 +354,9 @@ class Operation(_Record):
     """The idempotency key it sent, if any."""
     amount: int | None
     """The amount it concerned, in minor units, if any."""
+    intended: MaybeAbsent[float] = None
+    """Open-loop loads, the first operation of each scenario iteration only: when the iteration was due
+    (epoch seconds, at most start). Latency is measured from it: end - intended."""
     start: float
     """When it was sent (epoch seconds)."""
     end: float
@@ -381,6 +393,23 @@ class LoadStarted(_Record):
     """The Locust process."""
     process: NonNegative
     """Its index among the run's Locust processes."""
+
+
+class ArrivalsCounted(_Record):
+    """A history line that is no operation: one second of an open-loop load's arrivals in one process."""
+
+    event: Literal["arrivals"]
+    """The marker's kind."""
+    at: float
+    """The second's start (epoch seconds)."""
+    process: NonNegative
+    """The Locust process, by index."""
+    offered: NonNegative
+    """Arrivals due in this second (this process's share of the rate): started + dropped."""
+    started: NonNegative
+    """Arrivals a free user took and started."""
+    dropped: NonNegative
+    """Arrivals that found every one of the process's users busy; they never started."""
 
 
 # -- faults.jsonl --------------------------------------------------------------------------------

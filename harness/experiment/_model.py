@@ -43,7 +43,9 @@ from harness.faults.kinds import ProcessFaultSpec as ProcessFaultSpec
 MAX_NAME = 80
 """Longest experiment name: it becomes part of the run folder's name."""
 MAX_USERS = 100_000
-"""Most simulated users at any moment (a spike's peak included)."""
+"""Most simulated users at any moment (a spike's peak included), and most in flight in an open loop."""
+MAX_RATE = 100_000
+"""Most scenario iterations started per second in an open-loop load (a spike's peak included)."""
 MAX_PATH = 4096
 """Longest path accepted in a file (Linux's PATH_MAX)."""
 _NAME = re.compile(r"[a-z][a-z0-9_\-]*")
@@ -83,6 +85,7 @@ PathText = Annotated[
 ]
 Users = Annotated[int, Field(ge=0, le=MAX_USERS)]
 Rate = Annotated[float, Field(gt=0, le=MAX_USERS)]
+ArrivalRate = Annotated[float, Field(gt=0, le=MAX_RATE)]
 
 
 class _Model(BaseModel):
@@ -115,6 +118,11 @@ def _target_mapping(value: Any) -> Any:
 
 
 # -- load ------------------------------------------------------------------------------------
+# Two ways to load a stack. Closed loop (``users``): each user starts its next scenario iteration
+# when the last one ends, so when the stack slows the offered load falls with it. Open loop
+# (``arrival_rate``): iterations start at a set rate whatever the latency, as customers arrive
+# at a shop, so a slow stack faces a queue. A shape's numbers are users in the first, arrivals
+# per second in the second.
 
 
 class ConstantShape(_Model):
@@ -122,15 +130,17 @@ class ConstantShape(_Model):
 
 
 class RampShape(_Model):
-    """From ``start`` users to ``load.users`` over ``over``, then hold."""
+    """From ``start`` to the load's level over ``over``, then hold: users, or arrivals/s in an open loop."""
 
     type: Literal["ramp"]
-    start: Users = 0
+    start: Annotated[float, Field(ge=0, le=MAX_RATE)] = Field(
+        default=0.0, description="users (closed loop, a whole number) or arrivals/s (open loop) at the start"
+    )
     over: Duration
 
 
 class SpikeShape(_Model):
-    """``load.users``, and ``multiple`` times that for ``for`` from ``at``: a sale's first second."""
+    """The load's level, and ``multiple`` times that for ``for`` from ``at``: a sale's first second."""
 
     type: Literal["spike"]
     at: Duration
@@ -139,9 +149,22 @@ class SpikeShape(_Model):
 
 
 class Stage(_Model):
+    """One stage: ``users`` in a closed loop, ``arrival_rate`` in an open loop (every stage the same)."""
+
     duration: PositiveDuration
-    users: Users
+    users: Users | None = None
+    arrival_rate: ArrivalRate | None = Field(default=None, description="open loop: arrivals per second")
     spawn_rate: Rate | None = None
+
+    @model_validator(mode="after")
+    def _one_level(self) -> Stage:
+        if self.users is None and self.arrival_rate is None:
+            raise ValueError("a stage needs users (closed loop) or arrival_rate (open loop)")
+        if self.users is not None and self.arrival_rate is not None:
+            raise ValueError("a stage gives users (closed loop) or arrival_rate (open loop), not both")
+        if self.arrival_rate is not None and self.spawn_rate is not None:
+            raise ValueError("spawn_rate is for users; an open-loop stage starts arrivals, remove spawn_rate")
+        return self
 
 
 class StagesShape(_Model):
@@ -163,10 +186,30 @@ Shape = Annotated[
 
 
 _PORT = "(?:[1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])"
+_CLOSED_ONLY = {
+    "users": "give users (a closed loop: a user starts its next iteration when the last one ends) or "
+    "arrival_rate (an open loop: iterations start at that rate whatever the latency), not both",
+    "spawn_rate": "spawn_rate is for users; an open-loop load starts its max_users at once, "
+    "remove spawn_rate",
+    "wait": "wait is the pause between a user's iterations; an open-loop load starts iterations at "
+    "arrival_rate, remove wait",
+}
 
 
 class Load(_Model):
-    users: Annotated[int, Field(ge=1, le=MAX_USERS)] = 10
+    users: Annotated[int, Field(ge=1, le=MAX_USERS)] = Field(
+        default=10, description="closed loop: simulated users, each running one iteration after another"
+    )
+    arrival_rate: ArrivalRate | None = Field(
+        default=None,
+        description="open loop, instead of users: scenario iterations started per second whatever the "
+        "latency (split evenly across processes)",
+    )
+    max_users: Annotated[int, Field(ge=1, le=MAX_USERS)] | None = Field(
+        default=None,
+        description="open loop: most iterations in flight at once; an arrival that finds every one busy "
+        f"is dropped and counted (default: 10 × the peak arrival rate, at most {MAX_USERS:,})",
+    )
     spawn_rate: Rate = 10.0
     duration: PositiveDuration = 30.0
     shape: Shape = ConstantShape()
@@ -204,12 +247,90 @@ class Load(_Model):
             raise ValueError(
                 f"the load lasts {format_duration(self.total_duration)}; at most 168h (7 days) in one run"
             )
-        if isinstance(self.shape, SpikeShape) and self.users * self.shape.multiple > MAX_USERS:
+        if self.open_loop:
+            self._check_open()
+        else:
+            self._check_closed()
+        return self
+
+    def _check_closed(self) -> None:
+        if self.arrival_rate is not None:  # only a stages shape gets here with one: its stages give users
+            raise ValueError("a stages shape gives each stage its level: for an open loop, give every stage "
+                             "an arrival_rate instead of users, and remove load.arrival_rate")  # fmt: skip
+        if self.max_users is not None:
+            raise ValueError("max_users bounds an open-loop load (with arrival_rate); in a closed loop, "
+                             "users is the bound: remove max_users")  # fmt: skip
+        shape = self.shape
+        if isinstance(shape, RampShape) and not float(shape.start).is_integer():
+            raise ValueError(f"shape.start is a number of users here, a whole number (got {shape.start:g})")
+        if isinstance(shape, SpikeShape) and self.users * shape.multiple > MAX_USERS:
             raise ValueError(
-                f"the spike's peak is {self.users * self.shape.multiple:,.0f} users; "
+                f"the spike's peak is {self.users * shape.multiple:,.0f} users; "
                 f"at most {MAX_USERS:,} (lower users or shape.multiple)"
             )
-        return self
+
+    def _check_open(self) -> None:
+        for key, message in _CLOSED_ONLY.items():
+            if key in self.model_fields_set:
+                raise ValueError(message)
+        shape = self.shape
+        if isinstance(shape, StagesShape):
+            if self.arrival_rate is not None:
+                raise ValueError("a stages shape gives each stage its arrival_rate; remove load.arrival_rate")
+            closed = [i for i, stage in enumerate(shape.stages) if stage.arrival_rate is None]
+            if closed:
+                raise ValueError(
+                    f"shape.stages[{closed[0]}] gives users but other stages give arrival_rate; every stage "
+                    "gives arrival_rate (open loop) or every stage gives users (closed loop)"
+                )
+        if self.peak_rate > MAX_RATE:
+            raise ValueError(f"the peak arrival rate is {self.peak_rate:,.0f}/s; at most {MAX_RATE:,}/s "
+                             "(lower arrival_rate or shape.multiple)")  # fmt: skip
+        senders = self.senders
+        if self.max_in_flight < senders:
+            raise ValueError(f"max_users is {self.max_in_flight} but {senders} load processes share it; "
+                             f"give each process a user at least (max_users: {senders})")  # fmt: skip
+
+    @property
+    def open_loop(self) -> bool:
+        """An open loop: iterations start at ``arrival_rate`` (or each stage's), whatever the latency."""
+        if isinstance(self.shape, StagesShape):
+            return any(stage.arrival_rate is not None for stage in self.shape.stages)
+        return self.arrival_rate is not None
+
+    @property
+    def peak_rate(self) -> float:
+        """The highest arrival rate the shape reaches (arrivals/s); 0 for a closed loop."""
+        shape = self.shape
+        if isinstance(shape, StagesShape):
+            return max(stage.arrival_rate or 0.0 for stage in shape.stages)
+        rate = self.arrival_rate or 0.0
+        if isinstance(shape, SpikeShape):
+            return rate * shape.multiple
+        if isinstance(shape, RampShape) and rate:
+            return max(rate, shape.start)
+        return rate
+
+    @property
+    def max_in_flight(self) -> int:
+        """An open loop's users: ``max_users``, or 10 × the peak rate (at least one per process)."""
+        if self.max_users is not None:
+            return self.max_users
+        return min(MAX_USERS, max(math.ceil(10 * self.peak_rate), self.senders))
+
+    @property
+    def senders(self) -> int:
+        """The Locust processes that send load: each starts ``1/senders`` of the arrivals."""
+        return max(self.processes, self.workers, 1)
+
+    def describe(self) -> str:
+        """The load in a few words: ``20 users, 40s`` or ``40 arrivals/s (≤ 400 in flight), 20s``."""
+        seconds = format_duration(self.total_duration)
+        if not self.open_loop:
+            return f"{self.users} users, {seconds}"
+        rate = f"{self.arrival_rate:g}" if self.arrival_rate else f"up to {self.peak_rate:g}"
+        rate += " arrivals/s"
+        return f"{rate} (at most {self.max_in_flight:,} in flight), {seconds}"
 
     @property
     def total_duration(self) -> float:
@@ -378,7 +499,14 @@ class Quick(_Model):
     """How ``--quick`` shrinks the experiment for CI: load and fault times by ``scale``."""
 
     scale: Annotated[float, Field(gt=0, le=1)] = 0.25
-    users: Annotated[int, Field(ge=1, le=MAX_USERS)] | None = None
+    users: Annotated[int, Field(ge=1, le=MAX_USERS)] | None = Field(
+        default=None, description="the users under --quick (a closed-loop load)"
+    )
+    arrival_rate: ArrivalRate | None = Field(
+        default=None,
+        description="the arrival rate under --quick (an open-loop load); the shape's rates and max_users "
+        "scale with it",
+    )
     settle: Duration | None = Field(
         default=None, description="the settle timeout under --quick (caps every within)"
     )
@@ -409,6 +537,16 @@ class Experiment(_Model):
     )
     report: Report = Report()
     quick: Quick = Quick()
+
+    @model_validator(mode="after")
+    def _quick_fits_the_load(self) -> Experiment:
+        if self.load.open_loop and self.quick.users is not None:
+            raise ValueError("quick.users is for a closed-loop load; this one has an arrival_rate: "
+                             "write quick.arrival_rate instead")  # fmt: skip
+        if not self.load.open_loop and self.quick.arrival_rate is not None:
+            raise ValueError("quick.arrival_rate is for an open-loop load (load.arrival_rate); this one has "
+                             "users: write quick.users instead")  # fmt: skip
+        return self
 
 
 def _fault_kinds_changed() -> None:

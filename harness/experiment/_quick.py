@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
-from harness.experiment._model import Experiment, RampShape, SpikeShape, StagesShape
+from harness.experiment._model import MAX_USERS, Experiment, Load, RampShape, SpikeShape, StagesShape
 
 
 def quick(experiment: Experiment) -> Experiment:
@@ -12,7 +13,9 @@ def quick(experiment: Experiment) -> Experiment:
 
     Settling is not scaled: eventual invariants need the same time after the
     heal however long the load lasted. ``quick.settle``, if given, replaces the
-    settle timeout, which caps every invariant's ``within``.
+    settle timeout, which caps every invariant's ``within``. ``quick.users``
+    replaces a closed loop's users; ``quick.arrival_rate`` an open loop's rate,
+    and the shape's rates and max_users follow it in proportion.
     """
     k = experiment.quick.scale
     load = experiment.load
@@ -27,6 +30,9 @@ def quick(experiment: Experiment) -> Experiment:
     load_update: dict[str, Any] = {"duration": load.duration * k, "shape": shape}
     if experiment.quick.users is not None:
         load_update["users"] = experiment.quick.users
+    if experiment.quick.arrival_rate is not None:
+        shape, rates = _rated(load, shape, experiment.quick.arrival_rate)
+        load_update.update(rates, shape=shape)
     faults = [
         f.model_copy(update={"at": f.at * k, "duration": None if f.duration is None else f.duration * k})
         for f in experiment.faults
@@ -43,3 +49,24 @@ def quick(experiment: Experiment) -> Experiment:
             "settle": settle,
         }
     )
+
+
+def _rated(load: Load, shape: Any, rate: float) -> tuple[Any, dict[str, Any]]:
+    """An open loop's shape and load keys with its rate brought to ``rate``, the rest in proportion.
+
+    The rate is ``load.arrival_rate``, or a stages shape's highest stage.
+    """
+    ratio = rate / (load.arrival_rate or load.peak_rate)
+    update: dict[str, Any] = {}
+    if load.arrival_rate is not None:
+        update["arrival_rate"] = rate
+    if isinstance(shape, RampShape):
+        shape = shape.model_copy(update={"start": shape.start * ratio})
+    elif isinstance(shape, StagesShape):
+        stages = [
+            s.model_copy(update={"arrival_rate": (s.arrival_rate or 0.0) * ratio}) for s in shape.stages
+        ]
+        shape = shape.model_copy(update={"stages": stages})
+    if load.max_users is not None:
+        update["max_users"] = min(max(math.ceil(load.max_users * ratio), load.senders), MAX_USERS)
+    return shape, update

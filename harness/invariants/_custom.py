@@ -28,12 +28,13 @@ class SloParams(BaseModel):
 
 
 # steady: before the first fault; fault: from the first fault to the last heal; recovery: after it.
+# Latency counts from the intended start when the load is open-loop (no coordinated omission).
 _PHASE_STATS = """
 WITH bounds AS (
     SELECT min(applied) AS first_fault, max(coalesce(healed, 'infinity')) AS last_heal FROM faults),
 ops AS (
     SELECT h.outcome, coalesce(h.expected, false) AS expected,
-           extract(epoch FROM h.ended - h.started) AS latency,
+           extract(epoch FROM h.ended - coalesce(h.intended, h.started)) AS latency,
            CASE WHEN b.first_fault IS NULL OR h.started < b.first_fault THEN 'steady'
                 WHEN h.started <= b.last_heal THEN 'fault' ELSE 'recovery' END AS phase
     FROM history h CROSS JOIN bounds b WHERE $1::text IS NULL OR h.kind = $1)

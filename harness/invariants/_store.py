@@ -406,7 +406,7 @@ def _history_rows(folder: RunDir) -> Iterable[list[Any]]:
             op["id"], op["kind"], op.get("order_id"), op.get("key"), op.get("amount"), _at(op["start"]),
             _at(op["end"]), op["outcome"], op.get("status"), op.get("payment_id"), op.get("payment_state"),
             op.get("expected", False), op.get("forged", False), op.get("refusal_expected", False),
-            op.get("told"),
+            op.get("told"), _at(op.get("intended")),
         ]  # fmt: skip
 
 

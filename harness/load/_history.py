@@ -6,10 +6,14 @@ it (invariants, reports). A line holds the operation's id and kind, the order,
 idempotency key and amount it concerned, when it started and ended (epoch
 seconds), its outcome — ``ok``, ``failed`` (with the status), ``timeout`` or
 ``connection``: the last two are *unknown*, the operation may or may not have
-happened — and the payment id and state the answer carried.
+happened — and the payment id and state the answer carried. In an open-loop
+load, the first operation of each scenario iteration also holds ``intended``:
+when the iteration was due, which latency is measured from (:func:`latency`).
 
-Lines with an ``event`` key are markers (``start``: this process began
-sending load), not operations.
+Lines with an ``event`` key are markers, not operations: ``start`` (this
+process began sending load) and, in an open-loop load, ``arrivals``, one per
+second and process: the arrivals ``offered`` that second, ``started`` by a
+user and ``dropped`` because every user was busy.
 """
 
 from __future__ import annotations
@@ -26,6 +30,30 @@ import orjson
 
 Outcome = Literal["ok", "failed", "timeout", "connection"]
 UNKNOWN: tuple[Outcome, ...] = ("timeout", "connection")
+_ARRIVALS = b'{"event":"arrivals"'  # how an arrivals line begins (orjson writes no spaces)
+
+
+def latency(op: dict[str, Any]) -> float:
+    """An operation's latency: from when it was due (``intended``, open loop) or sent, to its end.
+
+    >>> latency({"start": 10.5, "end": 11.0}), latency({"intended": 10.0, "start": 10.5, "end": 11.0})
+    (0.5, 1.0)
+    """
+    return float(op["end"]) - float(op.get("intended", op["start"]))
+
+
+@dataclass
+class Arrivals:
+    """An open loop's arrivals summed over seconds and processes: ``offered = started + dropped``."""
+
+    offered: int = 0
+    started: int = 0
+    dropped: int = 0
+
+    def add(self, marker: dict[str, Any]) -> None:
+        self.offered += int(marker["offered"])
+        self.started += int(marker["started"])
+        self.dropped += int(marker["dropped"])
 
 
 class HistoryWriter:
@@ -62,6 +90,7 @@ class HistoryTail:
         self.folder = folder
         self._offsets: dict[Path, int] = {}
         self.started: float | None = None  # earliest 'start' marker seen (epoch seconds)
+        self.arrivals = Arrivals()  # the 'arrivals' markers seen, summed (open loop)
 
     def read(self) -> list[dict[str, Any]]:
         ops: list[dict[str, Any]] = []
@@ -77,6 +106,8 @@ class HistoryTail:
                     if record["event"] == "start":
                         at = float(record["at"])
                         self.started = at if self.started is None else min(self.started, at)
+                    elif record["event"] == "arrivals":
+                        self.arrivals.add(record)
                     continue
                 ops.append(record)
         return ops
@@ -92,6 +123,27 @@ def read_history(folder: Path) -> Iterator[dict[str, Any]]:
                 continue
             if "event" not in record:
                 yield record
+
+
+def read_arrivals(folder: Path) -> Iterator[dict[str, Any]]:
+    """Every ``arrivals`` marker in a history folder (an open loop's, one per second and process)."""
+    for path in sorted(folder.glob("*.jsonl")):
+        with open(path, "rb") as lines:  # line by line: an hour's history is large
+            for line in lines:
+                if line.startswith(_ARRIVALS):  # most lines are operations: skip them unparsed
+                    try:
+                        yield orjson.loads(line)
+                    except orjson.JSONDecodeError:
+                        continue
+
+
+def arrival_totals(folder: Path) -> Arrivals | None:
+    """The arrivals of a history folder, summed; None when it holds none (a closed-loop load)."""
+    totals, seen = Arrivals(), False
+    for marker in read_arrivals(folder):
+        totals.add(marker)
+        seen = True
+    return totals if seen else None
 
 
 @dataclass(frozen=True)
@@ -124,7 +176,7 @@ class LiveStats:
             error = op["outcome"] != "ok" and not op.get("expected")
             self.total += 1
             self.errors += error
-            self._recent.append((op["end"], op["end"] - op["start"], error, op["kind"]))
+            self._recent.append((op["end"], latency(op), error, op["kind"]))
 
     def window(self, now: float, seconds: float | None = None, kind: str | None = None) -> Window:
         span = seconds or self.seconds

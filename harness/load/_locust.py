@@ -41,7 +41,9 @@ class LocustProcess:
         self.history = RunDir(run_dir).history
         self.log = RunDir(run_dir).locust_log
         self.spec: dict[str, Any] = {
-            "load": load.model_dump(mode="json", by_alias=True),
+            # only what differs from the defaults: the child validates it again, and an open loop
+            # refuses a closed loop's keys (users, spawn_rate, wait) even at their default values
+            "load": load.model_dump(mode="json", by_alias=True, exclude_defaults=True),
             "scenarios": scenarios,
             "seed": seed,
             "module": module,

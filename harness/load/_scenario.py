@@ -16,8 +16,10 @@ really happened. It never imports Locust::
     SCENARIOS = {"pay": pay}
 
 Every ``request`` is one client operation and one line of the history journal,
-whatever its outcome. Every random choice comes from ``ctx.random``, seeded
-from the experiment's seed, the load process and the user.
+whatever its outcome. In an open-loop load the first request of an iteration also
+records when the iteration was due (``intended``, see :meth:`Context.begin`).
+Every random choice comes from ``ctx.random``, seeded from the experiment's
+seed, the load process and the user.
 """
 
 from __future__ import annotations
@@ -90,6 +92,16 @@ class Context:
         self._payment_of = payment_of
         self._outcome_of = outcome_of
         self._count = 0
+        self._intended: float | None = None
+
+    def begin(self, intended: float | None = None) -> None:
+        """A scenario iteration starts; in an open loop, ``intended`` is when it was due (epoch seconds).
+
+        The iteration's first request records ``intended`` beside its own start, and latency is
+        measured from it: when every user was busy and the iteration began late, the wait counts
+        as the client's wait (as a customer's would), instead of disappearing.
+        """
+        self._intended = intended
 
     def unique(self, prefix: str) -> str:
         """An id no other user, process or operation of this run uses; the same on a rerun with the seed."""
@@ -125,6 +137,7 @@ class Context:
         notification's claim).
         """
         op_id = self.unique("op")
+        intended, self._intended = self._intended, None
         start = time.time()
         reply = self._transport(kind, method, path, json, headers, data)
         end = time.time()
@@ -135,6 +148,7 @@ class Context:
             "order_id": order_id,
             "key": key,
             "amount": amount,
+            **({"intended": intended} if intended is not None else {}),
             "start": start,
             "end": end,
             "outcome": reply.outcome,

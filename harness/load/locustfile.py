@@ -5,6 +5,12 @@ It runs in the Locust subprocess only, configured by the JSON file named in
 target's scenarios, picked by weight from a seeded random generator, and write
 every operation to this process's history file. The load shape follows the
 experiment: constant, ramp, spike or stages (:func:`harness.load._shapes.users_at`).
+
+In an open-loop load (``arrival_rate``) the shape starts ``max_users`` users at once, and
+a dispatcher greenlet per process starts the iterations: at each arrival's intended time
+(:func:`harness.load._arrivals.arrival_times`) it hands the arrival to a user waiting for
+one, or drops it if every user is busy. Users wait for arrivals in ``wait_time``, where
+Locust may stop them at once when the load ends; one in an iteration finishes it first.
 """
 
 from __future__ import annotations
@@ -13,18 +19,22 @@ import importlib
 import itertools
 import json
 import logging
+import math
 import os
 import socket
 import time
+from collections import deque
 from pathlib import Path
 from typing import Any
 
 import gevent
 import orjson
+from gevent.event import AsyncResult
 from locust import FastHttpUser, LoadTestShape, events, task
 from locust.exception import StopUser
 
 from harness.experiment import Load
+from harness.load._arrivals import ArrivalTally, arrival_times
 from harness.load._history import HistoryWriter
 from harness.load._scenario import Context, Reply
 from harness.load._shapes import users_at
@@ -56,11 +66,94 @@ def _on_init(environment: Any, **_: Any) -> None:
     _process = int(getattr(runner, "worker_index", 0) or 0)
 
 
+def _mark_start(at: float) -> None:
+    _history().write({"event": "start", "at": at, "pid": os.getpid(), "process": _process})
+    _history().flush()
+
+
+class _Dispatcher:
+    """Starts this process's share of an open loop's arrivals, each at its intended time.
+
+    An arrival goes to the user that has waited longest for one; when none is waiting it is
+    dropped, never queued: a queue would start it late and hide how far behind the load fell.
+    Every second of the load becomes one ``arrivals`` line of the history.
+    """
+
+    def __init__(self, runner: Any) -> None:
+        self.runner = runner
+        self.idle: deque[AsyncResult] = deque()  # users waiting for an arrival, longest first
+        self.tally: ArrivalTally | None = None
+
+    def take(self) -> float:
+        """Wait for an arrival; its intended start (epoch seconds)."""
+        waiter: AsyncResult = AsyncResult()
+        self.idle.append(waiter)
+        try:
+            return float(waiter.get())
+        finally:
+            if not waiter.ready():  # the user was stopped while waiting
+                self.idle.remove(waiter)
+
+    def run(self) -> None:
+        # The arrivals' clock starts once this process's users are ready to take them (Locust
+        # spawns them all at once here, in a few milliseconds); it is the load's start.
+        ready_by = time.monotonic() + 10
+        while time.monotonic() < ready_by and (
+            not self.runner.target_user_count or len(self.idle) < self.runner.target_user_count
+        ):
+            gevent.sleep(0.005)
+        t0 = time.time()
+        _mark_start(t0)  # the same clock as the arrivals lines: their seconds start at t0 + n
+        tally = self.tally = ArrivalTally(t0, _process, math.ceil(LOAD.total_duration))
+        try:
+            for offset in arrival_times(LOAD, share=1 / LOAD.senders):
+                self._until(t0, offset)
+                tally.add(offset, started=self._hand(t0 + offset))
+            self._until(t0, LOAD.total_duration)
+            self._write(tally.rest())
+        except gevent.GreenletExit:  # stopped early (Ctrl-C, the run failed): the seconds so far
+            self._write(tally.rest(time.time() - t0))
+            raise
+
+    def _until(self, t0: float, offset: float) -> None:
+        """Sleep until ``t0 + offset`` (never less), writing each second's line as the second ends.
+
+        Each wait is to an absolute time, so a late wake-up delays one arrival, not all after it.
+        """
+        assert self.tally is not None
+        while True:
+            now = time.time()
+            self._write(self.tally.due(min(now - t0, offset)))
+            if now >= t0 + offset:
+                return
+            next_second = t0 + math.floor(now - t0) + 1
+            gevent.sleep(min(t0 + offset, next_second) - now)
+
+    def _hand(self, intended: float) -> bool:
+        if not self.idle:
+            return False
+        self.idle.popleft().set(intended)
+        return True
+
+    @staticmethod
+    def _write(lines: list[dict[str, Any]]) -> None:
+        for line in lines:
+            _history().write(line)
+
+
+_dispatcher: _Dispatcher | None = None
+_dispatch: gevent.Greenlet | None = None
+
+
 @events.test_start.add_listener
 def _on_test_start(environment: Any, **_: Any) -> None:
+    global _dispatcher, _dispatch
     if not type(environment.runner).__name__.startswith("Master"):
-        _history().write({"event": "start", "at": time.time(), "pid": os.getpid(), "process": _process})
-        _history().flush()
+        if LOAD.open_loop:
+            _dispatcher = _Dispatcher(environment.runner)
+            _dispatch = gevent.spawn(_dispatcher.run)  # it marks the start when its users are ready
+        else:
+            _mark_start(time.time())
 
         def flusher() -> None:  # lines reach the file within a fraction of a second, even when idle
             while True:
@@ -68,6 +161,12 @@ def _on_test_start(environment: Any, **_: Any) -> None:
                 _history().flush()
 
         gevent.spawn(flusher)
+
+
+@events.test_stop.add_listener
+def _on_test_stop(environment: Any, **_: Any) -> None:
+    if _dispatch is not None and not _dispatch.dead:
+        _dispatch.kill(block=True)  # it writes the seconds so far
 
 
 @events.quitting.add_listener
@@ -83,6 +182,7 @@ class PaychaosUser(FastHttpUser):
     max_retries = 0  # a retry is the scenario's decision, and is recorded as its own operation
 
     def on_start(self) -> None:
+        self._due: float | None = None  # open loop: the arrival taken, not started yet
         self.ctx = Context(
             seed=SPEC["seed"],
             process=_process,
@@ -94,12 +194,23 @@ class PaychaosUser(FastHttpUser):
         )
 
     def wait_time(self) -> float:
+        if LOAD.open_loop:
+            assert _dispatcher is not None, "the dispatcher starts with the test, before any user"
+            # Waiting for an arrival here, rather than in the task, is waiting as far as Locust
+            # knows: when the load ends, a user with nothing to do is stopped at once.
+            self._due = _dispatcher.take()
+            return 0.0
         if isinstance(WAIT, tuple):
             return self.ctx.random.uniform(*WAIT)
         return WAIT
 
     @task
     def scenario(self) -> None:
+        if LOAD.open_loop:
+            due, self._due = self._due, None
+            if due is None:
+                return  # a new user: it goes to wait for its first arrival
+            self.ctx.begin(due)
         name = self.ctx.random.choices(NAMES, WEIGHTS)[0]
         try:
             MODULE.SCENARIOS[name](self.ctx)

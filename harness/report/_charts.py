@@ -2,9 +2,10 @@
 
 The timeline is one figure of four rows sharing the time axis (seconds since
 the load started): operations per second per kind, outcomes per second,
-error rate per kind, and p50/p99 latency per kind. Every fault's window is
-shaded and labelled, the run's phases are marked, and a tripped guard is
-flagged.
+error rate per kind, and p50/p99 latency per kind. An open-loop run has a fifth
+row on top: arrivals per second, offered (the target), started and dropped. Every
+fault's window is shaded and labelled, the run's phases are marked, and a
+tripped guard is flagged.
 """
 
 from __future__ import annotations
@@ -40,6 +41,19 @@ ROWS = {
     "outcomes": ("y2", (0.54, 0.74)),
     "errors": ("y3", (0.29, 0.49)),
     "latency": ("y4", (0.0, 0.24)),
+}
+# An open loop's: arrivals on top, the same four rows below, each a little shorter
+OPEN_ROWS = {
+    "arrivals": ("y5", (0.84, 1.0)),
+    "rps": ("y", (0.63, 0.8)),
+    "outcomes": ("y2", (0.42, 0.59)),
+    "errors": ("y3", (0.21, 0.38)),
+    "latency": ("y4", (0.0, 0.17)),
+}
+ARRIVAL_LINES = {  # name in the legend, colour, dash
+    "offered": ("arrivals offered (target)", "#333333", "dash"),
+    "started": ("arrivals started", "#2ca02c", "solid"),
+    "dropped": ("arrivals dropped (every user busy)", "#d62728", "solid"),
 }
 
 
@@ -134,10 +148,18 @@ def timeline_figure(
                        "width": timeline.width * 0.9, "legendgroup": f"outcome {outcome}", "marker": marker,
                        "hovertemplate": f"{label}: %{{y:.1f}}/s at %{{x:.1f}}s<extra></extra>"})  # fmt: skip
 
+    for name, per_second in timeline.arrivals.items():
+        label, colour, dash = ARRIVAL_LINES[name]
+        hover = f"{label}: %{{y:.1f}}/s at %{{x:.1f}}s"
+        traces.append(_line(x, [_r(v) for v in per_second], name=label, group=f"arrivals {name}", axis="y5",
+                            colour=colour, dash=dash, hover=hover))  # fmt: skip
+
+    rows = OPEN_ROWS if timeline.arrivals else ROWS
     shapes, annotations, levels = _marks(faults, phases, guard, x)
-    titles = {"rps": "ops/s", "outcomes": "outcomes/s", "errors": "error rate", "latency": "latency ms"}
+    titles = {"rps": "ops/s", "outcomes": "outcomes/s", "errors": "error rate", "latency": "latency ms",
+              "arrivals": "arrivals/s"}  # fmt: skip
     layout: dict[str, Any] = {
-        "height": 860,
+        "height": 860 if rows is ROWS else 1040,
         "margin": {"l": 70, "r": 20, "t": 40 + 18 * levels, "b": 50},
         "barmode": "stack",
         "bargap": 0,
@@ -156,7 +178,7 @@ def timeline_figure(
         "paper_bgcolor": "#ffffff",
         "font": {"size": 12},
     }
-    for row, (axis, domain) in ROWS.items():
+    for row, (axis, domain) in rows.items():
         layout["yaxis" + axis[1:]] = {
             "domain": list(domain),
             "anchor": "x",

@@ -237,6 +237,13 @@ def _timeline(run: Run) -> str:
         "refusals. Shaded: each fault from applied to healed; dotted: the run's phases. Click a legend entry "
         "to hide it; drag to zoom; double-click for the whole run, with the phases before and after the load."
     )
+    if t.arrivals:
+        got = t.arrived
+        caption += (
+            f" Open loop: {got['offered']} arrivals offered, {got['started']} started, "
+            f"{got['dropped']} dropped (every user busy); an iteration's latency runs from when it was due, "
+            "not from when a user got to it."
+        )
     label = "throughput, outcomes, error rate and latency over time"
     return f"""<section id="timeline-section"><h2>Timeline</h2>
 <p class="caption">{escape(caption)}</p>

@@ -201,7 +201,11 @@ def _reconstruct(
     load: dict[str, Any] = {}
     if timeline.operations and t0 is not None and timeline.last_end is not None:
         load = {"operations": timeline.operations, "errors": timeline.errors,
-                "seconds": round(timeline.last_end - t0, 3)}  # fmt: skip
+                "seconds": round(timeline.last_end - t0, 3), **timeline.arrived}  # fmt: skip
+        rate = spec["load"].get("arrival_rate") if isinstance(spec.get("load"), dict) else None
+        number = isinstance(rate, int | float) and not isinstance(rate, bool)
+        if timeline.arrived and number and 0 < float(rate or 0) < math.inf:
+            load["arrival_rate"] = float(rate or 0)
     return {
         "schema_version": SCHEMA_VERSION,
         "run_id": run_dir.name,

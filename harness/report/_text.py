@@ -30,6 +30,7 @@ def run_summary(results: Results, *, full: bool = False) -> str:
     violated invariants, those that could not be checked; ``N invariant(s) held`` when none of these
     applies. A command's last line (the default) says the first part only, and a tripped guard's
     message after a pass; the report's header (``full``) says every part, then the guard's message.
+    Either ends with an open loop's dropped arrivals, when it dropped any.
     """
     violated = [v.invariant for v in results.invariants if v.status == "violated"]
     unchecked = [v.invariant for v in results.invariants if v.status == "could_not_check"]
@@ -39,14 +40,24 @@ def run_summary(results: Results, *, full: bool = False) -> str:
         f"{STATUS_WORDS['could_not_check']}: {', '.join(unchecked)}" if unchecked else "",
     ]
     said = [p for p in parts if p]
+    dropped = _dropped(results)
     if said and not full:
-        return said[0]
+        return "; ".join([said[0], *dropped])
     if not said:
         n = len(results.invariants)
         said.append(f"{n} invariant(s) {VERDICT_WORDS[ExitCode.HELD]}" if n else "no invariant was checked")
     if results.guard is not None:
         said.append(results.guard.message or "a guard tripped")
-    return "; ".join(said)
+    return "; ".join([*said, *dropped])
+
+
+def _dropped(results: Results) -> list[str]:
+    """An open loop's dropped arrivals, if any: the load offered was not all started."""
+    load = results.load
+    if not load.dropped:
+        return []
+    offered = f" of {load.offered:,}" if load.offered else ""
+    return [f"{load.dropped:,}{offered} arrivals dropped (every user busy; raise load.max_users?)"]
 
 
 def scalar(value: Any) -> str:

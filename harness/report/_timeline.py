@@ -9,14 +9,19 @@ per kind). When a run turns out longer than ``MAX_BUCKETS`` buckets, the
 buckets merge into wider ones (1 s → 2 s → 6 s → 12 s → 1 min → …).
 
 Errors are what the runner and the slo invariant count: failed or unknown
-(timeout, connection) outcomes, expected refusals excluded.
+(timeout, connection) outcomes, expected refusals excluded. Latency runs from
+an operation's ``intended`` start when it has one (the first operation of an
+open-loop iteration: when the iteration was due), else from its start.
+
+An open-loop load's ``arrivals`` lines (one per second and process) are summed
+into the same buckets: arrivals offered, started and dropped per second.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +44,7 @@ WIDTHS = (
     86400,
 )  # each a multiple of the one before
 OUTCOMES = ("ok", "refused", "failed", "timeout", "connection")  # refused: a failure the scenario expected
+ARRIVALS = ("offered", "started", "dropped")  # an open loop's arrivals: offered = started + dropped
 PHASES = ("steady", "fault", "recovery")
 _SMALLEST = 1e-4  # latencies under 0.1 ms share the first histogram bin
 
@@ -114,6 +120,8 @@ class Timeline:
     last_end: float | None = None
     skipped_lines: int = 0  # torn or unreadable lines
     files: int = 0
+    arrivals: dict[str, list[float]] = field(default_factory=dict)  # per second, by ARRIVALS; {}: closed loop
+    arrived: dict[str, int] = field(default_factory=dict)  # the same, summed over the run
 
 
 # A cell is [operations, errors, coarse latency bins] for one bucket and kind; a total is
@@ -129,6 +137,7 @@ class _Aggregate:
         self.first_fault, self.last_heal = fault_window or (math.inf, math.inf)
         self.cells: dict[tuple[int, str], _Cell] = {}
         self.outcomes: dict[tuple[int, str], int] = {}
+        self.arrivals: dict[int, list[int]] = {}  # bucket → [offered, started, dropped]
         self.totals: dict[tuple[str, str], _Total] = {}
         self.lo = math.inf
         self.hi = -math.inf
@@ -150,9 +159,14 @@ class _Aggregate:
                 if "event" in op:
                     if op["event"] == "start":
                         self.markers.append(float(op["at"]))
+                    elif op["event"] == "arrivals":  # one a second: the aggregate's own fields are fine
+                        self.lo, self.hi = lo, hi
+                        self._arrivals(op)
+                        origin, width, lo, hi = self.origin, self.width, self.lo, self.hi
+                        cells, outcomes = self.cells, self.outcomes
                     continue
                 start, end, kind, outcome = op["start"], op["end"], op["kind"], op["outcome"]
-                latency = end - start
+                latency = end - op.get("intended", start)
                 if origin is None:
                     origin = self.origin = start
                 index = floor((end - origin) / width)
@@ -197,6 +211,22 @@ class _Aggregate:
                 last_end = end
         self.lo, self.hi, self.first_start, self.last_end = lo, hi, first_start, last_end
 
+    def _arrivals(self, line: dict[str, Any]) -> None:
+        """Add one ``arrivals`` line to the bucket its second starts in."""
+        at = float(line["at"])
+        counts = [int(line[name]) for name in ARRIVALS]
+        if self.origin is None:
+            self.origin = at
+        # 1e-6: a second that starts on a bucket's edge (at = t0 + n) belongs to that bucket
+        index = math.floor((at - self.origin) / self.width + 1e-6)
+        self.lo, self.hi = min(self.lo, index), max(self.hi, index)
+        while self.hi - self.lo + 1 > MAX_BUCKETS and self.width < WIDTHS[-1]:
+            self._coarsen()
+            index = math.floor((at - self.origin) / self.width + 1e-6)
+        into = self.arrivals.setdefault(index, [0, 0, 0])
+        for i, n in enumerate(counts):
+            into[i] += n
+
     def _coarsen(self) -> None:
         """Merge buckets into the next wider width (a whole multiple of this one)."""
         wider = next(w for w in WIDTHS if w > self.width)
@@ -215,7 +245,12 @@ class _Aggregate:
         for (index, label), n in self.outcomes.items():
             key = (index // factor, label)
             outcomes[key] = outcomes.get(key, 0) + n
-        self.cells, self.outcomes = cells, outcomes
+        arrivals: dict[int, list[int]] = {}
+        for index, counts in self.arrivals.items():
+            into = arrivals.setdefault(index // factor, [0, 0, 0])
+            for i, n in enumerate(counts):
+                into[i] += n
+        self.cells, self.outcomes, self.arrivals = cells, outcomes, arrivals
         self.lo, self.hi, self.width = self.lo // factor, self.hi // factor, wider
 
     def result(self, t0: float | None, files: int) -> Timeline:
@@ -235,6 +270,9 @@ class _Aggregate:
                     into[i] += total[i]
                 _add_bins(into[4], total[4])
         by_kind = sorted(per_kind, key=lambda k: (-per_kind[k][0], k))
+        arrived = {name: sum(c[n] for c in self.arrivals.values()) for n, name in enumerate(ARRIVALS)}
+        if not self.arrivals:
+            arrived = {}  # a closed loop writes no arrivals lines
         return Timeline(
             t0=t0,
             width=width,
@@ -254,7 +292,18 @@ class _Aggregate:
             last_end=self.last_end,
             skipped_lines=self.skipped,
             files=files,
+            arrivals=self._arrival_series(lo, hi),
+            arrived=arrived,
         )
+
+    def _arrival_series(self, lo: int, hi: int) -> dict[str, list[float]]:
+        if not self.arrivals:
+            return {}
+        empty = [0, 0, 0]
+        return {
+            name: [self.arrivals.get(i, empty)[n] / self.width for i in range(lo, hi + 1)]
+            for n, name in enumerate(ARRIVALS)
+        }
 
     def _series(self, lo: int, hi: int, kinds: list[str]) -> Series:
         series = Series([], [], [], [])

@@ -43,7 +43,7 @@ from harness.load import HistoryTail, LiveStats, LocustProcess
 from harness.postgres import EmbeddedPostgres, Server, external
 from harness.run._guards import GuardWatch
 from harness.run._plan import RunPlan
-from harness.run._progress import Progress
+from harness.run._progress import Progress, dropped_words
 from harness.run._record import LoadRun, Wiring
 from harness.run._schedule import FaultSchedule
 from harness.system import Stack
@@ -181,11 +181,13 @@ def drive_load(plan: RunPlan, wiring: Wiring, load: LoadRun, cleanups: ExitStack
             load.trip = trip
             progress.event(f"{t:6.1f}s  {trip.describe()}; injection stops, every fault heals")
             load.schedule.stop(t)
-        progress.update(t, total, stats.window(now), stats.total, load.schedule.active)
+        progress.update(t, total, stats.window(now), stats.total, load.schedule.active, tail.arrivals)
         time.sleep(0.1)
     locust.check()
     stats.add(tail.read())
     load.summary = {"operations": stats.total, "errors": stats.errors, "seconds": round(time.time() - t0, 3)}
+    if tail.arrivals is not None and tail.arrivals.dropped:
+        progress.event(f"dropped: {dropped_words(tail.arrivals)}")
 
 
 def heal(wiring: Wiring, load: LoadRun) -> None:

@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from harness.load import Window
+from harness.load import Arrivals, Window
 
 
 class Progress:
@@ -45,12 +45,23 @@ class Progress:
     def event(self, message: str) -> None:
         self.console.print(f"  {message}", highlight=False)
 
-    def update(self, t: float, total: float, window: Window, operations: int, active: list[str]) -> None:
+    def update(
+        self,
+        t: float,
+        total: float,
+        window: Window,
+        operations: int,
+        active: list[str],
+        arrivals: Arrivals | None = None,
+    ) -> None:
+        """The live line; ``arrivals``, an open loop's so far, adds how many were dropped, if any."""
         left = max(0.0, total - t)
         line = (
             f"t={t:5.1f}s of {total:g}s ({left:4.0f}s left)  {window.rps:6.1f} op/s  "
             f"errors {window.error_rate:6.1%}  p99 {window.p99 * 1000:6.0f}ms  operations {operations}"
         )
+        if arrivals is not None and arrivals.dropped:
+            line += f"  dropped {dropped_words(arrivals)}"
         faults = ", ".join(active) if active else "none"
         if self._live is not None:
             grid = Table.grid(padding=(0, 2))
@@ -60,3 +71,9 @@ class Progress:
         elif time.monotonic() - self._last_line >= 5:
             self._last_line = time.monotonic()
             self.console.print(f"  {line}  faults: {faults}", highlight=False)
+
+
+def dropped_words(arrivals: Arrivals) -> str:
+    """``12 of 600 arrivals (2.0%): every user was busy``."""
+    share = arrivals.dropped / arrivals.offered if arrivals.offered else 0.0
+    return f"{arrivals.dropped:,} of {arrivals.offered:,} arrivals ({share:.1%}): every user was busy"

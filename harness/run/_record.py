@@ -19,6 +19,7 @@ from harness.errors import ExitCode
 from harness.faults import Backend, FaultInjector
 from harness.faults.kinds import FaultContext
 from harness.invariants import Count, EvidenceStore, RunWindow, Verdict
+from harness.load import arrival_totals
 from harness.postgres import Server
 from harness.run._guards import Trip
 from harness.run._plan import RunPlan
@@ -87,7 +88,7 @@ class RunRecord:
             "ended_at": time.time(),
             "load_started_at": load.started_at if load else None,
             "phases": phases.records,
-            "load": load.summary if load else {},
+            "load": self._load_summary(),
             "faults": load.schedule.as_json() if load else [],
             "guard": load.trip.as_json() if load and load.trip else None,
             "invariants": [v.as_json() for v in self.verdicts],
@@ -95,6 +96,23 @@ class RunRecord:
             "backend": self.backend.describe() if self.backend else None,
             "versions": dict(self.versions),
         }
+
+    def _load_summary(self) -> dict[str, Any]:
+        """results.json's load: the load phase's summary and, for an open loop, its arrivals.
+
+        The arrivals are counted from the history's ``arrivals`` lines, which every Locust
+        process writes (one a second), so those of remote workers count too.
+        """
+        if self.load is None or not self.load.summary:
+            return {}
+        summary = dict(self.load.summary)
+        spec = self.plan.experiment.load
+        if spec.open_loop:
+            summary["arrival_rate"] = spec.arrival_rate or spec.peak_rate
+            totals = arrival_totals(self.plan.folder.history)
+            if totals is not None:
+                summary.update(offered=totals.offered, started=totals.started, dropped=totals.dropped)
+        return summary
 
 
 class PhaseLog:

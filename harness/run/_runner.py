@@ -72,9 +72,7 @@ def _execute(plan: RunPlan, console: Console) -> RunResult:
                 )
             load = phase.schedule(plan, wiring)
             record = replace(record, load=load)
-            with phases(
-                "load", f"{plan.experiment.load.users} users, {plan.experiment.load.total_duration:g}s"
-            ):
+            with phases("load", plan.experiment.load.describe()):
                 phase.drive_load(plan, wiring, load, cleanups, progress)
             with phases("heal"):
                 phase.heal(wiring, load)

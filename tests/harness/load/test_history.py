@@ -6,7 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from harness.load import HistoryTail, HistoryWriter, LiveStats, read_history
+from harness.load import (
+    HistoryTail,
+    HistoryWriter,
+    LiveStats,
+    arrival_totals,
+    latency,
+    read_arrivals,
+    read_history,
+)
 
 
 def _op(n: int, start: float, latency: float, outcome: str = "ok", **extra: object) -> dict[str, object]:
@@ -78,3 +86,43 @@ def test_live_stats_windows() -> None:
     assert window.p99 == pytest.approx(0.1)  # the 102nd of 103 latencies; the single 0.5 s is above it
     assert stats.total == 104
     assert stats.window(now, kind="refund").count == 0
+
+
+def _arrivals(at: float, offered: int, started: int, process: int = 0) -> dict[str, object]:
+    return {"event": "arrivals", "at": at, "process": process, "offered": offered, "started": started,
+            "dropped": offered - started}  # fmt: skip
+
+
+def test_arrivals_lines_are_no_operations_and_are_read_apart(tmp_path: Path) -> None:
+    for process in (0, 1):
+        writer = HistoryWriter(tmp_path / f"load-{process}.jsonl")
+        writer.write({"event": "start", "at": 100.0, "pid": 7, "process": process})
+        writer.write(_op(process, 100.0, 0.1, intended=100.0))
+        writer.write(_arrivals(100.0, 20, 4 + process, process))
+        writer.write(_arrivals(101.0, 20, 20, process))
+        writer.close()
+    tail = HistoryTail(tmp_path)
+    assert [o["id"] for o in tail.read()] == ["op-0", "op-1"]  # the markers are skipped as operations
+    assert (tail.arrivals.offered, tail.arrivals.started, tail.arrivals.dropped) == (80, 49, 31)
+    assert [o["id"] for o in read_history(tmp_path)] == ["op-0", "op-1"]
+    assert [(m["process"], m["at"]) for m in read_arrivals(tmp_path)] == [(0, 100.0), (0, 101.0), (1, 100.0),
+                                                                          (1, 101.0)]  # fmt: skip
+    totals = arrival_totals(tmp_path)
+    assert totals is not None
+    assert totals.offered == totals.started + totals.dropped == 80
+
+
+def test_a_closed_loop_has_no_arrivals(tmp_path: Path) -> None:
+    writer = HistoryWriter(tmp_path / "load-1.jsonl")
+    writer.write(_op(1, 100.0, 0.1))
+    writer.close()
+    assert arrival_totals(tmp_path) is None
+
+
+def test_latency_runs_from_the_intended_start_when_there_is_one() -> None:
+    assert latency(_op(1, 10.0, 0.25)) == 0.25
+    late = _op(2, 10.0, 0.25, intended=9.0)  # due at 9 s, every user busy until 10 s
+    assert latency(late) == 1.25
+    stats = LiveStats(seconds=5)
+    stats.add([late])
+    assert stats.window(11.0).p99 == 1.25

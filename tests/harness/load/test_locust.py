@@ -17,7 +17,7 @@ import pytest
 
 from harness._process import free_port
 from harness.experiment import Load
-from harness.load import LocustProcess, read_history
+from harness.load import LocustProcess, read_arrivals, read_history
 from tests.conftest import ROOT
 from tests.support.http import send_json
 from tests.support.wait import wait_until
@@ -182,3 +182,58 @@ def test_several_processes_listen_on_loopback_only_and_two_runs_do_not_clash(
     for name in ("a", "b"):
         ops = list(read_history(tmp_path / name / "history"))
         assert {op["id"].split("-")[1] for op in ops} == {"0", "1"}  # both workers of each run did work
+
+
+# -- open loop: arrivals at a set rate, whatever the latency ------------------------------------------
+
+
+def _open(
+    run_dir: Path, host: str, scenario: str, **load: Any
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    spec = Load.model_validate({"duration": "3s", "timeout": "2s", **load})
+    locust = LocustProcess(run_dir, load=spec, scenarios={scenario: 1}, seed=3,
+                           module="tests.harness.load.scenarios_echo", host=host)  # fmt: skip
+    locust.start()
+    locust.wait(timeout=60)
+    return list(read_history(run_dir / "history")), list(read_arrivals(run_dir / "history"))
+
+
+@pytest.mark.slow
+def test_an_open_loop_starts_its_arrivals_on_time_and_measures_from_when_they_were_due(
+    echo: str, tmp_path: Path
+) -> None:
+    ops, marks = _open(tmp_path, echo, "ok", arrival_rate=50, max_users=20)
+    assert sum(m["offered"] for m in marks) == 150  # rate × duration, exactly: the times are fixed
+    assert all(m["offered"] == m["started"] + m["dropped"] for m in marks)
+    assert len(marks) == 3  # one line per second of the load
+    started = sum(m["started"] for m in marks)
+    assert started >= 145  # a fast endpoint and 20 users: (almost) nothing dropped
+    iterations = [op for op in ops if "intended" in op]
+    assert len(iterations) == len(ops) == started  # one operation per iteration here, each started
+    assert all(op["intended"] <= op["start"] for op in iterations)
+    assert max(op["start"] - op["intended"] for op in iterations) < 0.5  # handed over on time
+    starts = sorted(op["intended"] for op in iterations)
+    assert starts[-1] - starts[0] == pytest.approx(149 / 50, abs=0.05)  # spread over the load, not bunched
+
+
+@pytest.mark.slow
+def test_an_open_loop_drops_the_arrivals_no_user_is_free_for(echo: str, tmp_path: Path) -> None:
+    ops, marks = _open(tmp_path, echo, "slow", arrival_rate=10, max_users=2)  # each takes 1 s
+    offered = sum(m["offered"] for m in marks)
+    started = sum(m["started"] for m in marks)
+    dropped = sum(m["dropped"] for m in marks)
+    assert (offered, offered - started) == (30, dropped)
+    assert 4 <= started <= 8  # two users, each free about once a second, for 3 s
+    assert dropped >= 22
+    assert len(ops) == started  # every started iteration finished and was recorded, the last ones too
+    assert all(op["outcome"] == "ok" for op in ops)
+
+
+@pytest.mark.slow
+def test_an_open_loop_splits_its_rate_across_processes(echo: str, tmp_path: Path) -> None:
+    ops, marks = _open(tmp_path, echo, "ok", arrival_rate=40, max_users=10, processes=2)
+    assert {m["process"] for m in marks} == {0, 1}
+    assert sum(m["offered"] for m in marks) == 120  # each process 20/s for 3 s
+    for process in (0, 1):
+        assert sum(m["offered"] for m in marks if m["process"] == process) == 60
+    assert len([op for op in ops if "intended" in op]) == sum(m["started"] for m in marks) >= 115

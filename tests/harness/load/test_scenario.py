@@ -44,3 +44,18 @@ def test_forged_and_refusal_expected_requests_are_marked_and_their_bytes_sent_as
     assert (op["forged"], op["refusal_expected"], op["expected"]) == (True, True, True)
     assert op["payment_id"] == "made-up"  # the claim, since the answer names no payment
     assert "told" not in op
+
+
+def test_an_open_loop_iteration_records_when_it_was_due_on_its_first_operation_only() -> None:
+    recorded: list[dict[str, Any]] = []
+    ctx = _context(Reply("ok", 200, {"id": "p1", "state": "OK"}), [], recorded)
+    ctx.begin(intended=1000.0)
+    ctx.request("pay", "POST", "/checkout")
+    ctx.request("refund", "POST", "/refund")  # the same iteration: its intended start is its start
+    ctx.begin()  # a closed loop's iteration: nothing was due
+    ctx.request("pay", "POST", "/checkout")
+    first, second, third = recorded
+    assert first["intended"] == 1000.0
+    assert list(first).index("intended") == list(first).index("start") - 1  # beside start and end
+    assert "intended" not in second
+    assert "intended" not in third
