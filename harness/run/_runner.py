@@ -102,6 +102,16 @@ def _execute(plan: RunPlan, console: Console) -> RunResult:
     return _finish(record, phases, status, error, console)
 
 
+def _bare(results: dict[str, Any], error: str) -> dict[str, Any]:
+    """The results of a run whose full results could not be written: who ran what, and the error
+    (the verdicts are in the evidence manifest; ``paychaos verify`` recomputes them)."""
+    keep = ("run_id", "experiment", "target", "command", "started_at", "ended_at", "load_started_at")
+    return {**{k: results[k] for k in keep}, "status": "error", "verdict": "error", "exit_code": 3,
+            "error": error, "phases": [], "load": {}, "faults": [], "guard": None, "invariants": [],
+            "coverage": [], "backend": None,
+            "versions": {"paychaos": __version__, "python": platform.python_version()}}  # fmt: skip
+
+
 def _finish(
     record: RunRecord, phases: PhaseLog, status: str, error: str | None, console: Console
 ) -> RunResult:
@@ -117,7 +127,12 @@ def _finish(
         error = not_exercised(coverage) or (None if verdicts else "no invariant was checked")
     results = record.results(phases, status, error, code)
     folder = record.plan.folder
-    write_results(folder.results, results)
+    try:
+        write_results(folder.results, results)
+    except PaychaosError as exc:  # results that do not match their model: a harness bug, never a pass
+        code, results = ExitCode.INFRASTRUCTURE, _bare(results, f"internal error: results.json: {exc}")
+        folder.harness_error.write_text(f"{exc}\n\n{traceback.format_exc()}")
+        write_results(folder.results, results)
     try:
         rebuild(folder.path)  # report.html and junit.xml, from the journals just written
     except Exception as exc:  # a report that cannot be drawn must not change the verdict

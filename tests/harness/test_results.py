@@ -110,3 +110,20 @@ def test_write_results_refuses_a_harness_bug_and_writes_nothing(tmp_path: Path) 
     assert "phases[0].status: " in message
     assert path.read_text() == "{}"
     assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_results_that_do_not_match_still_leave_a_results_file_saying_error(tmp_path: Path) -> None:
+    """A harness bug in the results must not leave a folder without results.json (the run's own
+    _finish writes this bare record instead, exit 3, and the traceback to harness-error.txt)."""
+    from harness.run._runner import _bare
+
+    results = sample_results("failing-retry-new-key")
+    del results["schema_version"]
+    results["phases"][0]["status"] = "finished"  # the bug
+    path = tmp_path / "results.json"
+    with pytest.raises(InfrastructureError):
+        write_results(path, results)
+    write_results(path, _bare(results, "internal error: results.json: …"))
+    written = json.loads(path.read_text())
+    validate_results(written)
+    assert (written["verdict"], written["exit_code"], written["run_id"]) == ("error", 3, results["run_id"])
