@@ -11,6 +11,7 @@ converted to Toxiproxy's milliseconds (microseconds for a slicer's delay) when a
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
@@ -46,7 +47,56 @@ else:  # a Literal of the table's names: a mistyped toxic gets a did-you-mean
 ToxicInt = Annotated[int, Field(ge=0, le=2**31 - 1)]
 
 
-class ToxicFault(Fault):
+class _ProxyFault(Fault):
+    """A fault on the proxy in front of a link, through its backend's Toxiproxy API.
+
+    Both kinds undo the same way: in a live run, or from the journal after the run died (then
+    only once its backend is known to be the same process, see :func:`_backend_gone`).
+    """
+
+    def __init__(
+        self,
+        client: ToxiproxyClient,
+        proxy: str,
+        action: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        backend: str = "embedded",
+    ) -> None:
+        super().__init__(proxy, action, params)
+        self._client = client
+        self._backend = backend
+
+    def _undo_record(self, **fields: Any) -> dict[str, Any]:
+        return {"api": self._client.url, "backend": self._backend, "proxy": self.target, **fields,
+                **_backend_owner(self._client.url, self._backend)}  # fmt: skip
+
+    def heal(self, undo: dict[str, Any]) -> str:
+        return self._undo(undo, verify=False)
+
+    @classmethod
+    def revert(cls, undo: dict[str, Any]) -> str:
+        return cls._undo(undo, verify=True)
+
+    @classmethod
+    def _undo(cls, undo: dict[str, Any], *, verify: bool) -> str:
+        with ToxiproxyClient(undo["api"], timeout=5) as client:
+            gone = _backend_gone(undo, client, verify=verify)
+            if gone:
+                return cls._gone(gone)
+            return cls._take_back(client, undo)
+
+    @staticmethod
+    def _gone(why: str) -> str:
+        return why
+
+    @staticmethod
+    @abstractmethod
+    def _take_back(client: ToxiproxyClient, undo: dict[str, Any]) -> str:
+        """Undo the fault on a backend that still serves it; returns what was done."""
+
+
+class ToxicFault(_ProxyFault):
     """A toxic on the proxy in front of a link (latency, timeout, reset_peer, …)."""
 
     kind = "toxic"
@@ -64,12 +114,11 @@ class ToxicFault(Fault):
     ) -> None:
         if toxic_type not in TOXIC_TYPES:
             raise InvalidInput(f"unknown toxic {toxic_type!r}; expected one of {', '.join(TOXIC_TYPES)}")
-        super().__init__(proxy, toxic_type, {**attributes, "stream": stream, "toxicity": toxicity})
-        self._client = client
+        params = {**attributes, "stream": stream, "toxicity": toxicity}
+        super().__init__(client, proxy, toxic_type, params, backend=backend)
         self._attributes = dict(attributes)
         self._stream = stream
         self._toxicity = toxicity
-        self._backend = backend
 
     def apply(self, fault_id: str) -> dict[str, Any]:
         name = f"{self.action}_{self._stream}_{fault_id}"
@@ -81,55 +130,33 @@ class ToxicFault(Fault):
             toxicity=self._toxicity,
             name=name,
         )
-        return {"api": self._client.url, "backend": self._backend, "proxy": self.target, "toxic": name,
-                **_backend_owner(self._client.url, self._backend)}  # fmt: skip
-
-    def heal(self, undo: dict[str, Any]) -> str:
-        return self._remove(undo, verify=False)
-
-    @classmethod
-    def revert(cls, undo: dict[str, Any]) -> str:
-        return cls._remove(undo, verify=True)
+        return self._undo_record(toxic=name)
 
     @staticmethod
-    def _remove(undo: dict[str, Any], *, verify: bool) -> str:
-        with ToxiproxyClient(undo["api"], timeout=5) as client:
-            gone = _backend_gone(undo, client, verify=verify)
-            if gone:
-                return f"{gone}, and its toxics with it"
-            removed = client.remove_toxic(undo["proxy"], undo["toxic"])
+    def _gone(why: str) -> str:
+        return f"{why}, and its toxics with it"
+
+    @staticmethod
+    def _take_back(client: ToxiproxyClient, undo: dict[str, Any]) -> str:
+        removed = client.remove_toxic(undo["proxy"], undo["toxic"])
         return f"removed toxic {undo['toxic']}" if removed else f"toxic {undo['toxic']} was already gone"
 
 
-class LinkDown(Fault):
+class LinkDown(_ProxyFault):
     """The link's proxy disabled: new connections refused, open ones closed."""
 
     kind = "link"
 
     def __init__(self, client: ToxiproxyClient, proxy: str, *, backend: str = "embedded") -> None:
-        super().__init__(proxy, "down")
-        self._client = client
-        self._backend = backend
+        super().__init__(client, proxy, "down", backend=backend)
 
     def apply(self, fault_id: str) -> dict[str, Any]:
         self._client.set_enabled(self.target, False)
-        return {"api": self._client.url, "backend": self._backend, "proxy": self.target,
-                **_backend_owner(self._client.url, self._backend)}  # fmt: skip
-
-    def heal(self, undo: dict[str, Any]) -> str:
-        return self._enable(undo, verify=False)
-
-    @classmethod
-    def revert(cls, undo: dict[str, Any]) -> str:
-        return cls._enable(undo, verify=True)
+        return self._undo_record()
 
     @staticmethod
-    def _enable(undo: dict[str, Any], *, verify: bool) -> str:
-        with ToxiproxyClient(undo["api"], timeout=5) as client:
-            gone = _backend_gone(undo, client, verify=verify)
-            if gone:
-                return gone
-            client.set_enabled(undo["proxy"], True)
+    def _take_back(client: ToxiproxyClient, undo: dict[str, Any]) -> str:
+        client.set_enabled(undo["proxy"], True)
         return f"re-enabled proxy {undo['proxy']}"
 
     def holds(self, undo: dict[str, Any]) -> tuple[str, ...]:
