@@ -3,7 +3,8 @@
 * ``arrival_rate: 40`` for 20 s while the bank answers 1.5 s late for 10 s of it: an open loop
   keeps starting checkouts whatever the latency (a closed loop fell from ~190 to ~25 op/s here).
 * ``http: lose_response`` on ``POST /debits``: every request it acts on is one journal line, each
-  a debit the bank committed; and a rule that never matches makes the run "not exercised".
+  a debit the bank committed; and a rule that never matches makes the run "not exercised". The
+  run's Toxiproxy is one the "user" runs (``--toxiproxy``): HTTP faults need no embedded backend.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.faults.toxiproxy_server import ToxiproxyServer
 from harness.rundir import RunDir
 from tests.harness.test_runner import _experiment, _results, _run
 
@@ -69,10 +71,12 @@ exclude: {no_double_payout: this load sends no payouts}
 settle: {timeout: 30s}
 """,
     )
-    result = _run(str(experiment), "--out", str(tmp_path / "runs"))
+    with ToxiproxyServer(port=0, seed=3).run_in_thread() as users_toxiproxy:
+        result = _run(str(experiment), "--out", str(tmp_path / "runs"), "--toxiproxy", users_toxiproxy.url)
     assert result.returncode == 3, result.stdout + result.stderr
     assert "fault f2 acted = 0, required >= 1" in result.stdout
     run_dir, results = _results(tmp_path / "runs")
+    assert results["backend"]["kind"] == "external"
     assert {v["status"] for v in results["invariants"]} == {"holds"}  # the stack survived the losses
     lines = [json.loads(line) for line in RunDir(run_dir).http_faults.read_text().splitlines()]
     assert lines
