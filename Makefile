@@ -32,6 +32,8 @@ bench: $(STAMP)  # the README's Benchmarks; bench/flakiness.py (30 min) and benc
 	$(BIN)/python bench/report_scale.py
 	$(BIN)/python bench/load_capacity.py
 	$(BIN)/python bench/proxy_overhead.py
+	$(BIN)/python bench/http_faults.py
+	$(BIN)/python bench/open_loop.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
