@@ -38,8 +38,9 @@ class LocustProcess:
         env: dict[str, str] | None = None,
     ) -> None:
         self.run_dir = run_dir
-        self.history = RunDir(run_dir).history
-        self.log = RunDir(run_dir).locust_log
+        self.folder = RunDir(run_dir)
+        self.history = self.folder.history
+        self.log = self.folder.locust_log
         self.spec: dict[str, Any] = {
             # only what differs from the defaults: the child validates it again, and an open loop
             # refuses a closed loop's keys (users, spawn_rate, wait) even at their default values
@@ -92,7 +93,7 @@ class LocustProcess:
 
     def start(self) -> None:
         self.history.mkdir(parents=True, exist_ok=True)
-        spec_path = RunDir(self.run_dir).load_spec
+        spec_path = self.folder.load_spec
         spec_path.write_text(json.dumps(self.spec, indent=2))
         env = {**os.environ, **self._env, "PAYCHAOS_LOAD_SPEC": str(spec_path)}
         with open(self.log, "ab") as out:
