@@ -25,8 +25,6 @@ import asyncio
 import json
 import os
 import platform
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -34,78 +32,35 @@ import urllib.request
 from pathlib import Path
 from typing import Any, cast
 
-REPO = Path(__file__).resolve().parent.parent
-REQUEST = b"GET /payments/42 HTTP/1.1\r\nHost: bench\r\nUser-Agent: paychaos-bench\r\nAccept: */*\r\n\r\n"
-RESPONSE = (
-    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 16\r\n"
-    b'Connection: keep-alive\r\n\r\n{"status":"ok"}\n'
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench._wire import (
+    RESPONSE,
+    FixedAnswer,
+    keepalive_samples,
+    loop_factory,
+    percentile,
+    request,
+    start,
 )
+
+REQUEST = request("/payments/42")
 NEVER = {"id": "never", "match": {"path": "/never-matches/*"}, "action": {"type": "abort"}, "seed": 1}
-
-
-def _loop_factory() -> Any:
-    try:
-        import uvloop
-    except ImportError:
-        return asyncio.new_event_loop
-    return uvloop.new_event_loop
 
 
 # The backend process.
 
 
-class _Answer(asyncio.Protocol):
-    """One fixed answer per request head received (the driver sends no bodies)."""
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = cast(asyncio.Transport, transport)
-        self.pending = b""
-
-    def data_received(self, data: bytes) -> None:
-        self.pending += data
-        heads = self.pending.count(b"\r\n\r\n")
-        if heads:
-            self.pending = self.pending[self.pending.rfind(b"\r\n\r\n") + 4 :]
-            self.transport.write(RESPONSE * heads)
-
-
 def run_backend() -> None:
     async def main() -> None:
-        server = await asyncio.get_running_loop().create_server(_Answer, "127.0.0.1", 0, backlog=1024)
+        server = await asyncio.get_running_loop().create_server(FixedAnswer, "127.0.0.1", 0, backlog=1024)
         print(f"backend {server.sockets[0].getsockname()[1]}", flush=True)
         await asyncio.Event().wait()
 
-    with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+    with asyncio.Runner(loop_factory=loop_factory()) as runner:
         runner.run(main())
 
 
 # The load driver.
-
-
-def _recv_response(sock: socket.socket, buf: memoryview) -> None:
-    got = 0
-    while got < len(RESPONSE):
-        n = sock.recv_into(buf[got:])
-        if not n:
-            raise ConnectionError("closed mid-response")
-        got += n
-
-
-def keepalive_samples(port: int, count: int) -> list[int]:
-    buf = memoryview(bytearray(len(RESPONSE)))
-    with socket.create_connection(("127.0.0.1", port)) as sock:
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        for _ in range(100):  # warm the path before timing it
-            sock.sendall(REQUEST)
-            _recv_response(sock, buf)
-        out = []
-        clock = time.perf_counter_ns
-        for _ in range(count):
-            start = clock()
-            sock.sendall(REQUEST)
-            _recv_response(sock, buf)
-            out.append(clock() - start)
-    return out
 
 
 class _Client(asyncio.Protocol):
@@ -149,25 +104,8 @@ def requests_per_second(port: int, clients: int, seconds: float) -> float:
         await asyncio.gather(*(protocol.done for _, protocol in made))
         return counts[0] / (time.perf_counter() - start)
 
-    with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+    with asyncio.Runner(loop_factory=loop_factory()) as runner:
         return runner.run(main())
-
-
-def percentile(samples: list[int], q: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] / 1000  # ns → µs
-
-
-def _start(cmd: list[str], prefix: str, cpu: int | None) -> tuple[subprocess.Popen[str], str]:
-    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, text=True)
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    if not line.startswith(prefix):
-        proc.kill()
-        raise RuntimeError(f"{cmd[1:]} did not start: {line!r}")
-    if cpu is not None:
-        os.sched_setaffinity(proc.pid, {cpu})
-    return proc, line
 
 
 def _post(url: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -186,8 +124,8 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     if other_cpu is not None:
         os.sched_setaffinity(0, {other_cpu})
     journal = Path(tempfile.mkdtemp(prefix="paychaos-bench-")) / "httphop.jsonl"
-    backend, line = _start([sys.executable, __file__, "--backend"], "backend ", other_cpu)
-    hop, ready = _start(
+    backend, line = start([sys.executable, __file__, "--backend"], "backend ", other_cpu)
+    hop, ready = start(
         [sys.executable, "-m", "harness.faults.httphop", "--port", "0", "--journal", str(journal)],
         "httphop listening on ",
         hop_cpu,
@@ -204,7 +142,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         latency: dict[str, list[int]] = {"direct": [], "hop": []}
         for _ in range(args.rounds):
             for path, port in ports.items():
-                latency[path] += keepalive_samples(port, args.requests // args.rounds)
+                latency[path] += keepalive_samples(port, args.requests // args.rounds, REQUEST, warm=100)
         rate = {path: requests_per_second(port, args.clients, args.seconds) for path, port in ports.items()}
     finally:
         hop.terminate()  # SIGTERM: the hop stops cleanly

@@ -26,40 +26,37 @@ import os
 import platform
 import socket
 import statistics
-import subprocess
 import sys
 import threading
 import time
 import urllib.request
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
-REPO = Path(__file__).resolve().parent.parent
-REQUEST = b"GET /ping HTTP/1.1\r\nHost: bench\r\nUser-Agent: paychaos-bench\r\nAccept: */*\r\n\r\n"
-RESPONSE = (
-    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 16\r\n"
-    b'Connection: keep-alive\r\n\r\n{"status":"ok"}\n'
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench._wire import (
+    RESPONSE,
+    FixedAnswer,
+    keepalive_samples,
+    percentile,
+    recv_response,
+    request,
+    start,
 )
+
+REQUEST = request("/ping")
 
 
 # The backend process.
 
 
-class _HttpLike(asyncio.Protocol):
-    """Answers one fixed response per request head received (requests may be pipelined)."""
+class _HttpLike(FixedAnswer):
+    """:class:`FixedAnswer` with Nagle off on the backend's side too."""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = cast(asyncio.Transport, transport)  # uvloop's are not subclasses
-        self.pending = b""
+        super().connection_made(transport)
         sock = transport.get_extra_info("socket")
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-    def data_received(self, data: bytes) -> None:
-        self.pending += data
-        heads = self.pending.count(b"\r\n\r\n")
-        if heads:
-            self.pending = self.pending[self.pending.rfind(b"\r\n\r\n") + 4 :]
-            self.transport.write(RESPONSE * heads)
 
 
 def _bulk_sender(listener: socket.socket) -> None:
@@ -109,32 +106,6 @@ def run_backend() -> None:
 # The load driver.
 
 
-def _recv_response(sock: socket.socket, buf: memoryview) -> None:
-    got = 0
-    while got < len(RESPONSE):
-        n = sock.recv_into(buf[got:])
-        if not n:
-            raise ConnectionError("closed mid-response")
-        got += n
-
-
-def keepalive_samples(port: int, count: int) -> list[int]:
-    buf = memoryview(bytearray(len(RESPONSE)))
-    with socket.create_connection(("127.0.0.1", port)) as sock:
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        for _ in range(50):  # warm the path before timing it
-            sock.sendall(REQUEST)
-            _recv_response(sock, buf)
-        out = []
-        clock = time.perf_counter_ns
-        for _ in range(count):
-            start = clock()
-            sock.sendall(REQUEST)
-            _recv_response(sock, buf)
-            out.append(clock() - start)
-    return out
-
-
 def fresh_samples(port: int, count: int) -> list[int]:
     buf = memoryview(bytearray(len(RESPONSE)))
     out = []
@@ -145,7 +116,7 @@ def fresh_samples(port: int, count: int) -> list[int]:
         sock = socket.create_connection(address)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.sendall(REQUEST)
-        _recv_response(sock, buf)
+        recv_response(sock, buf)
         sock.close()
         out.append(clock() - start)
     return out
@@ -169,23 +140,6 @@ def bulk_rate(port: int, nbytes: int) -> float:
     return got / elapsed
 
 
-def percentile(samples: list[int], q: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] / 1000  # ns → µs
-
-
-def _start(cmd: list[str], prefix: str, cpu: int | None) -> tuple[subprocess.Popen[str], str]:
-    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, text=True)
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    if not line.startswith(prefix):
-        proc.kill()
-        raise RuntimeError(f"{cmd[1:]} did not start: {line!r}")
-    if cpu is not None:
-        os.sched_setaffinity(proc.pid, {cpu})
-    return proc, line
-
-
 def _create_proxy(api: str, name: str, upstream_port: int) -> int:
     body = json.dumps(
         {"name": name, "upstream": f"127.0.0.1:{upstream_port}", "listen": "127.0.0.1:0"}
@@ -203,8 +157,8 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     proxy_cpu, other_cpu = (cpus[-1], cpus[0]) if pin else (None, None)
     if pin:
         os.sched_setaffinity(0, {other_cpu})
-    backend, line = _start([sys.executable, __file__, "--backend"], "backend ", other_cpu)
-    proxy_server, ready = _start(
+    backend, line = start([sys.executable, __file__, "--backend"], "backend ", other_cpu)
+    proxy_server, ready = start(
         [sys.executable, "-m", "harness.faults.toxiproxy_server", "--port", "0"],
         "toxiproxy_server listening on ",
         proxy_cpu,
@@ -224,7 +178,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         bulk: dict[str, list[float]] = {"direct": [], "proxied": []}
         for _ in range(args.rounds):
             for path, (http, bulk_p) in ports.items():
-                keepalive[path] += keepalive_samples(http, args.requests // args.rounds)
+                keepalive[path] += keepalive_samples(http, args.requests // args.rounds, REQUEST, warm=50)
                 fresh[path] += fresh_samples(http, args.fresh // args.rounds)
                 bulk[path].append(bulk_rate(bulk_p, args.bulk_mb << 20))
     finally:

@@ -6,6 +6,7 @@ import ctypes
 import random
 import signal
 import socket
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -78,3 +79,14 @@ def tail(path: Path, lines: int = 25) -> str:
     except OSError:
         return f"(no log at {path})"
     return "\n".join(text.splitlines()[-lines:]) or "(log is empty)"
+
+
+def stop_child(process: subprocess.Popen[bytes], grace: float = 5) -> None:
+    """SIGTERM a child the harness started, and SIGKILL it if it has not ended ``grace`` s later."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

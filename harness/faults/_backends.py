@@ -14,6 +14,7 @@ and the run's results say which one it was and why the others were passed over.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import shutil
 import signal
@@ -26,7 +27,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from harness._ownership import Stamp, record_process
-from harness._process import free_port, parent_death_signal, tail
+from harness._process import free_port, parent_death_signal, stop_child, tail
 from harness.errors import InfrastructureError
 from harness.faults._client import ToxiproxyClient
 
@@ -120,16 +121,7 @@ def _wait_ready(url: str, alive: Callable[[], bool], describe: Callable[[], str]
 
 
 def _stop_process(process: subprocess.Popen[bytes]) -> Callable[[], None]:
-    def stop() -> None:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-
-    return stop
+    return functools.partial(stop_child, process)
 
 
 def _spawn_binary(binary: str, log_dir: Path) -> Backend:

@@ -12,48 +12,16 @@ from typing import Any
 
 import httpx
 
-from harness.errors import InfrastructureError
+from harness.faults._api_client import ApiRefused, JsonApiClient
 
 
-class ToxiproxyError(InfrastructureError):
+class ToxiproxyError(ApiRefused):
     """The Toxiproxy API refused a request; ``status`` is its HTTP status."""
 
-    def __init__(self, message: str, status: int) -> None:
-        super().__init__(message)
-        self.status = status
 
-
-class ToxiproxyClient:
-    def __init__(self, url: str, timeout: float = 10.0) -> None:
-        self.url = url.rstrip("/")
-        self._http = httpx.Client(base_url=self.url, timeout=timeout)
-
-    def close(self) -> None:
-        self._http.close()
-
-    def __enter__(self) -> ToxiproxyClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def _call(self, method: str, path: str, body: Any = None) -> Any:
-        try:
-            reply = self._http.request(method, path, json=body)
-        except httpx.HTTPError as exc:
-            raise InfrastructureError(
-                f"Toxiproxy at {self.url} did not answer {method} {path}: {exc}"
-            ) from exc
-        if reply.status_code >= 400:
-            try:
-                message = reply.json().get("error", reply.text)
-            except ValueError:
-                message = reply.text
-            raise ToxiproxyError(
-                f"Toxiproxy at {self.url} refused {method} {path}: {message} ({reply.status_code})",
-                reply.status_code,
-            )
-        return reply.json() if reply.content else None
+class ToxiproxyClient(JsonApiClient):
+    name = "Toxiproxy"
+    refused = ToxiproxyError
 
     def version(self) -> str:
         reply = self._http.get("/version")

@@ -25,53 +25,22 @@ from typing import Any
 import httpx
 
 from harness._ownership import record_process
-from harness._process import parent_death_signal, tail
+from harness._process import parent_death_signal, stop_child, tail
 from harness.errors import InfrastructureError
+from harness.faults._api_client import ApiRefused, JsonApiClient
 
 _READY = "httphop listening on "
 
 
-class HopError(InfrastructureError):
+class HopError(ApiRefused):
     """The hop's API refused a request; ``status`` is its HTTP status, the message is the hop's."""
 
-    def __init__(self, message: str, status: int) -> None:
-        super().__init__(message)
-        self.status = status
 
-
-class HopClient:
+class HopClient(JsonApiClient):
     """A synchronous client for one hop's control API."""
 
-    def __init__(self, url: str, timeout: float = 10) -> None:
-        self.url = url.rstrip("/")
-        self._http = httpx.Client(base_url=self.url, timeout=timeout)
-
-    def close(self) -> None:
-        self._http.close()
-
-    def __enter__(self) -> HopClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def _call(self, method: str, path: str, body: Any = None) -> Any:
-        try:
-            reply = self._http.request(method, path, json=body)
-        except httpx.HTTPError as exc:
-            raise InfrastructureError(
-                f"the HTTP hop at {self.url} did not answer {method} {path}: {exc}"
-            ) from exc
-        if reply.status_code >= 400:
-            try:
-                message = reply.json().get("error", reply.text)
-            except ValueError:
-                message = reply.text
-            raise HopError(
-                f"the HTTP hop at {self.url} refused {method} {path}: {message} ({reply.status_code})",
-                reply.status_code,
-            )
-        return reply.json() if reply.content else None
+    name = "the HTTP hop"
+    refused = HopError
 
     def reachable(self) -> bool:
         try:
@@ -132,13 +101,7 @@ class Hop:
     def close(self) -> None:
         """Stop the hop; every journal line it wrote is on disk once this returns. Idempotent."""
         process = self.process
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop_child(process)
         if process.stdout is not None:
             process.stdout.close()
 

@@ -8,28 +8,16 @@ cuts the event loop's share of each relayed request roughly in half.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import signal
 import socket
 from collections.abc import Callable
 from pathlib import Path
 
 from aiohttp import web
 
+from harness._aio import serve_until_signalled
 from harness.faults.httphop._api import build_app
 from harness.faults.httphop._hub import Hub, is_loopback
 from harness.faults.httphop._journal import Journal
-
-
-def new_event_loop() -> asyncio.AbstractEventLoop:
-    """A uvloop loop when uvloop is installed, else asyncio's default."""
-    try:
-        import uvloop
-    except ImportError:
-        return asyncio.new_event_loop()
-    loop: asyncio.AbstractEventLoop = uvloop.new_event_loop()
-    return loop
 
 
 class HopServer:
@@ -108,18 +96,4 @@ def serve(
     host: str, port: int, *, journal: Path, on_ready: Callable[[HopServer], None] | None = None
 ) -> None:
     """Run a hop in this thread until SIGINT or SIGTERM, then stop it cleanly."""
-    server = HopServer(host, port, journal=journal)
-
-    async def main() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(ValueError, RuntimeError, NotImplementedError):
-                loop.add_signal_handler(sig, stop.set)
-        async with server:
-            if on_ready is not None:
-                on_ready(server)
-            await stop.wait()
-
-    with asyncio.Runner(loop_factory=new_event_loop) as runner:
-        runner.run(main())
+    serve_until_signalled(HopServer(host, port, journal=journal), on_ready)

@@ -35,12 +35,12 @@ Where it differs from Toxiproxy 2.12, on purpose or by its nature:
 
 from __future__ import annotations
 
+from harness._aio import new_event_loop
 from harness.faults.toxiproxy_server._api import API_VERSION
 from harness.faults.toxiproxy_server._server import (
     DEFAULT_PORT,
     ServerThread,
     ToxiproxyServer,
-    new_event_loop,
     serve,
 )
 from harness.faults.toxiproxy_server._toxics import ATTRIBUTES as TOXIC_ATTRIBUTES

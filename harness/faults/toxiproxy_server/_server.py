@@ -16,9 +16,7 @@ awaited in.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
-import signal
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -26,22 +24,13 @@ from types import TracebackType
 
 from aiohttp import web
 
+from harness._aio import new_event_loop, serve_until_signalled
 from harness.faults.toxiproxy_server._addresses import bind_listener, resolve_listen
 from harness.faults.toxiproxy_server._api import build_app
 from harness.faults.toxiproxy_server._errors import ApiError
 from harness.faults.toxiproxy_server._registry import Registry
 
 DEFAULT_PORT = 8474
-
-
-def new_event_loop() -> asyncio.AbstractEventLoop:
-    """A uvloop loop when uvloop is installed, else asyncio's default."""
-    try:
-        import uvloop
-    except ImportError:
-        return asyncio.new_event_loop()
-    loop: asyncio.AbstractEventLoop = uvloop.new_event_loop()
-    return loop
 
 
 class ToxiproxyServer:
@@ -212,18 +201,4 @@ def serve(
 ) -> None:
     """Run a server in this thread until SIGINT or SIGTERM, then stop it cleanly."""
     server = ToxiproxyServer(host, port, seed=seed, allow_non_loopback=allow_non_loopback)
-
-    async def main() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            # Signal handlers only work in the main thread; elsewhere the caller stops us.
-            with contextlib.suppress(ValueError, RuntimeError, NotImplementedError):
-                loop.add_signal_handler(sig, stop.set)
-        async with server:
-            if on_ready is not None:
-                on_ready(server)
-            await stop.wait()
-
-    with asyncio.Runner(loop_factory=new_event_loop) as runner:
-        runner.run(main())
+    serve_until_signalled(server, on_ready)
