@@ -222,21 +222,51 @@ def matrix(
 
 @cli.command("validate")
 @click.argument("experiments", nargs=-1, required=True, type=click.Path(path_type=Path))
-def validate(experiments: tuple[Path, ...]) -> None:
-    """Check experiment files without running them (schema, target, every name they use)."""
+@click.option(
+    "--connect",
+    is_flag=True,
+    help="also reach what a run would use, starting nothing: the Toxiproxy and PostgreSQL given, "
+    "the containers the faults name",
+)
+@click.option(
+    "--toxiproxy", metavar="URL", help="with --connect: the Toxiproxy a run would use (also TOXIPROXY_URL)"
+)
+@click.option("--db", metavar="URL", help="with --connect: the PostgreSQL a run would use (postgresql://…)")
+def validate(experiments: tuple[Path, ...], connect: bool, toxiproxy: str | None, db: str | None) -> None:
+    """Check experiment files without running them: the schema, the target, every name they use, the
+    target's scenario module, each python invariant's function and every SQL query (user modules are
+    imported in child processes; nothing in them is called).
+
+    With --connect, also what a run would reach. Exit code: 0 all good, 2 a file is invalid, 3 the
+    files are valid but something --connect reaches for is not there.
+    """
     from harness.experiment import load_experiment
     from harness.invariants import REGISTRY
+    from harness.validate import Importer, connect_check, deep_check
 
-    problems = []
+    if not connect and (toxiproxy or db):
+        raise InvalidInput("--toxiproxy and --db say what --connect reaches: add --connect")
+    problems: list[str] = []
+    files = []
+    importer = Importer()  # a scenario module shared by many experiments is imported once
     for path in experiments:
         try:
             file = load_experiment(path, invariants=REGISTRY)
         except InvalidInput as exc:
             problems.append(str(exc))
             continue
-        click.echo(f"{path}: ok ({file.experiment.name} against {file.target.name})")
+        files.append(file)
+        found = deep_check(file, importer=importer)
+        problems += [line for line in found if line not in problems]  # a shared target's problem once
+        if not found:
+            click.echo(f"{path}: ok ({file.experiment.name} against {file.target.name})")
+    reached = connect_check(files, toxiproxy=toxiproxy, db=db) if connect else None
+    for line in reached.checked if reached else []:
+        click.echo(f"connect: {line}")
     if problems:
-        raise InvalidInput("\n".join(problems))
+        raise InvalidInput("\n".join(problems + (reached.problems if reached else [])))
+    if reached and reached.problems:
+        raise InfrastructureError("\n".join(reached.problems))
 
 
 @cli.command("schema")

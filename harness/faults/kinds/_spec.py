@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import abstractmethod
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -28,6 +28,18 @@ class Unknown:
     name: str
     known: Collection[str]
     """The names the target has, to list and to find the closest one in."""
+
+
+@dataclass(frozen=True)
+class Reached:
+    """What ``paychaos validate --connect`` found for one fault: it exists, or what is missing."""
+
+    index: int
+    """The fault's place in the experiment's ``faults:``."""
+    key: str | None
+    """The fault's key the finding is about (``container``), for the location; None: the fault."""
+    said: str
+    found: bool
 
 
 @dataclass(frozen=True)
@@ -77,6 +89,12 @@ class FaultSpec(BaseModel):
 
     def check(self, target: Target) -> Iterator[Unknown]:
         """The names this fault uses that ``target`` does not have."""
+        return iter(())
+
+    @classmethod
+    def connect_check(cls, faults: Sequence[tuple[int, FaultSpec]]) -> Iterator[Reached]:
+        """For ``paychaos validate --connect``: whether what these faults of this kind act on exists
+        now (by their index in ``faults:``), without changing anything; nothing for most kinds."""
         return iter(())
 
     def hop_link(self) -> str | None:

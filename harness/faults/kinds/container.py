@@ -9,15 +9,16 @@ In an experiment::
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator, Sequence
 from typing import Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
 from harness.durations import Duration
-from harness.errors import InfrastructureError, InvalidInput
+from harness.errors import InfrastructureError, InvalidInput, did_you_mean
 from harness.faults._docker import docker_engine
 from harness.faults._faults import Fault, Holder
-from harness.faults.kinds._spec import FaultContext, FaultSpec
+from harness.faults.kinds._spec import FaultContext, FaultSpec, Reached
 
 ContainerAction = Literal["kill", "stop", "pause", "restart"]
 
@@ -143,6 +144,47 @@ class ContainerFaultSpec(FaultSpec):
         if self.grace is not None and self.action not in ("stop", "restart"):
             raise ValueError(f"'grace' applies to stop and restart, not to {self.action}")
         return self
+
+    @classmethod
+    def connect_check(cls, faults: Sequence[tuple[int, FaultSpec]]) -> Iterator[Reached]:
+        if not faults:
+            return
+        try:
+            engine = docker_engine()
+        except InfrastructureError as exc:
+            yield Reached(faults[0][0], None, f"container faults need Docker: {exc}", False)
+            return
+        try:
+            for index, fault in faults:
+                assert isinstance(fault, ContainerFaultSpec)
+                key = "container" if fault.container is not None else "container_label"
+                said, found = fault._look_up(engine)
+                yield Reached(index, key, said, found)
+        finally:
+            engine.close()
+
+    def _look_up(self, engine: Any) -> tuple[str, bool]:
+        """What the engine holds for this fault's selector, and whether that is enough to run it."""
+        import docker.errors
+
+        try:
+            if self.container is not None:
+                try:
+                    found = engine.containers.get(self.container)
+                except docker.errors.NotFound:
+                    names = [c.name for c in engine.containers.list(all=True)]
+                    return (f"no container named {self.container!r} on the Docker engine; start it, or fix "
+                            f"the name{did_you_mean(self.container, names)}"), False  # fmt: skip
+                return f"container {self.container!r} exists ({found.status})", True
+            running = engine.containers.list(filters={"label": self.container_label})
+        except docker.errors.DockerException as exc:
+            return f"no answer from the Docker engine about it ({exc})", False
+        if not running:
+            return (
+                f"no running container has the label {self.container_label!r}; start one, or fix the label",
+                False,
+            )
+        return f"{len(running)} running container(s) labelled {self.container_label!r}", True
 
     def grace_seconds(self) -> int | None:
         """Docker counts the grace in whole seconds: rounded up, so it is never shorter than asked."""
