@@ -1,5 +1,17 @@
 """Load: Locust driving a target's scenarios, shaped like peak traffic, with a history of every operation.
 
+A target's scenarios are HTTP steps in its ``target.yaml`` (no Python needed; see
+``harness/load/_steps.py`` for what they send and record), or Python functions in the
+module ``load.module`` names. A Python scenario module imports what it is written
+against from here, never from the private modules::
+
+    from harness.load import Context, Reply
+
+    def pay(ctx: Context) -> None:
+        order = ctx.unique("order")
+        reply: Reply = ctx.request("pay", "POST", "/checkout", json={"order_id": order},
+                                   order_id=order, key=f"order:{order}", amount=1200)
+
 This package never imports Locust itself; only :mod:`harness.load.locustfile`
 does, inside the Locust subprocess.
 """

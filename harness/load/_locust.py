@@ -21,6 +21,7 @@ from harness._process import free_port, parent_death_signal, tail
 from harness.errors import InfrastructureError
 from harness.experiment import Load
 from harness.rundir import RunDir
+from harness.system import LoadSpec
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
 
@@ -33,7 +34,8 @@ class LocustProcess:
         load: Load,
         scenarios: dict[str, int],
         seed: int,
-        module: str,
+        module: str | None = None,
+        target_load: LoadSpec | None = None,
         host: str,
         env: dict[str, str] | None = None,
     ) -> None:
@@ -47,7 +49,9 @@ class LocustProcess:
             "load": load.model_dump(mode="json", by_alias=True, exclude_defaults=True),
             "scenarios": scenarios,
             "seed": seed,
-            "module": module,
+            "module": module,  # Python scenarios: SCENARIOS, payment_of, outcome_of
+            # the scenarios target.yaml describes in steps, its payment: and values: (None: only Python)
+            "target_load": target_load.model_dump(mode="json", by_alias=True) if target_load else None,
             "history": str(self.history),
         }
         self._load = load

@@ -1,12 +1,16 @@
 """What a target's load scenarios are written against: a seeded context that makes recorded requests.
 
-A target names a scenario module in its ``target.yaml`` (``load.module``). The
-module holds ``SCENARIOS``, a mapping from scenario name to a function taking a
+Most scenarios need no Python: ``target.yaml`` describes them as HTTP steps
+(``load.scenarios.<name>.steps``, compiled by :mod:`harness.load._steps`). For what
+steps cannot say (arithmetic on values, polling, signed bodies), a target names a
+scenario module (``load.module``), written against the public ``harness.load``
+names (``from harness.load import Context, Reply``). The module holds
+``SCENARIOS``, a mapping from scenario name to a function taking a
 :class:`Context`, and ``payment_of``, which reads the payment id and state out
-of an answer's body for the history. It may also hold ``outcome_of``, which says
-what an answer told the client about its payment as a final word: ``"succeeded"``,
-``"failed"`` or None (nothing final yet); invariants hold that against what
-really happened. It never imports Locust::
+of an answer's body for the history. It may also hold ``outcome_of``, which
+says what an answer told the client about its payment as a final word:
+``"succeeded"``, ``"failed"`` or None (nothing final yet); invariants hold that
+against what really happened. It never imports Locust::
 
     def pay(ctx: Context) -> None:
         order = ctx.unique("order")

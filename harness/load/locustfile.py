@@ -3,7 +3,9 @@
 It runs in the Locust subprocess only, configured by the JSON file named in
 ``PAYCHAOS_LOAD_SPEC`` (written by :mod:`harness.load._locust`). Users run the
 target's scenarios, picked by weight from a seeded random generator, and write
-every operation to this process's history file. The load shape follows the
+every operation to this process's history file. A scenario is a function of the
+target's Python module (``load.module``) or steps described in ``target.yaml``
+(compiled by :mod:`harness.load._steps`). The load shape follows the
 experiment: constant, ramp, spike or stages (:func:`harness.load._shapes.users_at`).
 
 In an open-loop load (``arrival_rate``) the shape starts ``max_users`` users at once, and
@@ -36,20 +38,56 @@ from locust.exception import StopUser
 from harness.experiment import Load
 from harness.load._arrivals import ArrivalTally, arrival_times
 from harness.load._history import HistoryWriter
-from harness.load._scenario import Context, Reply
+from harness.load._scenario import Context, OutcomeOf, PaymentOf, Reply
 from harness.load._shapes import users_at
+from harness.load._steps import Scenario, compile_load
+from harness.system import LoadSpec
 
 log = logging.getLogger("paychaos.load")
 
 SPEC: dict[str, Any] = json.loads(Path(os.environ["PAYCHAOS_LOAD_SPEC"]).read_text())
 LOAD = Load.model_validate(SPEC["load"])
-MODULE = importlib.import_module(SPEC["module"])
 NAMES = [name for name, weight in SPEC["scenarios"].items() if weight > 0]
 WEIGHTS = [SPEC["scenarios"][name] for name in NAMES]
 WAIT = LOAD.wait
 _users = itertools.count(1)
 _writer: HistoryWriter | None = None
 _process = 0
+
+
+def _scenarios() -> tuple[dict[str, Scenario], PaymentOf, OutcomeOf | None]:
+    """The scenarios to run and the answer readers: from the module, from the steps, or both.
+
+    A scenario with steps is the steps' (the module may hold a function of the same name for
+    other targets); ``payment:`` reads every answer when the target declares it, else the
+    module's ``payment_of`` and ``outcome_of`` do.
+    """
+    module = importlib.import_module(SPEC["module"]) if SPEC.get("module") else None
+    spec = SPEC.get("target_load")
+    declared = compile_load(LoadSpec.model_validate(spec)) if spec else None
+    scenarios: dict[str, Scenario] = {
+        **getattr(module, "SCENARIOS", {}),
+        **(declared.scenarios if declared else {}),
+    }
+    missing = [name for name in NAMES if name not in scenarios]
+    if missing:
+        where = (f"neither the SCENARIOS of {SPEC['module']} nor target.yaml's steps define them" if module
+                 else "target.yaml gives them no steps and names no load.module")  # fmt: skip
+        raise RuntimeError(
+            f"cannot run scenario(s) {', '.join(missing)}: {where}; give each steps in target.yaml, "
+            "or a function in the SCENARIOS of load.module"
+        )
+    if declared and declared.payment_of:
+        return scenarios, declared.payment_of, declared.outcome_of
+    if module is None or not hasattr(module, "payment_of"):
+        raise RuntimeError(
+            "nothing reads the payment out of an answer: declare payment: in target.yaml's load "
+            "section, or define payment_of in the scenario module"
+        )
+    return scenarios, module.payment_of, getattr(module, "outcome_of", None)
+
+
+SCENARIOS, PAYMENT_OF, OUTCOME_OF = _scenarios()
 
 
 def _history() -> HistoryWriter:
@@ -189,8 +227,8 @@ class PaychaosUser(FastHttpUser):
             user=next(_users),
             transport=self._send,
             record=_history().write,
-            payment_of=MODULE.payment_of,
-            outcome_of=getattr(MODULE, "outcome_of", None),
+            payment_of=PAYMENT_OF,
+            outcome_of=OUTCOME_OF,
         )
 
     def wait_time(self) -> float:
@@ -213,7 +251,7 @@ class PaychaosUser(FastHttpUser):
             self.ctx.begin(due)
         name = self.ctx.random.choices(NAMES, WEIGHTS)[0]
         try:
-            MODULE.SCENARIOS[name](self.ctx)
+            SCENARIOS[name](self.ctx)
         except (StopUser, gevent.GreenletExit):
             raise
         except Exception:

@@ -156,7 +156,8 @@ def drive_load(plan: RunPlan, wiring: Wiring, load: LoadRun, cleanups: ExitStack
     target, exp = plan.target, plan.experiment
     assert target.load is not None
     locust = LocustProcess(plan.folder.path, load=exp.load, scenarios=plan.scenarios, seed=exp.seed,
-                           module=target.load.module, host=wiring.stack.url(target.load.service),
+                           module=target.load.module, target_load=target.load,
+                           host=wiring.stack.url(target.load.service),
                            env=wiring.stack.shared_environment())  # fmt: skip
     locust.start()
     cleanups.callback(locust.stop)

@@ -14,9 +14,15 @@ from harness.system._model import (
     EvidenceTable,
     LinkSpec,
     LoadSpec,
+    PaymentSpec,
     PostgresSpec,
+    RetrySpec,
     ServiceSpec,
+    StepSpec,
     Target,
+    ValueSpec,
+    json_path,
+    template_names,
 )
 from harness.system._stack import Address, Stack, check_defects
 
@@ -31,10 +37,16 @@ __all__ = [
     "EvidenceTable",
     "LinkSpec",
     "LoadSpec",
+    "PaymentSpec",
     "PostgresSpec",
+    "RetrySpec",
     "ServiceSpec",
     "Stack",
+    "StepSpec",
     "Target",
+    "ValueSpec",
     "check_defects",
+    "json_path",
     "load_target",
+    "template_names",
 ]

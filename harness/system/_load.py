@@ -7,7 +7,7 @@ from pathlib import Path
 
 from harness._yaml import Located, format_loc, load_yaml, validate_located
 from harness.errors import InvalidInput, did_you_mean
-from harness.system._model import PLACEHOLDER, POSTGRES, Target
+from harness.system._model import BUILTIN_VALUES, PLACEHOLDER, POSTGRES, LoadSpec, Target, template_names
 
 
 def load_target(path: str | Path) -> Target:
@@ -97,6 +97,8 @@ def _references(t: Target, located: Located) -> Iterable[str]:
             yield f"{where}: coverage.{name}.source: a coverage counter needs an sql source, not {found.kind}"
     if t.load and t.load.service not in services:
         yield _unknown(located, ("load", "service"), "service", t.load.service, services)
+    if t.load:
+        yield from _scenarios(t.load, located)
     for name, endpoint in t.config.items():
         if endpoint.service not in services:
             yield _unknown(located, ("config", name, "service"), "service", endpoint.service, services)
@@ -105,6 +107,61 @@ def _references(t: Target, located: Located) -> Iterable[str]:
             f"{located.where(('defects',))}: defects: declaring defects needs 'defects_env', "
             "the environment variable that switches them on"
         )
+
+
+def _scenarios(load: LoadSpec, located: Located) -> Iterable[str]:
+    """Each scenario is defined somewhere, and every placeholder of its steps can be filled when sent."""
+    for name in BUILTIN_VALUES:
+        if name in load.values:
+            spot = located.where(("load", "values", name), key=True)
+            yield f"{spot}: load.values.{name}: paychaos makes {{{name}}} for every iteration; rename yours"
+    stepped = False
+    for name, scenario in load.scenarios.items():
+        at: tuple[str | int, ...] = ("load", "scenarios", name)
+        if scenario.steps is None:
+            if load.module is None:
+                yield (f"{located.where(at)}: {format_loc(at)}: no steps, and load names no module to find "
+                       "it in; describe its requests under steps:, or name the Python module that holds "
+                       "it in load.module")  # fmt: skip
+            continue
+        stepped = True
+        known = {*BUILTIN_VALUES, *load.values}
+        for i, step in enumerate(scenario.steps):
+            later = {value: j for j, s in enumerate(scenario.steps) if j >= i for value in s.extract}
+            for where, text in step.templates():
+                loc = (*at, "steps", i, *where)
+                try:
+                    refs = template_names(text)
+                except ValueError as exc:
+                    yield f"{located.where(loc)}: {format_loc(loc)}: {exc}"
+                    continue
+                for ref in refs:
+                    problem = _step_placeholder(ref, known, later, own_key=where == ("key",))
+                    if problem:
+                        yield f"{located.where(loc)}: {format_loc(loc)}: {problem}"
+            for value in step.extract:
+                if value in BUILTIN_VALUES:
+                    loc = (*at, "steps", i, "extract", value)
+                    yield (f"{located.where(loc, key=True)}: {format_loc(loc)}: paychaos makes {{{value}}} "
+                           "for every iteration; name what you extract otherwise")  # fmt: skip
+            known |= set(step.extract)
+    if stepped and load.payment is None and load.module is None:
+        yield (f"{located.where(('load',))}: load: scenarios with steps need payment:, where an answer "
+               "carries its payment for the history (e.g. payment: {id: $.id, state: $.status}), or a "
+               "load.module whose payment_of reads the answers")  # fmt: skip
+
+
+def _step_placeholder(ref: str, known: set[str], later: dict[str, int], *, own_key: bool) -> str | None:
+    """Why a step cannot fill ``{ref}``, or None; ``later``: values this step or later ones extract."""
+    if own_key and ref == "idempotency_key":
+        return "a key is not made of itself; build it from other values, e.g. refund:{order_id}"
+    if ref in known:
+        return None
+    if ref in later:
+        return (f"{{{ref}}} is extracted by steps[{later[ref]}] from its answer, after this step is sent; "
+                "a step uses what earlier steps extracted")  # fmt: skip
+    listed = ", ".join(sorted(known))
+    return f"unknown placeholder {{{ref}}}; known here: {listed}{did_you_mean(ref, known)}"
 
 
 def _placeholder(t: Target, ref: str) -> str | None:

@@ -18,12 +18,24 @@ top-level ``env:`` takes ``{secret}`` only.
 from __future__ import annotations
 
 import re
+import string
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    JsonValue,
+    PrivateAttr,
+    WithJsonSchema,
+    model_validator,
+)
 
 from harness.durations import Duration
+from harness.errors import did_you_mean
 
 POSTGRES = "postgres"  # the link target name for the target's PostgreSQL server
 PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_.\-]*)\}")
@@ -83,6 +95,232 @@ class EvidenceSection(_Model):
     tables: dict[EvidenceTableName, EvidenceTable] = {}
 
 
+# -- load: the scenarios, in Python (load.module) or as HTTP steps in this file -----------------------
+
+ValueName = Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_]*$")]
+BUILTIN_VALUES = ("order_id", "idempotency_key")
+"""Template values every YAML scenario has: a fresh order id per iteration, and its idempotency key."""
+_JSON_PATH_PART = re.compile(r"\.([^.\[\]]+)|\[([0-9]+)\]")
+
+
+def json_path(path: str) -> tuple[str | int, ...]:
+    """The keys and indexes a simple JSON path reads: ``$.items[0].id`` → ``("items", 0, "id")``.
+
+    The leading ``$`` may be left out (``payment.id``). Raises ValueError, with the form to write,
+    for anything else (wildcards, filters, quotes).
+    """
+    text = path[1:] if path.startswith("$") else f".{path}"
+    parts: list[str | int] = []
+    at = 0
+    for match in _JSON_PATH_PART.finditer(text):
+        if match.start() != at:
+            break
+        parts.append(match.group(1) if match.group(1) is not None else int(match.group(2)))
+        at = match.end()
+    if at != len(text) or not path:
+        raise ValueError(
+            f"invalid JSON path {path!r}; write keys and list indexes from the top of the answer, "
+            "e.g. $.id, $.payment.state or $.items[0].id"
+        )
+    return tuple(parts)
+
+
+def template_names(text: str) -> list[str]:
+    """The placeholders a request template uses, in order: ``"/orders/{order_id}"`` → ``["order_id"]``.
+
+    ``{{`` and ``}}`` are literal braces. Raises ValueError for a lone brace or a placeholder that is
+    no plain name (``{a.b}``, ``{n:05d}``, ``{}``).
+    """
+    try:
+        parsed = list(string.Formatter().parse(text))
+    except ValueError:
+        raise ValueError(
+            f"{text!r} holds a lone {{ or }}; a placeholder is {{name}}, and a literal brace is "
+            "written {{ or }}"
+        ) from None
+    names = []
+    for _, name, spec, conversion in parsed:
+        if name is None:
+            continue
+        if not re.fullmatch(r"[a-z_][a-z0-9_]*", name) or spec or conversion:
+            whole = "{" + name + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "") + "}"
+            raise ValueError(f"{whole} is no placeholder; write a value's name alone, e.g. {{order_id}}")
+        names.append(name)
+    return names
+
+
+def _checked_path(path: str) -> str:
+    json_path(path)
+    return path
+
+
+JsonPath = Annotated[
+    str,
+    AfterValidator(_checked_path),
+    Field(description="a simple JSON path into the answer: $.id, $.payment.state, $.items[0].id"),
+]
+Status = Annotated[int, Field(ge=100, le=599)]
+
+
+class IntRange(_Model):
+    min: int
+    max: int
+
+    @model_validator(mode="after")
+    def _ordered(self) -> IntRange:
+        if self.min > self.max:
+            raise ValueError(f"min ({self.min}) is above max ({self.max}); swap them")
+        return self
+
+
+class ValueSpec(_Model):
+    """A template value drawn afresh for every iteration from the user's seeded generator.
+
+    One of: ``{min, max}`` a whole number; ``{pattern, n: {min, max}}`` a text with a random number
+    (``cust-{n:05d}``); ``{one_of: [...]}`` one of a few; ``{unique: prefix}`` an id no other operation
+    of the run uses.
+    """
+
+    min: int | None = Field(default=None, description="with max: a whole number from min to max")
+    max: int | None = None
+    pattern: str | None = Field(default=None, description="with n: a text around a number, e.g. cust-{n:05d}")
+    n: IntRange | None = None
+    one_of: Annotated[list[str | int | float | bool], Field(min_length=1)] | None = Field(
+        default=None, description="one of these, picked at random"
+    )
+    unique: Name | None = Field(
+        default=None, description="a prefix: an id no other operation of the run uses"
+    )
+
+    @model_validator(mode="after")
+    def _one_form(self) -> ValueSpec:
+        forms = {
+            "min, max": (self.min, self.max),
+            "pattern, n": (self.pattern, self.n),
+            "one_of": (self.one_of,),
+            "unique": (self.unique,),
+        }
+        given = [form for form, parts in forms.items() if any(p is not None for p in parts)]
+        complete = [form for form in given if all(p is not None for p in forms[form])]
+        if len(given) != 1 or complete != given:
+            keys = [
+                key
+                for key in ("min", "max", "pattern", "n", "one_of", "unique")
+                if getattr(self, key) is not None
+            ]
+            raise ValueError(
+                "a value takes one of: {min, max} (a whole number), {pattern, n: {min, max}} "
+                "(a text around a number), {one_of: [...]} or {unique: prefix}"
+                + (f"; got {', '.join(keys)}" if keys else "")
+            )
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min ({self.min}) is above max ({self.max}); swap them")
+        if self.pattern is not None and self.n is not None:
+            _check_pattern(self.pattern, self.n.min)
+        return self
+
+
+def _check_pattern(pattern: str, n: int) -> None:
+    """A value's pattern holds ``{n}`` (maybe formatted, ``{n:05d}``) and nothing else to fill."""
+    try:
+        fields = {name for _, name, _, _ in string.Formatter().parse(pattern) if name is not None}
+        if fields == {"n"}:
+            pattern.format(n=n)  # a bad format ({n:05q}) fails here, not in the middle of a run
+    except (ValueError, KeyError, IndexError):
+        fields = set()
+    if fields != {"n"}:
+        raise ValueError(
+            f"pattern {pattern!r} must hold {{n}}, maybe formatted ({{n:05d}}), and no other placeholder"
+        )
+
+
+class RequestSpec(_Model):
+    """One HTTP request; ``path``, header values and the strings in ``json`` are templates."""
+
+    kind: Name | None = Field(
+        default=None, description="the operation's kind in the history (default: the scenario's name)"
+    )
+    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"]
+    path: Annotated[str, Field(pattern=r"^/", description="a template, e.g. /payments/{payment_id}")]
+    body: JsonValue = Field(
+        default=None, alias="json", description="the JSON body; its strings are templates"
+    )
+    headers: dict[str, str] = Field(default={}, description="header values are templates")
+
+
+def _retry_when(value: str | int) -> str | int:
+    if value in ("unknown", "failed") or (type(value) is int and 100 <= value <= 599):
+        return value
+    hint = did_you_mean(value, ["unknown", "failed"])
+    raise ValueError(f"{value!r} is none of unknown, failed or a status from 100 to 599{hint}")
+
+
+RetryWhen = Annotated[
+    str | int,
+    AfterValidator(_retry_when),
+    WithJsonSchema(
+        {"anyOf": [{"enum": ["unknown", "failed"]}, {"type": "integer", "minimum": 100, "maximum": 599}]}
+    ),
+]
+
+
+class RetrySpec(_Model):
+    """Send the same request again (the same body, the same idempotency key) while its answer says to."""
+
+    times: Annotated[int, Field(ge=1, le=100, description="at most this many resends")]
+    while_: Annotated[list[RetryWhen], Field(min_length=1)] = Field(
+        default=["unknown"],
+        alias="while",
+        description="unknown (no answer came), failed (an answer the step does not expect) or a status",
+    )
+    pause: Duration = Field(default=0.0, description="wait this long before each resend (a person, thinking)")
+
+
+class StepSpec(_Model):
+    request: RequestSpec
+    key: str | None = Field(
+        default=None,
+        description="this step's idempotency key, a template (default: order:{order_id}); it is what "
+        "{idempotency_key} means in the step, and the history records it",
+    )
+    extract: dict[ValueName, JsonPath] = Field(
+        default={}, description="values read from the answer, for later steps: name → JSON path"
+    )
+    expect: list[Status] | None = Field(
+        default=None,
+        description="statuses that let the scenario go on (default: any 2xx, or none with expect_refusal)",
+    )
+    expect_refusal: list[Status] = Field(
+        default=[], description="refusals provoked on purpose: recorded as expected, not as errors"
+    )
+    retry: RetrySpec | None = None
+    continue_: bool = Field(
+        default=False, alias="continue", description="go on to the next step even when this one failed"
+    )
+
+    def templates(self) -> Iterator[tuple[tuple[str | int, ...], str]]:
+        """Every template in the step, with where it is, relative to the step."""
+        if self.key is not None:
+            yield ("key",), self.key
+        yield ("request", "path"), self.request.path
+        for name, value in self.request.headers.items():
+            yield ("request", "headers", name), value
+        yield from _json_templates(self.request.body, ("request", "json"))
+
+
+def _json_templates(
+    value: JsonValue, loc: tuple[str | int, ...]
+) -> Iterator[tuple[tuple[str | int, ...], str]]:
+    if isinstance(value, str):
+        yield loc, value
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from _json_templates(item, (*loc, i))
+    elif isinstance(value, dict):
+        for name, item in value.items():
+            yield from _json_templates(item, (*loc, name))
+
+
 class ScenarioSpec(_Model):
     weight: Annotated[int, Field(ge=0)] = 1
     always: bool = Field(
@@ -91,14 +329,53 @@ class ScenarioSpec(_Model):
         "its own scenarios (failure paths, attacks): an experiment leaves it out only by giving it weight 0",
     )
     description: str = ""
+    steps: Annotated[list[StepSpec], Field(min_length=1)] | None = Field(
+        default=None,
+        description="the scenario's HTTP requests, in order, one iteration each time it runs "
+        "(without steps, the scenario is the function of that name in load.module)",
+    )
+
+
+class OutcomeSpec(_Model):
+    """What an answer told the client as a final word, read from one field of it."""
+
+    path: JsonPath | None = Field(
+        default=None, description="where the answer says it (default: payment.state)"
+    )
+    succeeded: list[str | int | bool] = Field(
+        default=[], description="values that tell the payment succeeded"
+    )
+    failed: list[str | int | bool] = Field(default=[], description="values that tell the payment failed")
+
+
+class PaymentSpec(_Model):
+    """Where an answer carries its payment, for the history: ``payment_of`` and ``outcome_of`` in YAML."""
+
+    id: JsonPath
+    state: JsonPath | None = None
+    outcome: OutcomeSpec | None = None
+
+    @model_validator(mode="after")
+    def _outcome_read_somewhere(self) -> PaymentSpec:
+        if self.outcome is not None and self.outcome.path is None and self.state is None:
+            raise ValueError("outcome needs a path, or payment needs a state to read the outcome from")
+        return self
 
 
 class LoadSpec(_Model):
     service: str = Field(description="the service the load is sent to")
-    module: str = Field(
-        description="import path of the scenario module (SCENARIOS, payment_of, optionally outcome_of)"
+    module: str | None = Field(
+        default=None,
+        description="import path of a Python scenario module (SCENARIOS, payment_of, optionally outcome_of), "
+        "for the scenarios without steps",
     )
     scenarios: Annotated[dict[Name, ScenarioSpec], Field(min_length=1)]
+    payment: PaymentSpec | None = Field(
+        default=None, description="where answers carry the payment id, state and outcome (for steps)"
+    )
+    values: dict[ValueName, ValueSpec] = Field(
+        default={}, description="template values drawn afresh each iteration: {amount}, {account}, …"
+    )
 
 
 class ConfigEndpointSpec(_Model):

@@ -29,12 +29,18 @@ def test_system_exports() -> None:
         "LinkSpec",
         "LoadSpec",
         "POSTGRES",
+        "PaymentSpec",
         "PostgresSpec",
+        "RetrySpec",
         "ServiceSpec",
         "Stack",
+        "StepSpec",
         "Target",
+        "ValueSpec",
         "check_defects",
+        "json_path",
         "load_target",
+        "template_names",
     ]
 
 

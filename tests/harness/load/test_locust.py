@@ -18,6 +18,7 @@ import pytest
 from harness._process import free_port
 from harness.experiment import Load
 from harness.load import LocustProcess, read_arrivals, read_history
+from harness.system import LoadSpec
 from tests.conftest import ROOT
 from tests.support.http import send_json
 from tests.support.wait import wait_until
@@ -82,6 +83,67 @@ def test_every_operation_is_recorded_with_its_three_valued_outcome(echo: str, tm
     assert first["payment_id"] == "p-1"
     assert first["payment_state"] == "OK"
     assert 0 < first["end"] - first["start"] < 1
+
+
+YAML_ONLY = {
+    "service": "api",
+    "values": {"amount": {"min": 100, "max": 999}},
+    "payment": {"id": "$.id", "state": "$.state", "outcome": {"succeeded": ["OK"]}},
+    "scenarios": {
+        "pay": {
+            "steps": [
+                {
+                    "request": {
+                        "method": "POST",
+                        "path": "/ok",
+                        "json": {"order": "{order_id}", "amount": "{amount}"},
+                        "headers": {"Idempotency-Key": "{idempotency_key}"},
+                    },
+                    "extract": {"payment_id": "$.id"},
+                },
+                {
+                    "request": {
+                        "kind": "pay_conflict",
+                        "method": "POST",
+                        "path": "/refuse",
+                        "json": {"order": "{order_id}", "payment": "{payment_id}", "amount": 1},
+                    },
+                    "key": "order:{order_id}",
+                    "expect_refusal": [409],
+                },
+            ]
+        }
+    },
+}
+
+
+def test_a_scenario_described_in_yaml_alone_fills_the_history_as_python_does(
+    echo: str, tmp_path: Path
+) -> None:
+    load = Load.model_validate({"users": 2, "spawn_rate": 100, "duration": "2s", "wait": ["10ms", "30ms"]})
+    locust = LocustProcess(tmp_path, load=load, scenarios={"pay": 1}, seed=7,
+                           target_load=LoadSpec.model_validate(YAML_ONLY), host=echo)  # fmt: skip
+    locust.start()
+    locust.wait(timeout=60)
+    ops = list(read_history(tmp_path / "history"))
+    pays = [op for op in ops if op["kind"] == "pay"]
+    conflicts = {op["order_id"]: op for op in ops if op["kind"] == "pay_conflict"}
+    assert pays, f"no operation recorded; see {locust.log}"
+    for pay in pays:
+        order = pay["order_id"]
+        assert order.startswith("order-0-")
+        assert (pay["key"], pay["outcome"], pay["status"]) == (f"order:{order}", "ok", 200)
+        assert 100 <= pay["amount"] <= 999
+        assert (pay["payment_id"], pay["payment_state"], pay["told"]) == ("p-1", "OK", "succeeded")
+        assert (pay["expected"], "refusal_expected" in pay) == (False, False)
+        if order in conflicts:  # the last iteration may have been cut short when the load ended
+            refused = conflicts[order]
+            assert (refused["outcome"], refused["status"]) == ("failed", 409)
+            assert refused["key"] == f"order:{order}"
+            assert (refused["expected"], refused["refusal_expected"]) == (True, True)
+            assert refused["payment_id"] == "p-1"  # the payment the request names
+            assert refused["amount"] == pay["amount"]
+    assert len(conflicts) >= len(pays) - 2
 
 
 def test_the_same_seed_makes_the_same_choices(echo: str, tmp_path: Path) -> None:
