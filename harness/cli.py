@@ -269,6 +269,30 @@ def validate(experiments: tuple[Path, ...], connect: bool, toxiproxy: str | None
         raise InfrastructureError("\n".join(reached.problems))
 
 
+@cli.command("init")
+@click.argument("folder", type=click.Path(path_type=Path))
+@click.option("--force", is_flag=True, help="write into a folder that is not empty (overwrites both files)")
+def init(folder: Path, force: bool) -> None:
+    """Start a new target in FOLDER: a commented target.yaml and experiments/first.yaml, which
+    validate as written. Edit the service's command, the evidence queries and the scenario's
+    requests for your stack (docs/targets.md describes every key).
+
+    Exit code: 0 written, 2 FOLDER is not empty (without --force) or cannot be written.
+    """
+    from harness.init import scaffold
+
+    written = scaffold(folder, force=force)
+    for path in written:
+        click.echo(f"wrote {path}")
+    target, experiment = written
+    click.echo(
+        "next:\n"
+        f"  1. edit {target}: the service's command, the evidence queries, the scenario's requests\n"
+        f"  2. paychaos validate {experiment}\n"
+        f"  3. paychaos run {experiment}"
+    )
+
+
 @cli.command("schema")
 @click.argument("kind", type=click.Choice(["experiment", "target", "results"]), default="experiment")
 def schema(kind: str) -> None:
