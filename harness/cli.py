@@ -295,16 +295,23 @@ def init(folder: Path, force: bool) -> None:
 
 @cli.command("schema")
 @click.argument("kind", type=click.Choice(["experiment", "target", "results"]), default="experiment")
-def schema(kind: str) -> None:
+@click.option("--target", "as_target", is_flag=True, help="the same as KIND target")
+@click.option("--results", "as_results", is_flag=True, help="the same as KIND results")
+def schema(kind: str, as_target: bool, as_results: bool) -> None:
     """Print the JSON Schema of an experiment file (default), a target.yaml or a results.json.
 
-    For editor completion and checks: ``paychaos schema target > target.schema.json``. The
+    For editor completion and checks: ``paychaos schema target > target.schema.json`` (or
+    ``--target``). The
     experiment and target schemas describe the files as written (durations as 30s); every file
     the loader accepts matches them, and the loader checks more (names against the target).
     """
     import json
 
     from harness._jsonschema import input_schema
+
+    if as_target and as_results:
+        raise InvalidInput("give --target or --results, not both")
+    kind = "target" if as_target else "results" if as_results else kind
     from harness.experiment import json_schema
     from harness.system import Target
 

@@ -246,3 +246,8 @@ def test_schema_refuses_an_unknown_kind() -> None:
     )  # fmt: skip
     assert result.returncode == 2
     assert "'experiments' is not one of 'experiment', 'target', 'results'" in result.stderr
+
+
+def test_schema_target_is_also_spelled_as_a_flag() -> None:
+    assert _printed("--target") == _printed("target")
+    assert _printed("--results") == _printed("results")
