@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
+from harness._ownership import Stamp, listener, serving
 from harness.errors import InfrastructureError
 
 
@@ -107,3 +108,22 @@ def they_end(holders: dict[str, list[Holder]]) -> str:
 def port_of(url: str) -> int:
     parts = urlsplit(url)
     return parts.port or (443 if parts.scheme == "https" else 80)
+
+
+def owner_record(url: str) -> dict[str, Any]:
+    """``{"owner": …}``: the process serving ``url``'s port now, for an undo record, so that a heal
+    after the run died can tell that process from another that took the port since (or ``{}``)."""
+    owner = listener(port_of(url))
+    return {"owner": owner.as_json()} if owner else {}
+
+
+def owner_gone(owner: Stamp, api: str, what: str) -> str | None:
+    """Why nothing is left to undo at ``api``, whose ``what`` (``HTTP hop``) was ``owner``: it
+    ended, and its state with it. None while it still serves there. Raises :class:`Abandoned` when
+    another process serves the port now: nothing may be sent to it."""
+    state = serving(owner, port_of(api))
+    if state == "ended":
+        return f"its {what} ({owner.describe()}) is gone"
+    if state == "not serving":
+        raise Abandoned(f"{api} is no longer served by its {what} ({owner.describe()}); nothing sent")
+    return None

@@ -187,7 +187,7 @@ def drive_load(plan: RunPlan, wiring: Wiring, load: LoadRun, cleanups: ExitStack
     locust.check()
     stats.add(tail.read())
     load.summary = {"operations": stats.total, "errors": stats.errors, "seconds": round(time.time() - t0, 3)}
-    if tail.arrivals is not None and tail.arrivals.dropped:
+    if tail.arrivals.dropped:
         progress.event(f"dropped: {dropped_words(tail.arrivals)}")
 
 

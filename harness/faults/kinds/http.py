@@ -30,10 +30,10 @@ from typing import Annotated, Any, ClassVar, Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from harness._ownership import Stamp, listener, serving
+from harness._ownership import Stamp
 from harness.durations import Duration
 from harness.errors import InvalidInput
-from harness.faults._faults import Abandoned, Fault, port_of
+from harness.faults._faults import Fault, owner_gone, owner_record
 from harness.faults._hop import HopClient
 from harness.faults._journal import read_journal
 from harness.faults.kinds._spec import FaultContext, FaultSpec, Unknown
@@ -173,9 +173,8 @@ class HttpFault(Fault):
         # and the same experiment with the same seed chooses the same again.
         seed = (self._seed ^ zlib.crc32(fault_id.encode())) & 0x7FFFFFFF
         self._client.add_rule(self.target, self._rule.as_rule(fault_id, seed=seed, label=self._label))
-        owner = listener(port_of(self._client.url))
         return {"api": self._client.url, "link": self.target, "rule": fault_id,
-                **({"owner": owner.as_json()} if owner else {})}  # fmt: skip
+                **owner_record(self._client.url)}  # fmt: skip
 
     def heal(self, undo: dict[str, Any]) -> str:
         return self._remove(undo, verify=False)
@@ -187,15 +186,9 @@ class HttpFault(Fault):
     @staticmethod
     def _remove(undo: dict[str, Any], *, verify: bool) -> str:
         owner = Stamp.from_json(undo.get("owner"))
-        if verify and owner is not None:
-            # The hop dies with its run; a port that another process serves now is not ours to talk to.
-            state = serving(owner, port_of(undo["api"]))
-            if state == "ended":
-                return f"its HTTP hop ({owner.describe()}) is gone, and the rule with it"
-            if state == "not serving":
-                raise Abandoned(
-                    f"{undo['api']} is no longer served by its HTTP hop ({owner.describe()}); nothing sent"
-                )
+        # The hop dies with its run; a port that another process serves now is not ours to talk to.
+        if verify and owner is not None and (gone := owner_gone(owner, undo["api"], "HTTP hop")):
+            return f"{gone}, and the rule with it"
         with HopClient(undo["api"], timeout=5) as client:
             if not client.reachable():
                 return "its HTTP hop is gone, and the rule with it"

@@ -17,11 +17,11 @@ from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
-from harness._ownership import Stamp, listener, serving
+from harness._ownership import Stamp
 from harness.durations import Duration
 from harness.errors import InvalidInput
 from harness.faults._client import ToxiproxyClient
-from harness.faults._faults import Abandoned, Fault, Holder, holder_ids, port_of, they_end
+from harness.faults._faults import Fault, Holder, holder_ids, owner_gone, owner_record, they_end
 from harness.faults.kinds._spec import FaultContext, FaultSpec, Unknown
 from harness.system import Target
 
@@ -168,10 +168,7 @@ class LinkDown(_ProxyFault):
 
 def _backend_owner(url: str, backend: str) -> dict[str, Any]:
     """The process serving a Toxiproxy API the harness started, to be checked before a later heal."""
-    if backend == "external":
-        return {}  # the user's: its port does not change hands when a run dies
-    owner = listener(port_of(url))
-    return {"owner": owner.as_json()} if owner else {}
+    return {} if backend == "external" else owner_record(url)  # the user's: its port does not change hands
 
 
 def _backend_gone(undo: dict[str, Any], client: ToxiproxyClient, *, verify: bool) -> str | None:
@@ -185,15 +182,7 @@ def _backend_gone(undo: dict[str, Any], client: ToxiproxyClient, *, verify: bool
         return None
     owner = Stamp.from_json(undo.get("owner"))
     if verify and owner is not None:
-        state = serving(owner, port_of(undo["api"]))
-        if state == "ended":
-            return f"its Toxiproxy backend ({owner.describe()}) is gone"
-        if state == "not serving":
-            raise Abandoned(
-                f"{undo['api']} is no longer served by its Toxiproxy backend ({owner.describe()}); "
-                "nothing sent"
-            )
-        return None
+        return owner_gone(owner, undo["api"], "Toxiproxy backend")
     if not client.reachable():
         return "its Toxiproxy backend is gone"
     return None
