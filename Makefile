@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: demo test lint bench clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml setup.py
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "paychaos needs Python >= 3.11; run: make PYTHON=/path/to/python3.11")'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
@@ -21,6 +21,9 @@ demo: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	@mkdir -p $(VENV)/typecheck  # the folders under their import names, for mypy (see pyproject.toml)
+	@ln -sfn ../../harness $(VENV)/typecheck/paychaos
+	@ln -sfn ../../targets $(VENV)/typecheck/paychaos_targets
 	$(BIN)/mypy
 
 test: lint

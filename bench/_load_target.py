@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from harness.load import Context
+from paychaos.load import Context
 
 
 def payment_of(body: Any) -> tuple[str | None, str | None]:

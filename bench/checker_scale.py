@@ -25,10 +25,10 @@ import asyncpg
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from harness.invariants import REGISTRY, Evidence, EvidenceStore, RunWindow  # noqa: E402
-from harness.invariants._store import create_tables, index_and_analyze  # noqa: E402
-from harness.postgres import EmbeddedPostgres  # noqa: E402
-from harness.system import load_target  # noqa: E402
+from paychaos.invariants import REGISTRY, Evidence, EvidenceStore, RunWindow  # noqa: E402
+from paychaos.invariants._store import create_tables, index_and_analyze  # noqa: E402
+from paychaos.postgres import EmbeddedPostgres  # noqa: E402
+from paychaos.system import load_target  # noqa: E402
 
 T0 = "'2026-11-11 00:00:00+00'::timestamptz"
 

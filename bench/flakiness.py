@@ -19,7 +19,7 @@ sys.path.insert(0, str(ROOT))
 
 from rich.console import Console  # noqa: E402
 
-from harness.matrix import Case, run_case  # noqa: E402
+from paychaos.matrix import Case, run_case  # noqa: E402
 
 
 def main() -> None:

@@ -3,7 +3,7 @@
 Three processes, so that no measurement shares an interpreter with the thing it measures:
 
 * a backend (this script with ``--backend``): a fixed HTTP/1.1 answer per request, on uvloop;
-* the hop: ``python -m harness.faults.httphop``, with one link in front of the backend and one
+* the hop: ``python -m paychaos.faults.httphop``, with one link in front of the backend and one
   rule on it that never matches (so every request is parsed, matched and relayed);
 * the load driver (this process).
 
@@ -126,7 +126,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     journal = Path(tempfile.mkdtemp(prefix="paychaos-bench-")) / "httphop.jsonl"
     backend, line = start([sys.executable, __file__, "--backend"], "backend ", other_cpu)
     hop, ready = start(
-        [sys.executable, "-m", "harness.faults.httphop", "--port", "0", "--journal", str(journal)],
+        [sys.executable, "-m", "paychaos.faults.httphop", "--port", "0", "--journal", str(journal)],
         "httphop listening on ",
         hop_cpu,
     )

@@ -23,9 +23,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from harness._process import free_port  # noqa: E402
-from harness.experiment import Load  # noqa: E402
-from harness.load import LocustProcess, read_history  # noqa: E402
+from paychaos._process import free_port  # noqa: E402
+from paychaos.experiment import Load  # noqa: E402
+from paychaos.load import LocustProcess, read_history  # noqa: E402
 
 
 def bare(host: str, users: int, duration: float, processes: int) -> float:

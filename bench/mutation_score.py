@@ -83,7 +83,7 @@ def run_experiment(tree: Path, experiment: Path, out: Path) -> Run:
     started = time.monotonic()
     env = {**os.environ, "PYTHONPATH": str(tree), "CI": "true"}
     proc = subprocess.run(
-        [sys.executable, "-m", "harness.cli", "run", str(experiment), "--quick", "--quiet", "--out", str(out)],
+        [sys.executable, "-m", "paychaos.cli", "run", str(experiment), "--quick", "--quiet", "--out", str(out)],
         cwd=tree, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=900,
     )  # fmt: skip
     seconds = round(time.monotonic() - started, 1)

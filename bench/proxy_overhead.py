@@ -4,7 +4,7 @@ Three processes, so that no measurement shares an interpreter with the thing it 
 
 * a backend (this script with ``--backend``): an HTTP-like responder on uvloop, and a
   bulk sender on plain blocking sockets;
-* the proxy: ``python -m harness.faults.toxiproxy_server``, with one proxy (no toxics)
+* the proxy: ``python -m paychaos.faults.toxiproxy_server``, with one proxy (no toxics)
   in front of each backend port;
 * the load driver (this process): blocking sockets, ``perf_counter_ns`` around each
   exchange, alternating direct and proxied blocks so that drift hits both alike.
@@ -159,7 +159,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         os.sched_setaffinity(0, {other_cpu})
     backend, line = start([sys.executable, __file__, "--backend"], "backend ", other_cpu)
     proxy_server, ready = start(
-        [sys.executable, "-m", "harness.faults.toxiproxy_server", "--port", "0"],
+        [sys.executable, "-m", "paychaos.faults.toxiproxy_server", "--port", "0"],
         "toxiproxy_server listening on ",
         proxy_cpu,
     )

@@ -75,7 +75,7 @@ _CHILD = textwrap.dedent("""
     import sys, time
     from pathlib import Path
     sys.path.insert(0, {root!r})
-    from harness.report import write_html
+    from paychaos.report import write_html
     started = time.monotonic()
     write_html(Path({run!r}))
     seconds = time.monotonic() - started

@@ -1,7 +1,7 @@
 """End-to-end payments per second through paystack at saturation, with p50/p99 latency.
 
 Starts the stack (embedded PostgreSQL, no faults, no proxies) and drives
-checkouts from a *separate process* (targets.paystack.burst) at several
+checkouts from a *separate process* (paychaos_targets.paystack.burst) at several
 concurrency levels. A checkout is the whole path: merchant → gateway → bank
 (double-entry debit) → outbox → notifier → signed webhook → merchant.
 
@@ -24,13 +24,13 @@ import psutil
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from harness.postgres import EmbeddedPostgres  # noqa: E402
-from harness.system import Stack, load_target  # noqa: E402
+from paychaos.postgres import EmbeddedPostgres  # noqa: E402
+from paychaos.system import Stack, load_target  # noqa: E402
 
 
 def drive(merchant: str, duration: float, concurrency: int) -> dict[str, float]:
     out = subprocess.run(
-        [sys.executable, "-m", "targets.paystack.burst", "--merchant", merchant,
+        [sys.executable, "-m", "paychaos_targets.paystack.burst", "--merchant", merchant,
          "--duration", str(duration), "--concurrency", str(concurrency), "--json"],
         check=True, capture_output=True, text=True, cwd=ROOT,
     )  # fmt: skip

@@ -6,7 +6,7 @@ them, and checks that money invariants still hold.
 
 from __future__ import annotations
 
-from harness.errors import ExitCode, InfrastructureError, InvalidInput, PaychaosError
+from paychaos.errors import ExitCode, InfrastructureError, InvalidInput, PaychaosError
 
 __version__ = "0.1.0"
 

@@ -35,8 +35,8 @@ from typing import Any, Literal
 
 import psutil
 
-from harness.errors import InfrastructureError
-from harness.rundir import RunDir
+from paychaos.errors import InfrastructureError
+from paychaos.rundir import RunDir
 
 LOCK_NAME = RunDir.LOCK
 PROCESSES_NAME = RunDir.PROCESSES

@@ -14,8 +14,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from harness._results_model import SCHEMA_VERSION, InvariantStatus, Results
-from harness.errors import ExitCode, InfrastructureError
+from paychaos._results_model import SCHEMA_VERSION, InvariantStatus, Results
+from paychaos.errors import ExitCode, InfrastructureError
 
 VERDICT_WORDS: dict[ExitCode, str] = {
     ExitCode.HELD: "held",
@@ -130,11 +130,11 @@ def not_exercised(coverage: list[dict[str, Any]]) -> str | None:
 
 
 def write_results(path: Path, results: dict[str, Any]) -> None:
-    """Check ``results`` against :class:`~harness._results_model.Results`, then write it atomically:
+    """Check ``results`` against :class:`~paychaos._results_model.Results`, then write it atomically:
     a reader never sees half a file, a crash leaves the previous one.
 
     A results structure that does not match is a harness bug: it raises
-    :class:`~harness.errors.InfrastructureError` (exit 3) and writes nothing, rather than a file that
+    :class:`~paychaos.errors.InfrastructureError` (exit 3) and writes nothing, rather than a file that
     breaks its readers.
     """
     data = {"schema_version": SCHEMA_VERSION, **results}

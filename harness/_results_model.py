@@ -1,8 +1,8 @@
 """What a run writes, as models: results.json and its parts, a history line, a fault journal line.
 
 results.json's JSON Schema (``harness/report/results.schema.json``) is generated from
-:class:`Results` (``python -m harness.report._schema --write``), never written by hand,
-and :func:`harness._results.write_results` validates what it writes against these models.
+:class:`Results` (``python -m paychaos.report._schema --write``), never written by hand,
+and :func:`paychaos._results.write_results` validates what it writes against these models.
 
 >>> Results.model_validate(json.loads(Path("results.json").read_text())).verdict  # doctest: +SKIP
 'held'
@@ -192,7 +192,7 @@ class VerdictDetails(_OpenRecord):
 
 
 class VerdictRecord(_Record):
-    """One invariant's verdict (``harness.invariants.Verdict.as_json``)."""
+    """One invariant's verdict (``paychaos.invariants.Verdict.as_json``)."""
 
     invariant: str
     """Its name (custom ones: "sql: <description>", "python: <module:function>")."""
@@ -217,7 +217,7 @@ class VerdictRecord(_Record):
 
 
 class CoverageRecord(_Record):
-    """One coverage counter (``harness.invariants.Count.as_json``)."""
+    """One coverage counter (``paychaos.invariants.Count.as_json``)."""
 
     name: str
     """Its name, as an experiment's coverage section names it."""
@@ -234,7 +234,7 @@ class CoverageRecord(_Record):
 
 
 class BackendRecord(_Record):
-    """The Toxiproxy backend of the run (``harness.faults.Backend.describe``)."""
+    """The Toxiproxy backend of the run (``paychaos.faults.Backend.describe``)."""
 
     kind: Literal["external", "binary", "docker", "embedded"]
     """Which Toxiproxy ran: one given (--toxiproxy, TOXIPROXY_URL), toxiproxy-server on PATH, a local
@@ -342,7 +342,7 @@ class Results(_Record):
 
 
 class Operation(_Record):
-    """One client operation: one line of a history file (``harness.load``)."""
+    """One client operation: one line of a history file (``paychaos.load``)."""
 
     id: str
     """Unique in the run: op-<process>-<user>-<n>."""
@@ -493,4 +493,4 @@ FaultEvent = Annotated[
     FaultApplied | FaultApplyFailed | FaultHealed | FaultHealFailed | FaultHealAbandoned,
     Field(discriminator="event"),
 ]
-"""One line of a fault journal (``harness.faults``), told apart by its ``event``."""
+"""One line of a fault journal (``paychaos.faults``), told apart by its ``event``."""

@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from harness.errors import InvalidInput, did_you_mean
+from paychaos.errors import InvalidInput, did_you_mean
 
 M = TypeVar("M", bound=BaseModel)
 Loc = tuple[str | int, ...]

@@ -1,6 +1,6 @@
 """The ``paychaos`` command. The only module that prints for the user or exits.
 
-Every command catches :class:`~harness.errors.PaychaosError` in one place
+Every command catches :class:`~paychaos.errors.PaychaosError` in one place
 (:func:`main`) and maps it to the documented exit code.
 """
 
@@ -20,16 +20,17 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from harness import __version__
-from harness._results import outcome_word, status_mark, verdict_word
-from harness._signals import interruptible
-from harness.errors import ExitCode, InfrastructureError, InvalidInput, PaychaosError
-from harness.postgres import EmbeddedPostgres, Server, external
-from harness.rundir import RunDir
-from harness.system import Stack, load_target
+import paychaos_targets
+from paychaos import __version__
+from paychaos._results import outcome_word, status_mark, verdict_word
+from paychaos._signals import interruptible
+from paychaos.errors import ExitCode, InfrastructureError, InvalidInput, PaychaosError
+from paychaos.postgres import EmbeddedPostgres, Server, external
+from paychaos.rundir import RunDir
+from paychaos.system import Stack, load_target
 
 # The sample stack shipped with paychaos; the default target of `stack up`.
-SAMPLE_TARGET = Path(__file__).resolve().parent.parent / "targets" / "paystack" / "target.yaml"
+SAMPLE_TARGET = Path(paychaos_targets.__file__).resolve().parent / "paystack" / "target.yaml"
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -77,10 +78,10 @@ def run(
     the command line is invalid, 3 the harness or its infrastructure failed,
     130 interrupted.
     """
-    from harness.experiment import load_experiment
-    from harness.invariants import REGISTRY
-    from harness.report import run_summary
-    from harness.run import RunOptions, run_experiment
+    from paychaos.experiment import load_experiment
+    from paychaos.invariants import REGISTRY
+    from paychaos.report import run_summary
+    from paychaos.run import RunOptions, run_experiment
 
     file = load_experiment(experiment, invariants=REGISTRY)
     console = Console(soft_wrap=True)
@@ -119,7 +120,7 @@ def report(run_dir: Path) -> None:
 
     Exits with the run's own exit code (130 for a run whose results.json was never written).
     """
-    from harness.report import rebuild
+    from paychaos.report import rebuild
 
     results = rebuild(run_dir)
     click.echo(f"{RunDir(run_dir).report}  ({results['verdict']})")
@@ -139,7 +140,7 @@ def verify(run_dir: Path, json_out: Path | None) -> None:
     """
     import json
 
-    from harness.invariants import replay_run
+    from paychaos.invariants import replay_run
 
     with interruptible():
         replay = replay_run(run_dir)
@@ -200,7 +201,7 @@ def matrix(
 
     Exit code 0 when every row is as expected, 1 otherwise.
     """
-    from harness import matrix as m
+    from paychaos import matrix as m
 
     spec = load_target(target or SAMPLE_TARGET)
     console = Console(soft_wrap=True)
@@ -240,9 +241,9 @@ def validate(experiments: tuple[Path, ...], connect: bool, toxiproxy: str | None
     With --connect, also what a run would reach. Exit code: 0 all good, 2 a file is invalid, 3 the
     files are valid but something --connect reaches for is not there.
     """
-    from harness.experiment import load_experiment
-    from harness.invariants import REGISTRY
-    from harness.validate import Importer, connect_check, deep_check
+    from paychaos.experiment import load_experiment
+    from paychaos.invariants import REGISTRY
+    from paychaos.validate import Importer, connect_check, deep_check
 
     if not connect and (toxiproxy or db):
         raise InvalidInput("--toxiproxy and --db say what --connect reaches: add --connect")
@@ -279,7 +280,7 @@ def init(folder: Path, force: bool) -> None:
 
     Exit code: 0 written, 2 FOLDER is not empty (without --force) or cannot be written.
     """
-    from harness.init import scaffold
+    from paychaos.init import scaffold
 
     written = scaffold(folder, force=force)
     for path in written:
@@ -307,13 +308,13 @@ def schema(kind: str, as_target: bool, as_results: bool) -> None:
     """
     import json
 
-    from harness._jsonschema import input_schema
+    from paychaos._jsonschema import input_schema
 
     if as_target and as_results:
         raise InvalidInput("give --target or --results, not both")
     kind = "target" if as_target else "results" if as_results else kind
-    from harness.experiment import json_schema
-    from harness.system import Target
+    from paychaos.experiment import json_schema
+    from paychaos.system import Target
 
     if kind == "target":
         printed = input_schema(
@@ -323,7 +324,7 @@ def schema(kind: str, as_target: bool, as_results: bool) -> None:
             "links, evidence, load scenarios, config endpoints and defect switches.",
         )
     elif kind == "results":
-        from harness.report import results_schema
+        from paychaos.report import results_schema
 
         printed = results_schema()
     else:
@@ -410,7 +411,7 @@ def proxy() -> None:
 @click.option("--seed", type=int, help="seed for toxicity, jitter and slicing")
 def proxy_serve(host: str, port: int, seed: int | None) -> None:
     """Serve Toxiproxy's HTTP API until Ctrl-C; any Toxiproxy client can drive it."""
-    from harness.faults.toxiproxy_server import ToxiproxyServer, serve
+    from paychaos.faults.toxiproxy_server import ToxiproxyServer, serve
 
     def ready(server: ToxiproxyServer) -> None:
         click.echo(f"Toxiproxy-compatible API on {server.url} (Ctrl-C stops it)")
@@ -438,8 +439,8 @@ def heal(runs: tuple[Path, ...], force: bool) -> None:
     A run that is still running owns its faults and is left alone; naming one is
     refused (exit 2) unless --force, which heals its faults and nothing else.
     """
-    from harness._ownership import describe_holder, holder
-    from harness.faults import heal_leftovers
+    from paychaos._ownership import describe_holder, holder
+    from paychaos.faults import heal_leftovers
 
     if force and not runs:
         raise InvalidInput(

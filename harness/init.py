@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from harness.errors import InvalidInput
+from paychaos.errors import InvalidInput
 
 __all__ = ["EXPERIMENT", "TARGET", "scaffold", "target_name"]
 

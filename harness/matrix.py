@@ -18,14 +18,14 @@ from pathlib import Path
 
 from rich.console import Console
 
-from harness._results import exit_word
-from harness.errors import ExitCode
-from harness.experiment import load_experiment
-from harness.invariants import REGISTRY
-from harness.report import run_summary
-from harness.run import RunOptions, run_experiment
-from harness.rundir import RunDir
-from harness.system import Target
+from paychaos._results import exit_word
+from paychaos.errors import ExitCode
+from paychaos.experiment import load_experiment
+from paychaos.invariants import REGISTRY
+from paychaos.report import run_summary
+from paychaos.run import RunOptions, run_experiment
+from paychaos.rundir import RunDir
+from paychaos.system import Target
 
 
 @dataclass(frozen=True)

@@ -22,8 +22,8 @@ import pytest
 if TYPE_CHECKING:
     from _pytest._code.code import ExceptionInfo, TerminalRepr
 
-    from harness._results_model import Results
-    from harness.rundir import RunDir
+    from paychaos._results_model import Results
+    from paychaos.rundir import RunDir
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -79,12 +79,12 @@ class ExperimentItem(pytest.Item):
     def runtest(self) -> None:
         from rich.console import Console
 
-        from harness.errors import InvalidInput
-        from harness.experiment import load_experiment
-        from harness.invariants import REGISTRY
-        from harness.report import run_summary
-        from harness.run import RunOptions, run_experiment
-        from harness.rundir import RunDir
+        from paychaos.errors import InvalidInput
+        from paychaos.experiment import load_experiment
+        from paychaos.invariants import REGISTRY
+        from paychaos.report import run_summary
+        from paychaos.run import RunOptions, run_experiment
+        from paychaos.rundir import RunDir
 
         config = self.config
         try:

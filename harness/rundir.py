@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from harness._results_model import Results
+    from paychaos._results_model import Results
 
 
 class RunDir:
@@ -36,7 +36,7 @@ class RunDir:
     LOAD_SPEC = "load.json"  # what the Locust process was told to do
     LOCUST_LOG = "locust.log"
     HISTORY = "history"  # every client operation: one JSONL file per Locust process
-    FAULTS = "faults.jsonl"  # the fault journal (harness.faults.JOURNAL_NAME)
+    FAULTS = "faults.jsonl"  # the fault journal (paychaos.faults.JOURNAL_NAME)
     HTTP_FAULTS = "http-faults.jsonl"  # every request an HTTP fault acted on, one line each
     PROCESSES = "processes.jsonl"  # the processes the run started, for cleanup after a crash
     LOCK = ".lock"  # held while the run runs
@@ -156,21 +156,21 @@ class RunDir:
         return data
 
     def read_results_model(self) -> Results:
-        """results.json as a :class:`~harness._results_model.Results`. Raises as :meth:`read_results`
+        """results.json as a :class:`~paychaos._results_model.Results`. Raises as :meth:`read_results`
         does, and pydantic's ValidationError (a ValueError) when it does not match the schema."""
-        from harness._results_model import Results
+        from paychaos._results_model import Results
 
         return Results.model_validate(self.read_results())
 
     def read_journal(self) -> list[dict[str, Any]]:
         """Every event of the fault journal ([] when the run applied no fault, or never got that far)."""
-        from harness.faults import read_journal
+        from paychaos.faults import read_journal
 
         return read_journal(self.faults) if self.faults.is_file() else []
 
     def read_history(self) -> Iterator[dict[str, Any]]:
         """Every client operation of the history (none when the load never started)."""
-        from harness.load import read_history
+        from paychaos.load import read_history
 
         if self.history.is_dir():
             yield from read_history(self.history)

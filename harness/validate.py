@@ -1,6 +1,6 @@
 """What ``paychaos validate`` checks beyond the loader: all that can be checked without running.
 
-:func:`~harness.experiment.load_experiment` checks the files and every name in them, and stays
+:func:`~paychaos.experiment.load_experiment` checks the files and every name in them, and stays
 fast and free of the user's code, because every run calls it too. A run could still die minutes
 in, with the stack up, on what the files only name. :func:`deep_check` looks at that now:
 
@@ -43,12 +43,12 @@ from typing import Any
 from pglast import ast, parse_sql
 from pglast.parser import ParseError
 
-from harness._evidence_tables import RUN_TABLES, TABLES
-from harness._process import parent_death_signal, tail
-from harness._yaml import Located, format_loc, load_yaml
-from harness.errors import InvalidInput, did_you_mean
-from harness.experiment import ExperimentFile
-from harness.faults.kinds import FaultSpec
+from paychaos._evidence_tables import RUN_TABLES, TABLES
+from paychaos._process import parent_death_signal, tail
+from paychaos._yaml import Located, format_loc, load_yaml
+from paychaos.errors import InvalidInput, did_you_mean
+from paychaos.experiment import ExperimentFile
+from paychaos.faults.kinds import FaultSpec
 
 IMPORT_TIMEOUT = 15.0
 """Longest an import of a user's module may take before validate calls it hanging, in seconds."""
@@ -150,7 +150,7 @@ os._exit(0)
 class Importer:
     """Imports modules in child processes, each module once, each within ``timeout`` seconds.
 
-    >>> found = Importer(timeout=5)("targets.paystack.scenarios", ["SCENARIOS"])  # doctest: +SKIP
+    >>> found = Importer(timeout=5)("paychaos_targets.paystack.scenarios", ["SCENARIOS"])  # doctest: +SKIP
     >>> found.problem, sorted(found.attrs["SCENARIOS"]["keys"])[:2]               # doctest: +SKIP
     (None, ['credit_pay', 'credit_rush'])
     """
@@ -241,10 +241,10 @@ def _scenario_module(file: ExperimentFile, experiment_at: Located, target_at: Lo
     scenarios = found.attrs.get("SCENARIOS")
     if scenarios is None and python:
         yield (f"{where}: {found.shown} has no SCENARIOS, where the load finds {', '.join(python)}; add "
-               "SCENARIOS = {name: function}, each function taking a Context (harness.load)")  # fmt: skip
+               "SCENARIOS = {name: function}, each function taking a Context (paychaos.load)")  # fmt: skip
     elif scenarios is not None and "keys" not in scenarios:
         yield (f"{where}: {found.shown}: SCENARIOS is a {scenarios['type']}, not a mapping; write "
-               "SCENARIOS = {name: function}, each function taking a Context (harness.load)")  # fmt: skip
+               "SCENARIOS = {name: function}, each function taking a Context (paychaos.load)")  # fmt: skip
     elif scenarios is not None:
         for name, kind in scenarios["uncallable"].items():
             yield f"{where}: {found.shown}: SCENARIOS[{name!r}] is a {kind}, not a function taking a Context"
@@ -451,7 +451,7 @@ def connect_check(
 def _toxiproxy(reached: Reached, given: str | None, from_env: str | None) -> None:
     import httpx
 
-    from harness.faults import ToxiproxyClient
+    from paychaos.faults import ToxiproxyClient
 
     url, source = (given, "--toxiproxy") if given else (from_env, "TOXIPROXY_URL")
     if not url:
@@ -470,8 +470,8 @@ def _toxiproxy(reached: Reached, given: str | None, from_env: str | None) -> Non
 
 
 def _postgres(reached: Reached, db: str | None) -> None:
-    from harness.invariants import EvidenceUnavailable, read_only
-    from harness.postgres import external
+    from paychaos.invariants import EvidenceUnavailable, read_only
+    from paychaos.postgres import external
 
     if not db:
         reached.checked.append("PostgreSQL: none given (--db); a run starts an embedded one")

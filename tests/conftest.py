@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.postgres import EmbeddedPostgres, Server
+from paychaos.postgres import EmbeddedPostgres, Server
 
 ROOT = Path(__file__).resolve().parent.parent
 

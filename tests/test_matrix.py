@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from harness.matrix import Case, cases, run_case
-from harness.system import load_target
+from paychaos.matrix import Case, cases, run_case
+from paychaos.system import load_target
 from tests.conftest import ROOT
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

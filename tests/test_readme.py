@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from harness.experiment import load_experiment
-from harness.invariants import REGISTRY
+from paychaos.experiment import load_experiment
+from paychaos.invariants import REGISTRY
 from tests.conftest import ROOT
 
 README = (ROOT / "README.md").read_text()

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from harness.experiment._load import ExperimentFile, load_experiment
-from harness.experiment._model import (
+from paychaos.experiment._load import ExperimentFile, load_experiment
+from paychaos.experiment._model import (
     ConfigFaultSpec,
     ConstantShape,
     ContainerFaultSpec,
@@ -17,8 +17,8 @@ from harness.experiment._model import (
     SpikeShape,
     StagesShape,
 )
-from harness.experiment._quick import quick
-from harness.experiment._schema import json_schema
+from paychaos.experiment._quick import quick
+from paychaos.experiment._schema import json_schema
 
 __all__ = [
     "ConfigFaultSpec",

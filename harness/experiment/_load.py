@@ -14,11 +14,11 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from harness._evidence_tables import COUNTERS
-from harness._yaml import Located, format_loc, load_yaml, problems, validate_located
-from harness.errors import InvalidInput, did_you_mean
-from harness.experiment._model import Experiment, RampShape, SpikeShape, StagesShape
-from harness.system import Target, load_target
+from paychaos._evidence_tables import COUNTERS
+from paychaos._yaml import Located, format_loc, load_yaml, problems, validate_located
+from paychaos.errors import InvalidInput, did_you_mean
+from paychaos.experiment._model import Experiment, RampShape, SpikeShape, StagesShape
+from paychaos.system import Target, load_target
 
 
 @dataclass(frozen=True)
@@ -102,7 +102,7 @@ def _check(e: Experiment, t: Target, located: Located, invariants: Mapping[str, 
         if fault.at >= total:
             at = located.where(("faults", i, "at"))
             yield f"{at}: faults[{i}].at: {fault.at:g}s is not before the load ends ({total:g}s)"
-        for unknown in fault.check(t):  # what a name means, its kind knows (harness.faults.kinds)
+        for unknown in fault.check(t):  # what a name means, its kind knows (paychaos.faults.kinds)
             yield _unknown(located, ("faults", i, unknown.key), unknown.what, unknown.name, unknown.known)
     if (
         isinstance(shape, StagesShape)

@@ -32,13 +32,13 @@ from pydantic import (
     model_validator,
 )
 
-from harness.durations import MAX_SECONDS, Duration, PositiveDuration, format_duration, parse_duration
-from harness.durations import PATTERN as DURATION_PATTERN
-from harness.faults.kinds import ConfigFaultSpec as ConfigFaultSpec  # re-exported, as harness.experiment's
-from harness.faults.kinds import ContainerFaultSpec as ContainerFaultSpec
-from harness.faults.kinds import FaultSpec, on_change, spec_union
-from harness.faults.kinds import LinkFault as LinkFault
-from harness.faults.kinds import ProcessFaultSpec as ProcessFaultSpec
+from paychaos.durations import MAX_SECONDS, Duration, PositiveDuration, format_duration, parse_duration
+from paychaos.durations import PATTERN as DURATION_PATTERN
+from paychaos.faults.kinds import ConfigFaultSpec as ConfigFaultSpec  # re-exported, as paychaos.experiment's
+from paychaos.faults.kinds import ContainerFaultSpec as ContainerFaultSpec
+from paychaos.faults.kinds import FaultSpec, on_change, spec_union
+from paychaos.faults.kinds import LinkFault as LinkFault
+from paychaos.faults.kinds import ProcessFaultSpec as ProcessFaultSpec
 
 MAX_NAME = 80
 """Longest experiment name: it becomes part of the run folder's name."""
@@ -340,7 +340,7 @@ class Load(_Model):
 
 
 # -- faults ----------------------------------------------------------------------------------
-# Each kind of fault is a module of harness.faults.kinds, its YAML model included. ``faults:``
+# Each kind of fault is a module of paychaos.faults.kinds, its YAML model included. ``faults:``
 # takes every registered kind, told apart by the key that names its place (link, service, …).
 
 if TYPE_CHECKING:

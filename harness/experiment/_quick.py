@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from harness.experiment._model import MAX_USERS, Experiment, Load, RampShape, SpikeShape, StagesShape
+from paychaos.experiment._model import MAX_USERS, Experiment, Load, RampShape, SpikeShape, StagesShape
 
 
 def quick(experiment: Experiment) -> Experiment:

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness._jsonschema import input_schema
-from harness.experiment._model import Experiment
+from paychaos._jsonschema import input_schema
+from paychaos.experiment._model import Experiment
 
 
 def json_schema() -> dict[str, Any]:

@@ -1,6 +1,6 @@
 """What the harness's clients of its fault processes' JSON APIs share (Toxiproxy, the HTTP hop).
 
-Every failure is an :class:`~harness.errors.InfrastructureError` that names the API, the request
+Every failure is an :class:`~paychaos.errors.InfrastructureError` that names the API, the request
 and, when the API refused it, its own message and status (:class:`ApiRefused`).
 """
 
@@ -10,7 +10,7 @@ from typing import Any, ClassVar, Self
 
 import httpx
 
-from harness.errors import InfrastructureError
+from paychaos.errors import InfrastructureError
 
 
 class ApiRefused(InfrastructureError):

@@ -26,10 +26,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from harness._ownership import Stamp, record_process
-from harness._process import free_port, parent_death_signal, stop_child, tail
-from harness.errors import InfrastructureError
-from harness.faults._client import ToxiproxyClient
+from paychaos._ownership import Stamp, record_process
+from paychaos._process import free_port, parent_death_signal, stop_child, tail
+from paychaos.errors import InfrastructureError
+from paychaos.faults._client import ToxiproxyClient
 
 BackendKind = Literal["external", "binary", "docker", "embedded"]
 BINARY = "toxiproxy-server"
@@ -151,7 +151,7 @@ def _spawn_embedded(log_dir: Path) -> Backend:
     log = log_dir / "toxiproxy.log"
     with open(log, "ab") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "harness.faults.toxiproxy_server", "--port", "0"],
+            [sys.executable, "-m", "paychaos.faults.toxiproxy_server", "--port", "0"],
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=out,
             start_new_session=True, preexec_fn=parent_death_signal(signal.SIGTERM),
         )  # fmt: skip

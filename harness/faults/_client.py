@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 
-from harness.faults._api_client import ApiRefused, JsonApiClient
+from paychaos.faults._api_client import ApiRefused, JsonApiClient
 
 
 class ToxiproxyError(ApiRefused):

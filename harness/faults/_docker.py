@@ -5,8 +5,8 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
-from harness._ownership import Stamp
-from harness.errors import InfrastructureError
+from paychaos._ownership import Stamp
+from paychaos.errors import InfrastructureError
 
 
 def docker_engine() -> Any:

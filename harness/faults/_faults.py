@@ -12,7 +12,7 @@ says what the others kept in place). A fault that reaches a process by port
 records which process served it, so that a heal after the run died never sends
 anything to a port that has since changed hands (:class:`Abandoned`).
 
-The faults themselves, one module per kind, are in :mod:`harness.faults.kinds`.
+The faults themselves, one module per kind, are in :mod:`paychaos.faults.kinds`.
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
-from harness._ownership import Stamp, listener, serving
-from harness.errors import InfrastructureError
+from paychaos._ownership import Stamp, listener, serving
+from paychaos.errors import InfrastructureError
 
 
 class Abandoned(InfrastructureError):

@@ -24,10 +24,10 @@ from typing import Any
 
 import httpx
 
-from harness._ownership import record_process
-from harness._process import parent_death_signal, stop_child, tail
-from harness.errors import InfrastructureError
-from harness.faults._api_client import ApiRefused, JsonApiClient
+from paychaos._ownership import record_process
+from paychaos._process import parent_death_signal, stop_child, tail
+from paychaos.errors import InfrastructureError
+from paychaos.faults._api_client import ApiRefused, JsonApiClient
 
 _READY = "httphop listening on "
 
@@ -116,7 +116,7 @@ def start_hop(*, log_dir: Path, journal: Path, within: float = 15) -> Hop:
     """Start a hop process on a free loopback port; its stderr goes to ``log_dir/httphop.log``."""
     log_dir.mkdir(parents=True, exist_ok=True)
     log = log_dir / "httphop.log"
-    command = [sys.executable, "-m", "harness.faults.httphop", "--port", "0", "--journal", str(journal)]
+    command = [sys.executable, "-m", "paychaos.faults.httphop", "--port", "0", "--journal", str(journal)]
     with open(log, "ab") as err:
         process = subprocess.Popen(
             command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err,

@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
-from harness.errors import InfrastructureError
-from harness.faults._faults import Fault, Holder
-from harness.faults._journal import FaultJournal
+from paychaos.errors import InfrastructureError
+from paychaos.faults._faults import Fault, Holder
+from paychaos.faults._journal import FaultJournal
 
 
 @dataclass

@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from harness.rundir import RunDir
+from paychaos.rundir import RunDir
 
 JOURNAL_NAME = RunDir.FAULTS
 

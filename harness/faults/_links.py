@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from harness.errors import InfrastructureError
-from harness.faults._client import ToxiproxyClient
-from harness.faults._hop import HopClient
-from harness.system import Address, Stack
+from paychaos.errors import InfrastructureError
+from paychaos.faults._client import ToxiproxyClient
+from paychaos.faults._hop import HopClient
+from paychaos.system import Address, Stack
 
 
 class LinkProxies:

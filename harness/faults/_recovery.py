@@ -3,7 +3,7 @@
 >>> for done in heal_leftovers(sorted(Path("reports").glob("*/"))):   # doctest: +SKIP
 ...     print(done.status, done.fault, done.outcome)
 
-A run owns its folder while it runs (:class:`harness._ownership.RunLock`), so a
+A run owns its folder while it runs (:class:`paychaos._ownership.RunLock`), so a
 run that is still running is left alone: its faults are its own, and it heals
 them when it ends. For a dead run, holding its lock while at it:
 
@@ -25,13 +25,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from harness._ownership import PROCESSES_NAME, claimed, describe_holder, stop_recorded
-from harness.errors import InfrastructureError
-from harness.faults._client import ToxiproxyClient
-from harness.faults._docker import stop_orphaned_backends
-from harness.faults._faults import Abandoned
-from harness.faults._journal import JOURNAL_NAME, FaultJournal, read_journal, unhealed
-from harness.faults.kinds import fault_class
+from paychaos._ownership import PROCESSES_NAME, claimed, describe_holder, stop_recorded
+from paychaos.errors import InfrastructureError
+from paychaos.faults._client import ToxiproxyClient
+from paychaos.faults._docker import stop_orphaned_backends
+from paychaos.faults._faults import Abandoned
+from paychaos.faults._journal import JOURNAL_NAME, FaultJournal, read_journal, unhealed
+from paychaos.faults.kinds import fault_class
 
 Status = Literal["healed", "abandoned", "stopped", "removed", "left alone", "failed"]
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from harness.invariants import _agreement, _builtin, _custom  # noqa: F401 - they register the built-ins
-from harness.invariants._base import (
+from paychaos.invariants import _agreement, _builtin, _custom  # noqa: F401 - they register the built-ins
+from paychaos.invariants._base import (
     REGISTRY,
     Evidence,
     EvidenceUnavailable,
@@ -14,7 +14,7 @@ from harness.invariants._base import (
     invariant,
     read_only,
 )
-from harness.invariants._checking import (
+from paychaos.invariants._checking import (
     Check,
     check_one,
     never_checked,
@@ -23,9 +23,9 @@ from harness.invariants._checking import (
     verdict_line,
     verify,
 )
-from harness.invariants._coverage import Count, count
-from harness.invariants._replay import Replay, replay_run
-from harness.invariants._store import EvidenceStore
+from paychaos.invariants._coverage import Count, count
+from paychaos.invariants._replay import Replay, replay_run
+from paychaos.invariants._store import EvidenceStore
 
 __all__ = [
     "REGISTRY",

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.invariants._base import Evidence, Verdict, found, invariant
-from harness.invariants._builtin import _CLIENT_OPS, Eventually
+from paychaos.invariants._base import Evidence, Verdict, found, invariant
+from paychaos.invariants._builtin import _CLIENT_OPS, Eventually
 
 
 def _count(ev: Evidence, table: str, where: str = "true") -> int:

@@ -19,7 +19,7 @@ import asyncpg
 from pydantic import BaseModel, ConfigDict
 
 if TYPE_CHECKING:
-    from harness.invariants._store import EvidenceStore
+    from paychaos.invariants._store import EvidenceStore
 
 Status = Literal["holds", "violated", "could_not_check"]
 MAX_EXAMPLES = 20

@@ -13,8 +13,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from harness.durations import Duration
-from harness.invariants._base import MAX_EXAMPLES, Evidence, Verdict, found, invariant
+from paychaos.durations import Duration
+from paychaos.invariants._base import MAX_EXAMPLES, Evidence, Verdict, found, invariant
 
 # The client operations that concern an order, as evidence for an example.
 _CLIENT_OPS = """(SELECT coalesce(json_agg(json_build_object(

@@ -18,9 +18,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness._results import status_mark
-from harness.invariants._base import REGISTRY, Evidence, EvidenceUnavailable, InvariantDef, Verdict
-from harness.invariants._child import stopped_on_error
+from paychaos._results import status_mark
+from paychaos.invariants._base import REGISTRY, Evidence, EvidenceUnavailable, InvariantDef, Verdict
+from paychaos.invariants._child import stopped_on_error
 
 PARALLEL = 2  # each check is one query, and the evidence database has two cores to use
 

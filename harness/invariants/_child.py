@@ -36,16 +36,16 @@ from typing import IO, Any, get_args
 
 from pydantic import TypeAdapter, ValidationError
 
-from harness._process import parent_death_signal, tail
-from harness._results_model import VerdictRecord
-from harness.durations import format_duration
-from harness.invariants._base import MAX_EXAMPLES, Evidence, EvidenceUnavailable, RunWindow, Status, Verdict
-from harness.invariants._store import EvidenceStore, Limits
-from harness.rundir import RunDir
-from harness.system import Target
+from paychaos._process import parent_death_signal, tail
+from paychaos._results_model import VerdictRecord
+from paychaos.durations import format_duration
+from paychaos.invariants._base import MAX_EXAMPLES, Evidence, EvidenceUnavailable, RunWindow, Status, Verdict
+from paychaos.invariants._store import EvidenceStore, Limits
+from paychaos.rundir import RunDir
+from paychaos.system import Target
 
 _GRACE = 1.0  # seconds between SIGTERM and SIGKILL when the time limit is up
-_ENTRY = "from harness.invariants._child import main; main()"
+_ENTRY = "from paychaos.invariants._child import main; main()"
 _VERDICT = TypeAdapter(Verdict)
 
 
@@ -314,7 +314,7 @@ def _judged(name: str, result: object) -> Verdict:
             problems = "; ".join(
                 f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in getattr(exc, "errors", lambda: [])()
             )
-            reason = f"returned a malformed Verdict ({problems or exc}); see harness.invariants.Verdict"
+            reason = f"returned a malformed Verdict ({problems or exc}); see paychaos.invariants.Verdict"
             return Verdict(name, "could_not_check", reason=reason)
         return result
     if result is not None and (isinstance(result, str | bytes | Mapping) or not isinstance(result, Iterable)):

@@ -23,9 +23,9 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from harness._evidence_tables import COUNTERS, Counter
-from harness.invariants._base import Evidence, EvidenceUnavailable
-from harness.system import CoverageCounter
+from paychaos._evidence_tables import COUNTERS, Counter
+from paychaos.invariants._base import Evidence, EvidenceUnavailable
+from paychaos.system import CoverageCounter
 
 
 @dataclass

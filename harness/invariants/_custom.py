@@ -6,9 +6,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from harness.durations import Duration
-from harness.invariants._base import MAX_EXAMPLES, Evidence, Verdict, invariant
-from harness.invariants._child import run_in_child
+from paychaos.durations import Duration
+from paychaos.invariants._base import MAX_EXAMPLES, Evidence, Verdict, invariant
+from paychaos.invariants._child import run_in_child
 
 Phase = Literal["steady", "fault", "recovery"]
 

@@ -6,7 +6,7 @@
 >>> replay.exit_code
 <ExitCode.HELD: 0>
 
-The evidence the run saved (:mod:`harness.invariants._saved`) is loaded into a
+The evidence the run saved (:mod:`paychaos.invariants._saved`) is loaded into a
 scratch database on an embedded PostgreSQL, and every invariant the run
 checked is checked again by the same code as in a run, over a store that never
 refreshes: the tables the target could not provide stay unprovided, with the
@@ -27,10 +27,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from harness._evidence_tables import RUN_TABLES, TABLES
-from harness._results import exit_code, verdict_word
-from harness.errors import ExitCode, InfrastructureError, InvalidInput
-from harness.invariants._base import (
+from paychaos._evidence_tables import RUN_TABLES, TABLES
+from paychaos._results import exit_code, verdict_word
+from paychaos.errors import ExitCode, InfrastructureError, InvalidInput
+from paychaos.invariants._base import (
     DB_ERRORS,
     REGISTRY,
     Evidence,
@@ -39,12 +39,12 @@ from harness.invariants._base import (
     bounded_connect,
     close_quietly,
 )
-from harness.invariants._checking import Check, verify
-from harness.invariants._saved import FORMAT, CheckedInvariant, Manifest, sha256
-from harness.invariants._store import EvidenceStore, Limits, create_tables, index_and_analyze
-from harness.postgres import EmbeddedPostgres
-from harness.rundir import RunDir
-from harness.system import Target
+from paychaos.invariants._checking import Check, verify
+from paychaos.invariants._saved import FORMAT, CheckedInvariant, Manifest, sha256
+from paychaos.invariants._store import EvidenceStore, Limits, create_tables, index_and_analyze
+from paychaos.postgres import EmbeddedPostgres
+from paychaos.rundir import RunDir
+from paychaos.system import Target
 
 NOT_RECOMPUTABLE = "not recomputable"
 _DATABASE = "paychaos_evidence"

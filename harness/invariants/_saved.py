@@ -13,7 +13,7 @@ sha256; the tables the target could not provide and why; the run window; the
 invariants checked (name, parameters and verdict, as results.json has them);
 and the coverage as counted (the target's counters read its own databases,
 which do not outlive the run). ``paychaos verify`` loads it all into a fresh
-PostgreSQL and checks every invariant again (:mod:`harness.invariants._replay`).
+PostgreSQL and checks every invariant again (:mod:`paychaos.invariants._replay`).
 
 The folder appears whole or not at all: it is written as ``evidence.partial/``
 and renamed when complete.
@@ -34,8 +34,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 import asyncpg
 from pydantic import BaseModel, ConfigDict
 
-from harness._evidence_tables import RUN_TABLES, TABLES
-from harness.invariants._base import (
+from paychaos._evidence_tables import RUN_TABLES, TABLES
+from paychaos.invariants._base import (
     DB_ERRORS,
     RunWindow,
     Status,
@@ -44,11 +44,11 @@ from harness.invariants._base import (
     close_quietly,
     unavailable,
 )
-from harness.rundir import RunDir
+from paychaos.rundir import RunDir
 
 if TYPE_CHECKING:
-    from harness.invariants._coverage import Count
-    from harness.invariants._store import EvidenceStore
+    from paychaos.invariants._coverage import Count
+    from paychaos.invariants._store import EvidenceStore
 
 FORMAT = 1  # of the manifest and the files beside it; a reader refuses any other
 _GZIP_LEVEL = 6  # level 9 takes about twice as long for a few percent less

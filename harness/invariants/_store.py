@@ -35,9 +35,9 @@ from urllib.parse import quote, urlsplit, urlunsplit
 import asyncpg
 import httpx
 
-from harness._evidence_tables import INDEXES, RUN_TABLES, TABLES
-from harness.faults import fault_windows
-from harness.invariants._base import (
+from paychaos._evidence_tables import INDEXES, RUN_TABLES, TABLES
+from paychaos.faults import fault_windows
+from paychaos.invariants._base import (
     CONNECT_TIMEOUT,
     DB_ERRORS,
     LOCK_TIMEOUT,
@@ -50,14 +50,14 @@ from harness.invariants._base import (
     read_only,
     unavailable,
 )
-from harness.invariants._saved import save_evidence
-from harness.postgres import scram_verifier
-from harness.rundir import RunDir
-from harness.system import Target
+from paychaos.invariants._saved import save_evidence
+from paychaos.postgres import scram_verifier
+from paychaos.rundir import RunDir
+from paychaos.system import Target
 
 if TYPE_CHECKING:
-    from harness.invariants._coverage import Count
-    from harness.invariants._saved import Named
+    from paychaos.invariants._coverage import Count
+    from paychaos.invariants._saved import Named
 
 log = logging.getLogger("paychaos.evidence")
 

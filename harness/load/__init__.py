@@ -5,21 +5,21 @@ A target's scenarios are HTTP steps in its ``target.yaml`` (no Python needed; se
 module ``load.module`` names. A Python scenario module imports what it is written
 against from here, never from the private modules::
 
-    from harness.load import Context, Reply
+    from paychaos.load import Context, Reply
 
     def pay(ctx: Context) -> None:
         order = ctx.unique("order")
         reply: Reply = ctx.request("pay", "POST", "/checkout", json={"order_id": order},
                                    order_id=order, key=f"order:{order}", amount=1200)
 
-This package never imports Locust itself; only :mod:`harness.load.locustfile`
+This package never imports Locust itself; only :mod:`paychaos.load.locustfile`
 does, inside the Locust subprocess.
 """
 
 from __future__ import annotations
 
-from harness.load._arrivals import arrival_times, rate_at
-from harness.load._history import (
+from paychaos.load._arrivals import arrival_times, rate_at
+from paychaos.load._history import (
     UNKNOWN,
     Arrivals,
     HistoryTail,
@@ -31,9 +31,9 @@ from harness.load._history import (
     read_arrivals,
     read_history,
 )
-from harness.load._locust import LOCUSTFILE, LocustProcess
-from harness.load._scenario import Context, Reply
-from harness.load._shapes import users_at
+from paychaos.load._locust import LOCUSTFILE, LocustProcess
+from paychaos.load._scenario import Context, Reply
+from paychaos.load._shapes import users_at
 
 __all__ = [
     "LOCUSTFILE",

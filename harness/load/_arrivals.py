@@ -9,14 +9,14 @@ started rather than from when a free user got to it (no coordinated omission).
 The ``k``-th arrival (from 0) is due when the area under the rate curve reaches ``k``: at a
 constant 40/s, at 0, 25 ms, 50 ms, … ; a ramp's arrivals crowd together as it climbs.
 
->>> from harness.experiment import Load
+>>> from paychaos.experiment import Load
 >>> load = Load(arrival_rate=4, duration="1s")
 >>> list(arrival_times(load))
 [0.0, 0.25, 0.5, 0.75]
 >>> rate_at(load, 0.5), rate_at(load, 1.0)
 (4.0, None)
 
-Locust's dispatcher (in :mod:`harness.load.locustfile`) walks :func:`arrival_times` and keeps
+Locust's dispatcher (in :mod:`paychaos.load.locustfile`) walks :func:`arrival_times` and keeps
 an :class:`ArrivalTally`, which writes one ``arrivals`` line per second to the history.
 """
 
@@ -27,7 +27,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from harness.experiment import ConstantShape, Load, RampShape, SpikeShape, StagesShape
+from paychaos.experiment import ConstantShape, Load, RampShape, SpikeShape, StagesShape
 
 _EPSILON = 1e-9  # arrivals this close to a piece's end belong to the next piece (float sums of areas)
 
@@ -91,7 +91,7 @@ def _pieces(load: Load, share: float) -> list[_Piece]:
 def rate_at(load: Load, t: float) -> float | None:
     """Arrivals per second the load should start at ``t`` seconds (all processes), or None once it is over.
 
-    >>> from harness.experiment import Load
+    >>> from paychaos.experiment import Load
     >>> ramp = Load.model_validate({"arrival_rate": 40, "duration": "20s",
     ...                             "shape": {"type": "ramp", "start": 5, "over": "10s"}})
     >>> rate_at(ramp, 0), rate_at(ramp, 5), rate_at(ramp, 15)
@@ -111,7 +111,7 @@ def arrival_times(load: Load, share: float = 1.0) -> Iterator[float]:
     ``share`` is this process's part of the rate (``1 / load.senders``): each of two processes
     starts half the arrivals, at the same intended times.
 
-    >>> from harness.experiment import Load
+    >>> from paychaos.experiment import Load
     >>> len(list(arrival_times(Load(arrival_rate=40, duration="20s"))))
     800
     """

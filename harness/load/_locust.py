@@ -16,12 +16,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from harness._ownership import record_process
-from harness._process import free_port, parent_death_signal, tail
-from harness.errors import InfrastructureError
-from harness.experiment import Load
-from harness.rundir import RunDir
-from harness.system import LoadSpec
+from paychaos._ownership import record_process
+from paychaos._process import free_port, parent_death_signal, tail
+from paychaos.errors import InfrastructureError
+from paychaos.experiment import Load
+from paychaos.rundir import RunDir
+from paychaos.system import LoadSpec
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
 

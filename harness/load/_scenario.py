@@ -1,10 +1,10 @@
 """What a target's load scenarios are written against: a seeded context that makes recorded requests.
 
 Most scenarios need no Python: ``target.yaml`` describes them as HTTP steps
-(``load.scenarios.<name>.steps``, compiled by :mod:`harness.load._steps`). For what
+(``load.scenarios.<name>.steps``, compiled by :mod:`paychaos.load._steps`). For what
 steps cannot say (arithmetic on values, polling, signed bodies), a target names a
-scenario module (``load.module``), written against the public ``harness.load``
-names (``from harness.load import Context, Reply``). The module holds
+scenario module (``load.module``), written against the public ``paychaos.load``
+names (``from paychaos.load import Context, Reply``). The module holds
 ``SCENARIOS``, a mapping from scenario name to a function taking a
 :class:`Context`, and ``payment_of``, which reads the payment id and state out
 of an answer's body for the history. It may also hold ``outcome_of``, which
@@ -34,7 +34,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from harness.load._history import Outcome
+from paychaos.load._history import Outcome
 
 
 @dataclass(frozen=True)

@@ -2,10 +2,10 @@
 
 Locust's ``LoadTestShape.tick`` calls :func:`users_at` (in the Locust process);
 tests and the progress display call it directly. An open-loop load's shape is a
-rate of arrivals instead (:mod:`harness.load._arrivals`); its users are only the
+rate of arrivals instead (:mod:`paychaos.load._arrivals`); its users are only the
 pool that takes them, all started at once and kept until the arrivals end.
 
->>> from harness.experiment import Load
+>>> from paychaos.experiment import Load
 >>> users_at(Load(users=10, duration=60), 5.0)
 (10, 10.0)
 >>> users_at(Load(users=10, duration=60), 61.0) is None
@@ -14,7 +14,7 @@ True
 
 from __future__ import annotations
 
-from harness.experiment import ConstantShape, Load, RampShape, SpikeShape, StagesShape
+from paychaos.experiment import ConstantShape, Load, RampShape, SpikeShape, StagesShape
 
 OPEN_GRACE = 1.0
 """Seconds an open loop keeps its users after its arrivals end. Each process's arrivals begin when

@@ -50,8 +50,8 @@ from typing import Any
 
 import orjson
 
-from harness.load._scenario import Context, OutcomeOf, PaymentOf, Reply
-from harness.system import LoadSpec, PaymentSpec, RetrySpec, StepSpec, ValueSpec, json_path, template_names
+from paychaos.load._scenario import Context, OutcomeOf, PaymentOf, Reply
+from paychaos.system import LoadSpec, PaymentSpec, RetrySpec, StepSpec, ValueSpec, json_path, template_names
 
 Scenario = Callable[[Context], None]
 At = tuple[str | int, ...]  # a JSON path, parsed: keys and indexes

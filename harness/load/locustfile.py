@@ -1,16 +1,16 @@
 """The locustfile paychaos runs: the only module that imports Locust (and with it gevent).
 
 It runs in the Locust subprocess only, configured by the JSON file named in
-``PAYCHAOS_LOAD_SPEC`` (written by :mod:`harness.load._locust`). Users run the
+``PAYCHAOS_LOAD_SPEC`` (written by :mod:`paychaos.load._locust`). Users run the
 target's scenarios, picked by weight from a seeded random generator, and write
 every operation to this process's history file. A scenario is a function of the
 target's Python module (``load.module``) or steps described in ``target.yaml``
-(compiled by :mod:`harness.load._steps`). The load shape follows the
-experiment: constant, ramp, spike or stages (:func:`harness.load._shapes.users_at`).
+(compiled by :mod:`paychaos.load._steps`). The load shape follows the
+experiment: constant, ramp, spike or stages (:func:`paychaos.load._shapes.users_at`).
 
 In an open-loop load (``arrival_rate``) the shape starts ``max_users`` users at once, and
 a dispatcher greenlet per process starts the iterations: at each arrival's intended time
-(:func:`harness.load._arrivals.arrival_times`) it hands the arrival to a user waiting for
+(:func:`paychaos.load._arrivals.arrival_times`) it hands the arrival to a user waiting for
 one, or drops it if every user is busy. Users wait for arrivals in ``wait_time``, where
 Locust may stop them at once when the load ends; one in an iteration finishes it first.
 """
@@ -35,13 +35,13 @@ from gevent.event import AsyncResult
 from locust import FastHttpUser, LoadTestShape, events, task
 from locust.exception import StopUser
 
-from harness.experiment import Load
-from harness.load._arrivals import ArrivalTally, arrival_times
-from harness.load._history import HistoryWriter
-from harness.load._scenario import Context, OutcomeOf, PaymentOf, Reply
-from harness.load._shapes import users_at
-from harness.load._steps import Scenario, compile_load
-from harness.system import LoadSpec
+from paychaos.experiment import Load
+from paychaos.load._arrivals import ArrivalTally, arrival_times
+from paychaos.load._history import HistoryWriter
+from paychaos.load._scenario import Context, OutcomeOf, PaymentOf, Reply
+from paychaos.load._shapes import users_at
+from paychaos.load._steps import Scenario, compile_load
+from paychaos.system import LoadSpec
 
 log = logging.getLogger("paychaos.load")
 

@@ -3,6 +3,6 @@ login, removed when it stops), or a server of yours given by URL."""
 
 from __future__ import annotations
 
-from harness.postgres._server import EmbeddedPostgres, Server, external, scram_verifier
+from paychaos.postgres._server import EmbeddedPostgres, Server, external, scram_verifier
 
 __all__ = ["EmbeddedPostgres", "Server", "external", "scram_verifier"]

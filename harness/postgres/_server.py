@@ -39,9 +39,9 @@ from urllib.parse import quote, unquote, urlsplit
 import asyncpg
 import psutil
 
-from harness._ownership import Stamp, record_process, wait_ended
-from harness._process import free_port, parent_death_signal, tail
-from harness.errors import InfrastructureError, InvalidInput
+from paychaos._ownership import Stamp, record_process, wait_ended
+from paychaos._process import free_port, parent_death_signal, tail
+from paychaos.errors import InfrastructureError, InvalidInput
 
 # PostgreSQL refuses to run as root; when paychaos runs as root it runs the
 # server as this unprivileged system user.

@@ -1,6 +1,6 @@
 """What a run leaves for people and for CI: results.json's schema, JUnit XML, the HTML report.
 
->>> run = RunDir(run_dir)  # harness.rundir  # doctest: +SKIP
+>>> run = RunDir(run_dir)  # paychaos.rundir  # doctest: +SKIP
 >>> validate_results(run.read_results())  # doctest: +SKIP
 >>> write_junit(run.read_results(), run.junit)  # doctest: +SKIP
 >>> write_html(run.path)  # doctest: +SKIP
@@ -11,11 +11,11 @@ PosixPath('reports/20261122-101500-hello/report.html')
 
 from __future__ import annotations
 
-from harness.report._html import REPORT_NAME, write_html
-from harness.report._junit import write_junit
-from harness.report._rebuild import JUNIT_NAME, rebuild
-from harness.report._schema import ResultsInvalid, results_schema, validate_results
-from harness.report._text import run_summary
+from paychaos.report._html import REPORT_NAME, write_html
+from paychaos.report._junit import write_junit
+from paychaos.report._rebuild import JUNIT_NAME, rebuild
+from paychaos.report._schema import ResultsInvalid, results_schema, validate_results
+from paychaos.report._text import run_summary
 
 __all__ = [
     "JUNIT_NAME",

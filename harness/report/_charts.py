@@ -14,7 +14,7 @@ import html
 import math
 from typing import Any
 
-from harness.report._timeline import Timeline
+from paychaos.report._timeline import Timeline
 
 PALETTE = (
     "#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b",

@@ -18,13 +18,13 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from harness import __version__
-from harness._results import NOT_EXERCISED, STATUS_WORDS
-from harness.faults import FaultWindow, fault_windows
-from harness.report._charts import timeline_figure
-from harness.report._run import Run, load_run
-from harness.report._text import run_summary, verdict_summary
-from harness.rundir import RunDir
+from paychaos import __version__
+from paychaos._results import NOT_EXERCISED, STATUS_WORDS
+from paychaos.faults import FaultWindow, fault_windows
+from paychaos.report._charts import timeline_figure
+from paychaos.report._run import Run, load_run
+from paychaos.report._text import run_summary, verdict_summary
+from paychaos.rundir import RunDir
 
 REPORT_NAME = RunDir.REPORT
 MAX_TEXT = 2000  # characters of one value shown in an example

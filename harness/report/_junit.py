@@ -18,10 +18,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from harness._results import NOT_EXERCISED
-from harness._results_model import Results
-from harness.report._text import verdict_summary, verdict_text
-from harness.rundir import RunDir
+from paychaos._results import NOT_EXERCISED
+from paychaos._results_model import Results
+from paychaos.report._text import verdict_summary, verdict_text
+from paychaos.rundir import RunDir
 
 # Characters XML 1.0 cannot carry, even escaped.
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")

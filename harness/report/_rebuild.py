@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from harness.report._html import REPORT_NAME, write_run_html
-from harness.report._junit import write_junit
-from harness.report._run import load_run
-from harness.rundir import RunDir
+from paychaos.report._html import REPORT_NAME, write_run_html
+from paychaos.report._junit import write_junit
+from paychaos.report._run import load_run
+from paychaos.rundir import RunDir
 
 JUNIT_NAME = RunDir.JUNIT
 

@@ -19,13 +19,13 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from harness import __version__
-from harness._results import VERDICT_WORDS
-from harness._results_model import SCHEMA_VERSION, Results
-from harness.errors import ExitCode, InvalidInput
-from harness.faults import fault_windows
-from harness.report._timeline import Timeline, read_timeline
-from harness.rundir import RunDir
+from paychaos import __version__
+from paychaos._results import VERDICT_WORDS
+from paychaos._results_model import SCHEMA_VERSION, Results
+from paychaos.errors import ExitCode, InvalidInput
+from paychaos.faults import fault_windows
+from paychaos.report._timeline import Timeline, read_timeline
+from paychaos.rundir import RunDir
 
 
 @dataclass

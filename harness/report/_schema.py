@@ -3,7 +3,7 @@
 The schema is generated from the models in ``harness/_results_model.py``, never edited by hand;
 after changing them, write it again (a test fails until the shipped file is what they generate)::
 
-    python -m harness.report.write_schema
+    python -m paychaos.report.write_schema
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from typing import Any
 from jsonschema import Draft202012Validator, ValidationError
 from jsonschema.exceptions import best_match
 
-from harness._jsonschema import model_schema
-from harness._results_model import SCHEMA_VERSION, Results
-from harness.errors import InvalidInput
+from paychaos._jsonschema import model_schema
+from paychaos._results_model import SCHEMA_VERSION, Results
+from paychaos.errors import InvalidInput
 
 SCHEMA_NAME = "results.schema.json"
 SHIPPED = Path(__file__).with_name(SCHEMA_NAME)  # in the source tree, where write_schema writes it
@@ -48,7 +48,7 @@ def schema_text() -> str:
 @functools.cache
 def results_schema() -> dict[str, Any]:
     """The schema of results.json version 1, as data (the shipped ``results.schema.json``)."""
-    text = resources.files("harness.report").joinpath(SCHEMA_NAME).read_text(encoding="utf-8")
+    text = resources.files("paychaos.report").joinpath(SCHEMA_NAME).read_text(encoding="utf-8")
     schema: dict[str, Any] = json.loads(text)
     return schema
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from harness._results import STATUS_WORDS, VERDICT_WORDS
-from harness._results_model import Results
-from harness.errors import ExitCode
+from paychaos._results import STATUS_WORDS, VERDICT_WORDS
+from paychaos._results_model import Results
+from paychaos.errors import ExitCode
 
 
 def verdict_summary(verdict: dict[str, Any]) -> str:

@@ -1,4 +1,4 @@
-"""Write ``results.schema.json`` from the models: ``python -m harness.report.write_schema [--check]``.
+"""Write ``results.schema.json`` from the models: ``python -m paychaos.report.write_schema [--check]``.
 
 ``--check`` writes nothing and exits 1 if the shipped file is not what the models generate.
 """
@@ -8,17 +8,17 @@ from __future__ import annotations
 import argparse
 import sys
 
-from harness.report._schema import SHIPPED, schema_text
+from paychaos.report._schema import SHIPPED, schema_text
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m harness.report.write_schema", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m paychaos.report.write_schema", description=__doc__)
     parser.add_argument("--check", action="store_true", help="fail if results.schema.json is out of date")
     args = parser.parse_args(argv)
     text = schema_text()
     if args.check:
         if SHIPPED.read_text(encoding="utf-8") != text:
-            print(f"{SHIPPED} is out of date; run: python -m harness.report.write_schema", file=sys.stderr)
+            print(f"{SHIPPED} is out of date; run: python -m paychaos.report.write_schema", file=sys.stderr)
             return 1
         return 0
     SHIPPED.write_text(text, encoding="utf-8")

@@ -8,8 +8,8 @@ the progress display.
 
 from __future__ import annotations
 
-from harness.run._plan import RunOptions, RunPlan, invariant_specs, plan_run, scenario_weights
-from harness.run._runner import RunResult, run_experiment
+from paychaos.run._plan import RunOptions, RunPlan, invariant_specs, plan_run, scenario_weights
+from paychaos.run._runner import RunResult, run_experiment
 
 __all__ = [
     "RunOptions",

@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from harness.experiment import Guard
-from harness.load import LiveStats
+from paychaos.experiment import Guard
+from paychaos.load import LiveStats
 
 
 @dataclass

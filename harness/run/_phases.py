@@ -15,9 +15,9 @@ import time
 from collections.abc import Iterator
 from contextlib import ExitStack
 
-from harness._results import NOT_EXERCISED
-from harness.errors import InfrastructureError
-from harness.faults import (
+from paychaos._results import NOT_EXERCISED
+from paychaos.errors import InfrastructureError
+from paychaos.faults import (
     FaultInjector,
     FaultJournal,
     HopClient,
@@ -27,8 +27,8 @@ from harness.faults import (
     start_backend,
     start_hop,
 )
-from harness.faults.kinds import FaultContext
-from harness.invariants import (
+from paychaos.faults.kinds import FaultContext
+from paychaos.invariants import (
     Count,
     Evidence,
     EvidenceStore,
@@ -38,15 +38,15 @@ from harness.invariants import (
     read_only,
     verdict_line,
 )
-from harness.invariants import verify as verify_all
-from harness.load import HistoryTail, LiveStats, LocustProcess
-from harness.postgres import EmbeddedPostgres, Server, external
-from harness.run._guards import GuardWatch
-from harness.run._plan import RunPlan
-from harness.run._progress import Progress, dropped_words
-from harness.run._record import LoadRun, Wiring
-from harness.run._schedule import FaultSchedule
-from harness.system import Stack
+from paychaos.invariants import verify as verify_all
+from paychaos.load import HistoryTail, LiveStats, LocustProcess
+from paychaos.postgres import EmbeddedPostgres, Server, external
+from paychaos.run._guards import GuardWatch
+from paychaos.run._plan import RunPlan
+from paychaos.run._progress import Progress, dropped_words
+from paychaos.run._record import LoadRun, Wiring
+from paychaos.run._schedule import FaultSchedule
+from paychaos.system import Stack
 
 
 def prepare(plan: RunPlan, progress: Progress) -> None:

@@ -11,11 +11,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from harness.errors import InvalidInput
-from harness.experiment import Experiment, ExperimentFile, InvariantSpec, quick
-from harness.invariants import Check, defaults
-from harness.rundir import RunDir
-from harness.system import Target, check_defects
+from paychaos.errors import InvalidInput
+from paychaos.experiment import Experiment, ExperimentFile, InvariantSpec, quick
+from paychaos.invariants import Check, defaults
+from paychaos.rundir import RunDir
+from paychaos.system import Target, check_defects
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from harness.load import Arrivals, Window
+from paychaos.load import Arrivals, Window
 
 
 class Progress:

@@ -14,18 +14,18 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness._results import verdict_word
-from harness.errors import ExitCode
-from harness.faults import Backend, FaultInjector
-from harness.faults.kinds import FaultContext
-from harness.invariants import Count, EvidenceStore, RunWindow, Verdict
-from harness.load import arrival_totals
-from harness.postgres import Server
-from harness.run._guards import Trip
-from harness.run._plan import RunPlan
-from harness.run._progress import Progress
-from harness.run._schedule import FaultSchedule
-from harness.system import Stack
+from paychaos._results import verdict_word
+from paychaos.errors import ExitCode
+from paychaos.faults import Backend, FaultInjector
+from paychaos.faults.kinds import FaultContext
+from paychaos.invariants import Count, EvidenceStore, RunWindow, Verdict
+from paychaos.load import arrival_totals
+from paychaos.postgres import Server
+from paychaos.run._guards import Trip
+from paychaos.run._plan import RunPlan
+from paychaos.run._progress import Progress
+from paychaos.run._schedule import FaultSchedule
+from paychaos.system import Stack
 
 
 @dataclass(frozen=True)

@@ -26,17 +26,17 @@ from typing import Any
 
 from rich.console import Console
 
-from harness import __version__
-from harness._ownership import RunLock
-from harness._results import exit_code, not_exercised, write_results
-from harness.errors import ExitCode, InvalidInput, PaychaosError
-from harness.experiment import ExperimentFile
-from harness.invariants import Evidence, never_checked, settle, settle_window
-from harness.report import rebuild
-from harness.run import _phases as phase
-from harness.run._plan import RunOptions, RunPlan, plan_run
-from harness.run._progress import Progress
-from harness.run._record import PhaseLog, RunRecord
+from paychaos import __version__
+from paychaos._ownership import RunLock
+from paychaos._results import exit_code, not_exercised, write_results
+from paychaos.errors import ExitCode, InvalidInput, PaychaosError
+from paychaos.experiment import ExperimentFile
+from paychaos.invariants import Evidence, never_checked, settle, settle_window
+from paychaos.report import rebuild
+from paychaos.run import _phases as phase
+from paychaos.run._plan import RunOptions, RunPlan, plan_run
+from paychaos.run._progress import Progress
+from paychaos.run._record import PhaseLog, RunRecord
 
 
 @dataclass

@@ -6,8 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.faults import Fault, FaultInjector
-from harness.faults.kinds import FaultSpec
+from paychaos.faults import Fault, FaultInjector
+from paychaos.faults.kinds import FaultSpec
 
 
 @dataclass

@@ -1,10 +1,10 @@
 """The system under test: the typed ``target.yaml`` model and its loader, and the supervisor that
-runs a target's services (``Stack``). PostgreSQL for it lives in ``harness.postgres``."""
+runs a target's services (``Stack``). PostgreSQL for it lives in ``paychaos.postgres``."""
 
 from __future__ import annotations
 
-from harness.system._load import load_target
-from harness.system._model import (
+from paychaos.system._load import load_target
+from paychaos.system._model import (
     POSTGRES,
     ConfigEndpointSpec,
     CoverageCounter,
@@ -24,7 +24,7 @@ from harness.system._model import (
     json_path,
     template_names,
 )
-from harness.system._stack import Address, Stack, check_defects
+from paychaos.system._stack import Address, Stack, check_defects
 
 __all__ = [
     "POSTGRES",

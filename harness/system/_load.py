@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from harness._yaml import Located, format_loc, load_yaml, validate_located
-from harness.errors import InvalidInput, did_you_mean
-from harness.system._model import BUILTIN_VALUES, PLACEHOLDER, POSTGRES, LoadSpec, Target, template_names
+from paychaos._yaml import Located, format_loc, load_yaml, validate_located
+from paychaos.errors import InvalidInput, did_you_mean
+from paychaos.system._model import BUILTIN_VALUES, PLACEHOLDER, POSTGRES, LoadSpec, Target, template_names
 
 
 def load_target(path: str | Path) -> Target:

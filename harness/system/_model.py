@@ -34,8 +34,8 @@ from pydantic import (
     model_validator,
 )
 
-from harness.durations import Duration
-from harness.errors import did_you_mean
+from paychaos.durations import Duration
+from paychaos.errors import did_you_mean
 
 POSTGRES = "postgres"  # the link target name for the target's PostgreSQL server
 PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_.\-]*)\}")

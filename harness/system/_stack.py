@@ -9,7 +9,7 @@ harness, which then stops the services in order) and is told by the kernel to
 exit if the harness dies (``PR_SET_PDEATHSIG``). That signal reaches neither a
 service's own workers nor, until resumed, a paused service; so within a run each
 service is also recorded in the run's ledger, from which ``paychaos heal`` (or
-the next run) stops what a killed run left (see :mod:`harness._ownership`).
+the next run) stops what a killed run left (see :mod:`paychaos._ownership`).
 A link can be *routed*: its address replaced by another (a fault proxy's), so
 the service calls its peer through the proxy without knowing.
 """
@@ -31,11 +31,11 @@ from pathlib import Path
 from types import TracebackType
 from typing import Literal
 
-from harness._ownership import record_process
-from harness._process import free_port, parent_death_signal, port_in_use, tail
-from harness.errors import InfrastructureError, InvalidInput, did_you_mean
-from harness.postgres import Server
-from harness.system._model import PLACEHOLDER, POSTGRES, Target
+from paychaos._ownership import record_process
+from paychaos._process import free_port, parent_death_signal, port_in_use, tail
+from paychaos.errors import InfrastructureError, InvalidInput, did_you_mean
+from paychaos.postgres import Server
+from paychaos.system._model import PLACEHOLDER, POSTGRES, Target
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ database: ``merchant`` (shop), ``gateway`` (payments, refunds, payouts),
 comes from its command line, so any link can be routed through a fault proxy.
 
 Each incident paychaos targets has a *defect switch* (``PAYSTACK_DEFECTS``)
-that breaks exactly one behaviour; see :mod:`targets.paystack.defects`.
+that breaks exactly one behaviour; see :mod:`paychaos_targets.paystack.defects`.
 """
 
 from __future__ import annotations

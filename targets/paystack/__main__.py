@@ -1,6 +1,6 @@
-"""Run one paystack service: ``python -m targets.paystack SERVICE --port N --db DSN [options]``.
+"""Run one paystack service: ``python -m paychaos_targets.paystack SERVICE --port N --db DSN [options]``.
 
-``python -m targets.paystack gateway --help`` lists a service's options. Defect
+``python -m paychaos_targets.paystack gateway --help`` lists a service's options. Defect
 switches come from ``PAYSTACK_DEFECTS`` and ``--defect NAME``.
 """
 
@@ -15,17 +15,17 @@ from typing import Any
 
 import uvicorn
 
-from targets.paystack import SERVICES
-from targets.paystack._web import Service, Settings
-from targets.paystack.defects import active_defects
+from paychaos_targets.paystack import SERVICES
+from paychaos_targets.paystack._web import Service, Settings
+from paychaos_targets.paystack.defects import active_defects
 
 # service name -> (module, class, settings class)
 _ENTRY = {
-    "bank": ("targets.paystack.bank.app", "Bank", "BankSettings"),
-    "gateway": ("targets.paystack.gateway.app", "Gateway", "GatewaySettings"),
-    "merchant": ("targets.paystack.merchant.app", "Merchant", "MerchantSettings"),
-    "notifier": ("targets.paystack.notifier.app", "Notifier", "NotifierSettings"),
-    "reconciler": ("targets.paystack.reconciler.app", "Reconciler", "ReconcilerSettings"),
+    "bank": ("paychaos_targets.paystack.bank.app", "Bank", "BankSettings"),
+    "gateway": ("paychaos_targets.paystack.gateway.app", "Gateway", "GatewaySettings"),
+    "merchant": ("paychaos_targets.paystack.merchant.app", "Merchant", "MerchantSettings"),
+    "notifier": ("paychaos_targets.paystack.notifier.app", "Notifier", "NotifierSettings"),
+    "reconciler": ("paychaos_targets.paystack.reconciler.app", "Reconciler", "ReconcilerSettings"),
 }
 
 
@@ -34,7 +34,7 @@ def build(service: str, argv: list[str]) -> Service:
     module_name, class_name, settings_name = _ENTRY[service]
     module = importlib.import_module(module_name)
     settings_cls: Any = getattr(module, settings_name)
-    parser = argparse.ArgumentParser(prog=f"python -m targets.paystack {service}")
+    parser = argparse.ArgumentParser(prog=f"python -m paychaos_targets.paystack {service}")
     Settings.add_arguments(parser)
     settings_cls.configure(parser)
     parser.add_argument("--defect", action="append", default=[], help="defect switch (repeatable)")
@@ -53,7 +53,7 @@ def build(service: str, argv: list[str]) -> Service:
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     if not argv or argv[0] not in SERVICES:
-        sys.exit(f"usage: python -m targets.paystack {{{','.join(SERVICES)}}} --port N --db DSN …")
+        sys.exit(f"usage: python -m paychaos_targets.paystack {{{','.join(SERVICES)}}} --port N --db DSN …")
     logging.basicConfig(
         level=logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

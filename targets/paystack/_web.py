@@ -26,8 +26,8 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
-from targets.paystack._db import apply_schema, open_pool
-from targets.paystack._http import Http
+from paychaos_targets.paystack._db import apply_schema, open_pool
+from paychaos_targets.paystack._http import Http
 
 log = logging.getLogger("paystack")
 
@@ -169,7 +169,7 @@ class Service:
     async def _lifespan(self, app: Starlette) -> AsyncIterator[None]:
         s = self.settings
         self._pool = await open_pool(s.db, size=s.db_pool, timeout=s.db_timeout, connect_within=30)
-        await apply_schema(self._pool, f"targets.paystack.{self.name}")
+        await apply_schema(self._pool, f"paychaos_targets.paystack.{self.name}")
         await self.http.open()
         await self.started()
         self._tasks = [asyncio.create_task(_forever(self.name, job)) for job in self.background()]

@@ -3,8 +3,9 @@
 Not the harness's load generator (experiments drive Locust); this is the
 smallest client that exercises the whole payment path.
 
-    python -m targets.paystack.burst --merchant http://127.0.0.1:8101 --count 300
-    python -m targets.paystack.burst --merchant http://127.0.0.1:8101 --duration 20 --concurrency 96 --json
+    python -m paychaos_targets.paystack.burst --merchant http://127.0.0.1:8101 --count 300
+    python -m paychaos_targets.paystack.burst --merchant http://127.0.0.1:8101 --duration 20 \
+        --concurrency 96 --json
 """
 
 from __future__ import annotations
@@ -130,7 +131,7 @@ def _run(coro: Coroutine[Any, Any, BurstResult]) -> BurstResult:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m targets.paystack.burst", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m paychaos_targets.paystack.burst", description=__doc__)
     parser.add_argument("--merchant", required=True, help="merchant base URL")
     amount = parser.add_mutually_exclusive_group(required=True)
     amount.add_argument("--count", type=int, help="checkouts to send")

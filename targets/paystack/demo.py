@@ -1,6 +1,6 @@
 """The quick-start demo: start paystack, send a burst of checkouts, check the money, print a summary.
 
-    python -m targets.paystack.demo [--count 300] [--defect NAME] [--db postgresql://…]
+    python -m paychaos_targets.paystack.demo [--count 300] [--defect NAME] [--db postgresql://…]
 
 Exit code 0 when every check holds, 1 when one does not, 3 when the stack
 could not be run. (Experiments with faults and Locust load replace this once
@@ -22,10 +22,10 @@ from typing import Any
 
 import asyncpg
 
-from harness.errors import ExitCode, PaychaosError
-from harness.postgres import EmbeddedPostgres, Server, external
-from harness.system import Stack, load_target
-from targets.paystack.burst import BurstResult, burst
+from paychaos.errors import ExitCode, PaychaosError
+from paychaos.postgres import EmbeddedPostgres, Server, external
+from paychaos.system import Stack, load_target
+from paychaos_targets.paystack.burst import BurstResult, burst
 
 TARGET = Path(__file__).with_name("target.yaml")
 
@@ -150,7 +150,7 @@ def _print(summary: dict[str, Any], out: Path) -> int:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m targets.paystack.demo", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m paychaos_targets.paystack.demo", description=__doc__)
     parser.add_argument("--count", type=int, default=300, help="checkouts to send")
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--defect", action="append", default=[], help="switch a defect on (repeatable)")

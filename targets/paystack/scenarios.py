@@ -1,6 +1,6 @@
 """paystack's load scenarios, named in target.yaml (``load.module``) and picked by weight.
 
-Every request is one recorded client operation (see :mod:`harness.load`). An
+Every request is one recorded client operation (see :mod:`paychaos.load`). An
 order's idempotency key is ``order:<order id>``, the key the merchant uses
 towards the gateway, so the history ties each client operation to the
 payment and the ledger entries it caused.
@@ -14,8 +14,8 @@ from typing import Any
 
 import orjson
 
-from harness.load import Context, Reply
-from targets.paystack import signing
+from paychaos.load import Context, Reply
+from paychaos_targets.paystack import signing
 
 CUSTOMERS = 1000  # cust-00001 … as the bank seeds them
 CREDIT_CUSTOMERS = 100  # credit-00001 …, each with a credit line of CREDIT_LIMIT

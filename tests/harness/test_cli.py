@@ -17,7 +17,7 @@ from tests.conftest import ROOT
 from tests.support.db import scalar
 from tests.support.wait import wait_until
 
-PAYCHAOS = [sys.executable, "-m", "harness.cli"]
+PAYCHAOS = [sys.executable, "-m", "paychaos.cli"]
 
 
 def run(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:

@@ -5,7 +5,7 @@ import re
 import pytest
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from harness.durations import (
+from paychaos.durations import (
     MAX_SECONDS,
     PATTERN,
     Duration,

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import harness
-import harness.faults
-import harness.system
+import paychaos
+import paychaos.faults
+import paychaos.system
 
 
 def test_harness_exports() -> None:
-    assert sorted(harness.__all__) == [
+    assert sorted(paychaos.__all__) == [
         "ExitCode",
         "InfrastructureError",
         "InvalidInput",
@@ -18,7 +18,7 @@ def test_harness_exports() -> None:
 
 
 def test_system_exports() -> None:
-    assert sorted(harness.system.__all__) == [
+    assert sorted(paychaos.system.__all__) == [
         "Address",
         "ConfigEndpointSpec",
         "CoverageCounter",
@@ -45,7 +45,7 @@ def test_system_exports() -> None:
 
 
 def test_faults_exports() -> None:
-    assert sorted(harness.faults.__all__) == [
+    assert sorted(paychaos.faults.__all__) == [
         "Backend",
         "ConfigFault",
         "ContainerFault",

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from harness.experiment import Guard
-from harness.load import LiveStats
-from harness.run._guards import GuardWatch
+from paychaos.experiment import Guard
+from paychaos.load import LiveStats
+from paychaos.run._guards import GuardWatch
 
 
 def _guard(**fields: object) -> Guard:

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from harness.cli import main
-from harness.errors import InvalidInput
-from harness.experiment import load_experiment
-from harness.init import scaffold, target_name
-from harness.invariants import REGISTRY
-from harness.system import load_target
-from harness.validate import deep_check
+from paychaos.cli import main
+from paychaos.errors import InvalidInput
+from paychaos.experiment import load_experiment
+from paychaos.init import scaffold, target_name
+from paychaos.invariants import REGISTRY
+from paychaos.system import load_target
+from paychaos.validate import deep_check
 from tests.conftest import ROOT
 
 DOC = ROOT / "docs" / "targets.md"

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.faults.toxiproxy_server import ToxiproxyServer
-from harness.rundir import RunDir
+from paychaos.faults.toxiproxy_server import ToxiproxyServer
+from paychaos.rundir import RunDir
 from tests.harness.test_runner import _experiment, _results, _run
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

@@ -15,7 +15,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from harness._ownership import (
+from paychaos._ownership import (
     LOCK_NAME,
     PROCESSES_NAME,
     RunLock,
@@ -27,7 +27,7 @@ from harness._ownership import (
     record_process,
     stop_recorded,
 )
-from harness.errors import InfrastructureError
+from paychaos.errors import InfrastructureError
 from tests.conftest import ROOT
 from tests.support.wait import wait_until
 
@@ -35,7 +35,7 @@ from tests.support.wait import wait_until
 HOLD = """
 import sys
 from pathlib import Path
-from harness._ownership import RunLock
+from paychaos._ownership import RunLock
 
 with RunLock(Path(sys.argv[1])):
     print("locked", flush=True)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness.experiment import load_experiment
-from harness.invariants import REGISTRY, defaults
-from harness.run import invariant_specs, scenario_weights
+from paychaos.experiment import load_experiment
+from paychaos.invariants import REGISTRY, defaults
+from paychaos.run import invariant_specs, scenario_weights
 from tests.conftest import ROOT
 
 PAYSTACK = ROOT / "targets" / "paystack"

@@ -10,7 +10,7 @@ from typing import Any, get_args
 
 import pytest
 
-from harness._results import (
+from paychaos._results import (
     NOT_EXERCISED,
     SCHEMA_VERSION,
     STATUS_WORDS,
@@ -20,9 +20,9 @@ from harness._results import (
     verdict_word,
     write_results,
 )
-from harness._results_model import InvariantStatus, VerdictWord
-from harness.errors import ExitCode, InfrastructureError
-from harness.report import validate_results
+from paychaos._results_model import InvariantStatus, VerdictWord
+from paychaos.errors import ExitCode, InfrastructureError
+from paychaos.report import validate_results
 from tests.harness.report.conftest import sample_results
 
 HOLDS = [{"status": "holds"}]
@@ -115,7 +115,7 @@ def test_write_results_refuses_a_harness_bug_and_writes_nothing(tmp_path: Path) 
 def test_results_that_do_not_match_still_leave_a_results_file_saying_error(tmp_path: Path) -> None:
     """A harness bug in the results must not leave a folder without results.json (the run's own
     _finish writes this bare record instead, exit 3, and the traceback to harness-error.txt)."""
-    from harness.run._runner import _bare
+    from paychaos.run._runner import _bare
 
     results = sample_results("failing-retry-new-key")
     del results["schema_version"]

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from harness._ownership import LOCK_NAME, PROCESSES_NAME
-from harness.faults import JOURNAL_NAME
-from harness.rundir import RunDir
+from paychaos._ownership import LOCK_NAME, PROCESSES_NAME
+from paychaos.faults import JOURNAL_NAME
+from paychaos.rundir import RunDir
 
 
 def test_every_file_a_run_writes_has_one_name_and_a_path_under_the_run_folder(tmp_path: Path) -> None:

@@ -13,8 +13,8 @@ from typing import Any
 import psutil
 import pytest
 
-from harness.faults import read_journal
-from harness.invariants import (
+from paychaos.faults import read_journal
+from paychaos.invariants import (
     Check,
     Evidence,
     EvidenceStore,
@@ -24,17 +24,17 @@ from harness.invariants import (
     check_one,
     defaults,
 )
-from harness.load import read_history
-from harness.postgres import Server
-from harness.report import validate_results
-from harness.system import load_target
+from paychaos.load import read_history
+from paychaos.postgres import Server
+from paychaos.report import validate_results
+from paychaos.system import load_target
 from tests.conftest import ROOT
 from tests.support.db import query
 from tests.support.wait import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-PAYCHAOS = [sys.executable, "-m", "harness.cli"]
+PAYCHAOS = [sys.executable, "-m", "paychaos.cli"]
 
 
 def _experiment(tmp_path: Path, body: str) -> Path:

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from harness.faults import Fault, FaultInjector, FaultJournal, read_journal
-from harness.faults.kinds import ConfigFaultSpec, ContainerFaultSpec, FaultSpec, LinkFault, ProcessFaultSpec
-from harness.run._schedule import FaultSchedule
+from paychaos.faults import Fault, FaultInjector, FaultJournal, read_journal
+from paychaos.faults.kinds import ConfigFaultSpec, ContainerFaultSpec, FaultSpec, LinkFault, ProcessFaultSpec
+from paychaos.run._schedule import FaultSchedule
 
 
 class Flag(Fault):

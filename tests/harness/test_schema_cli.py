@@ -1,6 +1,6 @@
 """``paychaos schema``: the schemas it prints accept every file paychaos accepts, and refuse plain mistakes.
 
-The files are read as the loader reads them (``harness._yaml.load_yaml``) and checked with
+The files are read as the loader reads them (``paychaos._yaml.load_yaml``) and checked with
 ``jsonschema`` against what a real ``paychaos schema`` process prints.
 """
 
@@ -15,11 +15,11 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 
-from harness._yaml import load_yaml, validate_located
-from harness.errors import InvalidInput
-from harness.experiment import Experiment
-from harness.report import results_schema
-from harness.system import Target
+from paychaos._yaml import load_yaml, validate_located
+from paychaos.errors import InvalidInput
+from paychaos.experiment import Experiment
+from paychaos.report import results_schema
+from paychaos.system import Target
 from tests.conftest import ROOT
 
 HOSTILE = ROOT / "tests" / "harness" / "experiment" / "hostile"
@@ -32,7 +32,7 @@ NOT_JSON = {"ok-yaml-tag-binary-odd.yaml"}
 
 def _printed(*args: str) -> dict[str, Any]:
     result = subprocess.run(
-        [sys.executable, "-m", "harness.cli", "schema", *args],
+        [sys.executable, "-m", "paychaos.cli", "schema", *args],
         capture_output=True, text=True, cwd=ROOT, timeout=60, check=False,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
@@ -241,7 +241,7 @@ def test_schema_results_prints_the_shipped_results_schema() -> None:
 
 def test_schema_refuses_an_unknown_kind() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "harness.cli", "schema", "experiments"],
+        [sys.executable, "-m", "paychaos.cli", "schema", "experiments"],
         capture_output=True, text=True, cwd=ROOT, timeout=60, check=False,
     )  # fmt: skip
     assert result.returncode == 2

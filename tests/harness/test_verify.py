@@ -23,20 +23,20 @@ import asyncpg
 import psutil
 import pytest
 
-from harness.invariants import Evidence, EvidenceStore, RunWindow, replay_run
-from harness.invariants._checking import Check, check_one
-from harness.invariants._coverage import Count
-from harness.invariants._saved import sha256
-from harness.invariants._store import Limits, create_tables
-from harness.postgres import Server
-from harness.report._run import load_run
-from harness.rundir import RunDir
-from harness.system import load_target
+from paychaos.invariants import Evidence, EvidenceStore, RunWindow, replay_run
+from paychaos.invariants._checking import Check, check_one
+from paychaos.invariants._coverage import Count
+from paychaos.invariants._saved import sha256
+from paychaos.invariants._store import Limits, create_tables
+from paychaos.postgres import Server
+from paychaos.report._run import load_run
+from paychaos.rundir import RunDir
+from paychaos.system import load_target
 from tests.conftest import ROOT
 
 pytestmark = [pytest.mark.integration]
 
-PAYCHAOS = [sys.executable, "-m", "harness.cli"]
+PAYCHAOS = [sys.executable, "-m", "paychaos.cli"]
 PAYSTACK = ROOT / "targets" / "paystack"
 
 

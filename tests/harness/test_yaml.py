@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel, ConfigDict
 
-from harness._yaml import format_loc, load_model
-from harness.errors import InvalidInput
+from paychaos._yaml import format_loc, load_model
+from paychaos.errors import InvalidInput
 
 
 class Toxic(BaseModel):

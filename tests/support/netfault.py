@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from harness.faults import ToxiproxyClient
-from harness.faults.toxiproxy_server import ServerThread, ToxiproxyServer
-from harness.system import Address
+from paychaos.faults import ToxiproxyClient
+from paychaos.faults.toxiproxy_server import ServerThread, ToxiproxyServer
+from paychaos.system import Address
 
 Mode = Literal["forward", "delay", "down", "blackhole"]
 PROXY = "link"

@@ -1,9 +1,9 @@
 """The HTTP fault hop: an HTTP/1.1-aware relay that applies message-level faults by rule.
 
 The harness puts it in front of a link (service → hop → Toxiproxy → peer) and drives it over a
-small JSON API; see ``harness.faults._hop`` for the client and for starting the process::
+small JSON API; see ``paychaos.faults._hop`` for the client and for starting the process::
 
-    python -m harness.faults.httphop --port 0 --journal run/httphop.jsonl
+    python -m paychaos.faults.httphop --port 0 --journal run/httphop.jsonl
     # prints "httphop listening on http://127.0.0.1:PORT", runs until SIGTERM
 
     POST /links                {"name": "gw_bank", "listen": "127.0.0.1:0", "upstream": "127.0.0.1:8103"}
@@ -22,10 +22,10 @@ from its parts (``_http`` says exactly how); answers pass through byte for byte.
 
 from __future__ import annotations
 
-from harness.faults.httphop._actions import ACTION_TYPES
-from harness.faults.httphop._fields import RuleError
-from harness.faults.httphop._http import MAX_REQUEST_BYTES
-from harness.faults.httphop._rules import Rule, parse_rule
-from harness.faults.httphop._server import HopServer, serve
+from paychaos.faults.httphop._actions import ACTION_TYPES
+from paychaos.faults.httphop._fields import RuleError
+from paychaos.faults.httphop._http import MAX_REQUEST_BYTES
+from paychaos.faults.httphop._rules import Rule, parse_rule
+from paychaos.faults.httphop._server import HopServer, serve
 
 __all__ = ["ACTION_TYPES", "MAX_REQUEST_BYTES", "HopServer", "Rule", "RuleError", "parse_rule", "serve"]

@@ -1,4 +1,4 @@
-"""``python -m harness.faults.httphop --port 0 --journal PATH``: run an HTTP fault hop until SIGTERM."""
+"""``python -m paychaos.faults.httphop --port 0 --journal PATH``: run an HTTP fault hop until SIGTERM."""
 
 from __future__ import annotations
 
@@ -7,12 +7,12 @@ import logging
 import sys
 from pathlib import Path
 
-from harness.faults.httphop._server import HopServer, serve
+from paychaos.faults.httphop._server import HopServer, serve
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m harness.faults.httphop",
+        prog="python -m paychaos.faults.httphop",
         description="HTTP/1.1 fault hop: relays requests to an upstream and applies rules to them.",
     )
     parser.add_argument(

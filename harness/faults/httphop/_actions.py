@@ -12,8 +12,8 @@ import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from harness.errors import did_you_mean
-from harness.faults.httphop._fields import (
+from paychaos.errors import did_you_mean
+from paychaos.faults.httphop._fields import (
     RuleError,
     a_string,
     an_integer,

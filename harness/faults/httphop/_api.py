@@ -13,8 +13,8 @@ from typing import Any
 
 from aiohttp import web
 
-from harness import __version__
-from harness.faults.httphop._hub import ApiError, Hub
+from paychaos import __version__
+from paychaos.faults.httphop._hub import ApiError, Hub
 
 NAME = "paychaos-httphop"
 _HUB = web.AppKey("hub", Hub)

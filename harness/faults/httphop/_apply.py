@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from harness.faults.httphop._actions import (
+from paychaos.faults.httphop._actions import (
     Abort,
     Action,
     Delay,
@@ -20,10 +20,10 @@ from harness.faults.httphop._actions import (
     LoseResponse,
     Reorder,
 )
-from harness.faults.httphop._http import Request, canned
-from harness.faults.httphop._journal import Entry
-from harness.faults.httphop._link import Link, RuleState
-from harness.faults.httphop._relay import (
+from paychaos.faults.httphop._http import Request, canned
+from paychaos.faults.httphop._journal import Entry
+from paychaos.faults.httphop._link import Link, RuleState
+from paychaos.faults.httphop._relay import (
     Answer,
     ClientConnection,
     UpstreamBroke,

@@ -12,7 +12,7 @@ import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from harness.errors import did_you_mean
+from paychaos.errors import did_you_mean
 
 
 class RuleError(ValueError):

@@ -11,10 +11,10 @@ import random
 import socket
 from typing import Any
 
-from harness.faults.httphop._fields import RuleError, a_string, an_object, check_keys, shown
-from harness.faults.httphop._journal import Journal
-from harness.faults.httphop._link import Link, RuleState
-from harness.faults.httphop._rules import parse_rule
+from paychaos.faults.httphop._fields import RuleError, a_string, an_object, check_keys, shown
+from paychaos.faults.httphop._journal import Journal
+from paychaos.faults.httphop._link import Link, RuleState
+from paychaos.faults.httphop._rules import parse_rule
 
 
 class ApiError(Exception):

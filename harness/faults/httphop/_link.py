@@ -14,12 +14,12 @@ import socket
 from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any, Literal
 
-from harness.faults.httphop._http import Request
-from harness.faults.httphop._journal import Journal
-from harness.faults.httphop._rules import Rule, Selection, decide
+from paychaos.faults.httphop._http import Request
+from paychaos.faults.httphop._journal import Journal
+from paychaos.faults.httphop._rules import Rule, Selection, decide
 
 if TYPE_CHECKING:
-    from harness.faults.httphop._relay import ClientConnection
+    from paychaos.faults.httphop._relay import ClientConnection
 
 #: Why a hold ended: its time ran out, enough later requests went upstream, or the rule was deleted.
 Outcome = Literal["elapsed", "overtaken", "released"]
@@ -93,7 +93,7 @@ class Link:
         return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
     async def open(self, sock: socket.socket) -> None:
-        from harness.faults.httphop._relay import ClientConnection  # the relay needs Link too
+        from paychaos.faults.httphop._relay import ClientConnection  # the relay needs Link too
 
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(lambda: ClientConnection(self), sock=sock, backlog=1024)

@@ -26,10 +26,10 @@ from typing import TYPE_CHECKING, cast
 
 import httptools
 
-from harness.faults.httphop._http import CONTINUE, Refusal, Request, RequestReader, ResponseFramer, hop_error
+from paychaos.faults.httphop._http import CONTINUE, Refusal, Request, RequestReader, ResponseFramer, hop_error
 
 if TYPE_CHECKING:
-    from harness.faults.httphop._link import Link, RuleState
+    from paychaos.faults.httphop._link import Link, RuleState
 
 _LINGER_RST = struct.pack("ii", 1, 0)
 #: Requests read ahead of the one being handled before the client is paused (pipelining depth).
@@ -266,7 +266,7 @@ class ClientConnection(asyncio.Protocol):
         """Relay one request; False if the client's connection must close afterwards."""
         state = self.link.decide(request)
         if state is not None:
-            from harness.faults.httphop._apply import apply  # actions build on this module
+            from paychaos.faults.httphop._apply import apply  # actions build on this module
 
             return await apply(self, request, state)
         try:

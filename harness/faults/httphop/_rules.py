@@ -26,8 +26,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol, TypeVar
 
-from harness.faults.httphop._actions import Action, parse_action
-from harness.faults.httphop._fields import (
+from paychaos.faults.httphop._actions import Action, parse_action
+from paychaos.faults.httphop._fields import (
     RuleError,
     a_string,
     an_integer,

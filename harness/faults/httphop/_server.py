@@ -1,8 +1,8 @@
 """Starting and stopping a hop: the control API, the links, the journal, on one event loop.
 
-Run as a process (``python -m harness.faults.httphop``, see ``__main__``), so that the relay gets
+Run as a process (``python -m paychaos.faults.httphop``, see ``__main__``), so that the relay gets
 an interpreter and a core of its own rather than competing with the harness for the GIL; the
-harness starts it with ``harness.faults._hop.start_hop``. uvloop is used when importable: it
+harness starts it with ``paychaos.faults._hop.start_hop``. uvloop is used when importable: it
 cuts the event loop's share of each relayed request roughly in half.
 """
 
@@ -14,10 +14,10 @@ from pathlib import Path
 
 from aiohttp import web
 
-from harness._aio import serve_until_signalled
-from harness.faults.httphop._api import build_app
-from harness.faults.httphop._hub import Hub, is_loopback
-from harness.faults.httphop._journal import Journal
+from paychaos._aio import serve_until_signalled
+from paychaos.faults.httphop._api import build_app
+from paychaos.faults.httphop._hub import Hub, is_loopback
+from paychaos.faults.httphop._journal import Journal
 
 
 class HopServer:

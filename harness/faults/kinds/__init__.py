@@ -13,7 +13,7 @@ Adding a built-in kind is a new module here, and its spec imported and listed in
 ``BUILTIN`` below: two files.
 A kind defined elsewhere (a plugin, a test) is registered instead::
 
-    from harness.faults.kinds import register
+    from paychaos.faults.kinds import register
     register(MarkerSpec)    # experiments may use it; journals naming its faults heal
 
 The experiment model, the loader's checks, the run's fault schedule and
@@ -22,7 +22,7 @@ The experiment model, the loader's checks, the run's fault schedule and
 
 from __future__ import annotations
 
-from harness.faults.kinds._registry import (
+from paychaos.faults.kinds._registry import (
     fault_class,
     on_change,
     register,
@@ -30,12 +30,12 @@ from harness.faults.kinds._registry import (
     spec_union,
     unregister,
 )
-from harness.faults.kinds._spec import FaultContext, FaultSpec, Unknown
-from harness.faults.kinds.config import ConfigFaultSpec
-from harness.faults.kinds.container import ContainerFaultSpec
-from harness.faults.kinds.http import HttpFaultSpec
-from harness.faults.kinds.link import LinkFault
-from harness.faults.kinds.process import ProcessFaultSpec
+from paychaos.faults.kinds._spec import FaultContext, FaultSpec, Unknown
+from paychaos.faults.kinds.config import ConfigFaultSpec
+from paychaos.faults.kinds.container import ContainerFaultSpec
+from paychaos.faults.kinds.http import HttpFaultSpec
+from paychaos.faults.kinds.link import LinkFault
+from paychaos.faults.kinds.process import ProcessFaultSpec
 
 BUILTIN: tuple[type[FaultSpec], ...] = (
     HttpFaultSpec,

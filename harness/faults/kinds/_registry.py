@@ -10,9 +10,9 @@ from typing import Annotated, Any, TypeVar
 
 from pydantic import Discriminator, Tag
 
-from harness.errors import InfrastructureError
-from harness.faults._faults import Fault
-from harness.faults.kinds._spec import FaultSpec
+from paychaos.errors import InfrastructureError
+from paychaos.faults._faults import Fault
+from paychaos.faults.kinds._spec import FaultSpec
 
 S = TypeVar("S", bound=FaultSpec)
 
@@ -112,7 +112,7 @@ def fault_class(kind: str) -> type[Fault]:
     if kind not in known:
         raise InfrastructureError(
             f"no registered fault kind applies faults of kind {kind!r} (known: {', '.join(sorted(known))}); "
-            "register the kind that does (harness.faults.kinds.register) in the process that heals"
+            "register the kind that does (paychaos.faults.kinds.register) in the process that heals"
         )
     return known[kind]
 

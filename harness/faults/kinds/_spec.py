@@ -10,11 +10,11 @@ from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from harness.durations import Duration, PositiveDuration
-from harness.faults._client import ToxiproxyClient
-from harness.faults._faults import Fault
-from harness.faults._links import HopLinks, LinkProxies
-from harness.system import Stack, Target
+from paychaos.durations import Duration, PositiveDuration
+from paychaos.faults._client import ToxiproxyClient
+from paychaos.faults._faults import Fault
+from paychaos.faults._links import HopLinks, LinkProxies
+from paychaos.system import Stack, Target
 
 
 @dataclass(frozen=True)
@@ -68,7 +68,7 @@ class FaultSpec(BaseModel):
     (``places``), which runtime faults it applies (``fault_classes``: their
     ``kind`` names their journal records, their ``revert`` heals those), how it
     is checked against the target, built in a running stack, and described.
-    It becomes usable once registered (:func:`harness.faults.kinds.register`).
+    It becomes usable once registered (:func:`paychaos.faults.kinds.register`).
     """
 
     # allow_inf_nan=False: '.inf' and '.nan' are YAML floats, and no number in an experiment may be one

@@ -13,11 +13,11 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from harness._ownership import Stamp, listener, serving
-from harness.errors import InfrastructureError
-from harness.faults._faults import Abandoned, Fault, Holder, port_of, they_end
-from harness.faults.kinds._spec import FaultContext, FaultSpec, Unknown
-from harness.system import Target
+from paychaos._ownership import Stamp, listener, serving
+from paychaos.errors import InfrastructureError
+from paychaos.faults._faults import Abandoned, Fault, Holder, port_of, they_end
+from paychaos.faults.kinds._spec import FaultContext, FaultSpec, Unknown
+from paychaos.system import Target
 
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
 

@@ -14,11 +14,11 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
-from harness.durations import Duration
-from harness.errors import InfrastructureError, InvalidInput, did_you_mean
-from harness.faults._docker import docker_engine
-from harness.faults._faults import Fault, Holder
-from harness.faults.kinds._spec import FaultContext, FaultSpec, Reached
+from paychaos.durations import Duration
+from paychaos.errors import InfrastructureError, InvalidInput, did_you_mean
+from paychaos.faults._docker import docker_engine
+from paychaos.faults._faults import Fault, Holder
+from paychaos.faults.kinds._spec import FaultContext, FaultSpec, Reached
 
 ContainerAction = Literal["kill", "stop", "pause", "restart"]
 

@@ -12,7 +12,7 @@ In an experiment::
 
 TCP toxics can only cut bytes; they cannot tell the request that committed a
 debit from the one that read a balance. An HTTP fault is a rule on the run's
-HTTP hop (:mod:`harness.faults.httphop`), a paychaos process the harness puts
+HTTP hop (:mod:`paychaos.faults.httphop`), a paychaos process the harness puts
 in front of every link an experiment names in one, whatever the Toxiproxy
 backend: service → hop → Toxiproxy proxy → peer. Every request a rule acts on
 is one line of ``http-faults.jsonl`` in the run folder; a rule's choices come
@@ -30,15 +30,15 @@ from typing import Annotated, Any, ClassVar, Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from harness._ownership import Stamp
-from harness.durations import Duration
-from harness.errors import InvalidInput
-from harness.faults._faults import Fault, owner_gone, owner_record
-from harness.faults._hop import HopClient
-from harness.faults._journal import read_journal
-from harness.faults.kinds._spec import FaultContext, FaultSpec, Unknown
-from harness.rundir import RunDir
-from harness.system import POSTGRES, Target
+from paychaos._ownership import Stamp
+from paychaos.durations import Duration
+from paychaos.errors import InvalidInput
+from paychaos.faults._faults import Fault, owner_gone, owner_record
+from paychaos.faults._hop import HopClient
+from paychaos.faults._journal import read_journal
+from paychaos.faults.kinds._spec import FaultContext, FaultSpec, Unknown
+from paychaos.rundir import RunDir
+from paychaos.system import POSTGRES, Target
 
 ACTION_PARAMETERS: dict[str, tuple[str, ...]] = {
     "delay": ("delay", "of"),

@@ -17,13 +17,13 @@ from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
-from harness._ownership import Stamp
-from harness.durations import Duration
-from harness.errors import InvalidInput
-from harness.faults._client import ToxiproxyClient
-from harness.faults._faults import Fault, Holder, holder_ids, owner_gone, owner_record, they_end
-from harness.faults.kinds._spec import FaultContext, FaultSpec, Unknown
-from harness.system import Target
+from paychaos._ownership import Stamp
+from paychaos.durations import Duration
+from paychaos.errors import InvalidInput
+from paychaos.faults._client import ToxiproxyClient
+from paychaos.faults._faults import Fault, Holder, holder_ids, owner_gone, owner_record, they_end
+from paychaos.faults.kinds._spec import FaultContext, FaultSpec, Unknown
+from paychaos.system import Target
 
 # The attributes each toxic takes (its YAML keys), beside at/duration/link/toxic/stream/toxicity.
 TOXIC_ATTRIBUTES: dict[str, tuple[str, ...]] = {

@@ -20,11 +20,11 @@ from typing import Any, ClassVar, Literal
 
 import psutil
 
-from harness._ownership import Stamp
-from harness.errors import InfrastructureError, InvalidInput
-from harness.faults._faults import Fault, Holder, holder_ids, they_end
-from harness.faults.kinds._spec import FaultContext, FaultSpec, Unknown
-from harness.system import Target
+from paychaos._ownership import Stamp
+from paychaos.errors import InfrastructureError, InvalidInput
+from paychaos.faults._faults import Fault, Holder, holder_ids, they_end
+from paychaos.faults.kinds._spec import FaultContext, FaultSpec, Unknown
+from paychaos.system import Target
 
 ProcessAction = Literal["kill", "terminate", "pause", "restart"]
 _SIGNALS = {"kill": signal.SIGKILL, "terminate": signal.SIGTERM, "pause": signal.SIGSTOP}

@@ -4,7 +4,7 @@ It speaks Toxiproxy 2.x's HTTP API (so Toxiproxy clients drive it unchanged) and
 proxies TCP with the standard toxics: latency, bandwidth, slow_close, timeout,
 reset_peer, slicer and limit_data::
 
-    from harness.faults.toxiproxy_server import ToxiproxyServer
+    from paychaos.faults.toxiproxy_server import ToxiproxyServer
 
     server = ToxiproxyServer(port=0)          # 127.0.0.1, a free port
     await server.start()
@@ -14,7 +14,7 @@ reset_peer, slicer and limit_data::
     with ToxiproxyServer(port=0).run_in_thread() as handle:   # from synchronous code
         requests.post(f"{handle.url}/proxies", json={...})
 
-Run ``python -m harness.faults.toxiproxy_server --help`` (or ``paychaos proxy serve``)
+Run ``python -m paychaos.faults.toxiproxy_server --help`` (or ``paychaos proxy serve``)
 for the command line.
 
 Where it differs from Toxiproxy 2.12, on purpose or by its nature:
@@ -35,15 +35,15 @@ Where it differs from Toxiproxy 2.12, on purpose or by its nature:
 
 from __future__ import annotations
 
-from harness._aio import new_event_loop
-from harness.faults.toxiproxy_server._api import API_VERSION
-from harness.faults.toxiproxy_server._server import (
+from paychaos._aio import new_event_loop
+from paychaos.faults.toxiproxy_server._api import API_VERSION
+from paychaos.faults.toxiproxy_server._server import (
     DEFAULT_PORT,
     ServerThread,
     ToxiproxyServer,
     serve,
 )
-from harness.faults.toxiproxy_server._toxics import ATTRIBUTES as TOXIC_ATTRIBUTES
+from paychaos.faults.toxiproxy_server._toxics import ATTRIBUTES as TOXIC_ATTRIBUTES
 
 __all__ = [
     "API_VERSION",

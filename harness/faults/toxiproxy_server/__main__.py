@@ -1,4 +1,4 @@
-"""``python -m harness.faults.toxiproxy_server``: run the fault proxy until interrupted."""
+"""``python -m paychaos.faults.toxiproxy_server``: run the fault proxy until interrupted."""
 
 from __future__ import annotations
 
@@ -6,12 +6,12 @@ import argparse
 import logging
 import sys
 
-from harness.faults.toxiproxy_server._server import DEFAULT_PORT, ToxiproxyServer, serve
+from paychaos.faults.toxiproxy_server._server import DEFAULT_PORT, ToxiproxyServer, serve
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m harness.faults.toxiproxy_server",
+        prog="python -m paychaos.faults.toxiproxy_server",
         description="Toxiproxy-compatible TCP fault proxy (loopback only unless allowed).",
     )
     parser.add_argument("--host", default="127.0.0.1", help="API address (default 127.0.0.1)")

@@ -13,7 +13,7 @@ import ipaddress
 import socket
 from typing import Any
 
-from harness.faults.toxiproxy_server._errors import ApiError
+from paychaos.faults.toxiproxy_server._errors import ApiError
 
 SockAddr = tuple[Any, ...]
 

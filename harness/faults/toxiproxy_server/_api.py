@@ -19,8 +19,8 @@ from typing import Any
 
 from aiohttp import web
 
-from harness.faults.toxiproxy_server._errors import ApiError, bad_request_body, missing_field
-from harness.faults.toxiproxy_server._registry import PopulateError, ProxySpec, Registry
+from paychaos.faults.toxiproxy_server._errors import ApiError, bad_request_body, missing_field
+from paychaos.faults.toxiproxy_server._registry import PopulateError, ProxySpec, Registry
 
 #: The Toxiproxy release whose API this server speaks; ``GET /version`` reports it.
 API_VERSION = "2.12.0"

@@ -27,8 +27,8 @@ import struct
 from collections.abc import Callable, Mapping, Sequence
 from typing import cast
 
-from harness.faults.toxiproxy_server._stages import End, Item, Outlet, Stage, make_stage
-from harness.faults.toxiproxy_server._toxics import Stream, Toxic
+from paychaos.faults.toxiproxy_server._stages import End, Item, Outlet, Stage, make_stage
+from paychaos.faults.toxiproxy_server._toxics import Stream, Toxic
 
 # Large transport buffers mean fewer pause/resume round trips on bulk transfers.
 _WRITE_HIGH = 1 << 20

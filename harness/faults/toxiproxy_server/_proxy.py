@@ -11,15 +11,15 @@ import logging
 import random
 from typing import Any
 
-from harness.faults.toxiproxy_server._addresses import (
+from paychaos.faults.toxiproxy_server._addresses import (
     bind_listener,
     format_address,
     resolve_listen,
     split_host_port,
 )
-from harness.faults.toxiproxy_server._connection import Connection, Side
-from harness.faults.toxiproxy_server._errors import bad_request_body
-from harness.faults.toxiproxy_server._toxics import STREAMS, Stream, Toxic
+from paychaos.faults.toxiproxy_server._connection import Connection, Side
+from paychaos.faults.toxiproxy_server._errors import bad_request_body
+from paychaos.faults.toxiproxy_server._toxics import STREAMS, Stream, Toxic
 
 log = logging.getLogger(__name__)
 

@@ -12,15 +12,15 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
-from harness.faults.toxiproxy_server._errors import (
+from paychaos.faults.toxiproxy_server._errors import (
     ApiError,
     proxy_already_exists,
     proxy_not_found,
     toxic_already_exists,
     toxic_not_found,
 )
-from harness.faults.toxiproxy_server._proxy import Proxy, parse_upstream
-from harness.faults.toxiproxy_server._toxics import Toxic, merge_update, parse_toxic
+from paychaos.faults.toxiproxy_server._proxy import Proxy, parse_upstream
+from paychaos.faults.toxiproxy_server._toxics import Toxic, merge_update, parse_toxic
 
 
 @dataclass(frozen=True)

@@ -24,11 +24,11 @@ from types import TracebackType
 
 from aiohttp import web
 
-from harness._aio import new_event_loop, serve_until_signalled
-from harness.faults.toxiproxy_server._addresses import bind_listener, resolve_listen
-from harness.faults.toxiproxy_server._api import build_app
-from harness.faults.toxiproxy_server._errors import ApiError
-from harness.faults.toxiproxy_server._registry import Registry
+from paychaos._aio import new_event_loop, serve_until_signalled
+from paychaos.faults.toxiproxy_server._addresses import bind_listener, resolve_listen
+from paychaos.faults.toxiproxy_server._api import build_app
+from paychaos.faults.toxiproxy_server._errors import ApiError
+from paychaos.faults.toxiproxy_server._registry import Registry
 
 DEFAULT_PORT = 8474
 

@@ -21,7 +21,7 @@ import random
 from collections import deque
 from typing import Protocol, TypeAlias
 
-from harness.faults.toxiproxy_server._toxics import Toxic
+from paychaos.faults.toxiproxy_server._toxics import Toxic
 
 
 class End(enum.Enum):

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from harness.faults.toxiproxy_server._errors import (
+from paychaos.faults.toxiproxy_server._errors import (
     bad_request_body,
     invalid_stream,
     invalid_toxic_type,

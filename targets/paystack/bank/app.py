@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from targets.paystack._web import (
+from paychaos_targets.paystack._web import (
     JSON,
     BadRequest,
     Service,
@@ -25,8 +25,8 @@ from targets.paystack._web import (
     fingerprint,
     read_json,
 )
-from targets.paystack.bank import ledger
-from targets.paystack.bank.ledger import Entry, LedgerError, Leg, NewAccount
+from paychaos_targets.paystack.bank import ledger
+from paychaos_targets.paystack.bank.ledger import Entry, LedgerError, Leg, NewAccount
 
 CHANNELS = ("a", "b")
 MERCHANT = "merchant"

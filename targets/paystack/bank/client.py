@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from targets.paystack._http import CallFailed, Http, Reply
+from paychaos_targets.paystack._http import CallFailed, Http, Reply
 
 Status = Literal["posted", "declined", "voided"]
 

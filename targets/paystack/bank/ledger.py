@@ -16,7 +16,7 @@ from typing import Any
 
 import asyncpg
 
-from targets.paystack._db import Conn, Queryable
+from paychaos_targets.paystack._db import Conn, Queryable
 
 
 @dataclass(frozen=True)

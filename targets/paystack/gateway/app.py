@@ -21,8 +21,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from targets.paystack._http import CallFailed
-from targets.paystack._web import (
+from paychaos_targets.paystack._http import CallFailed
+from paychaos_targets.paystack._web import (
     JSON,
     BadRequest,
     Service,
@@ -32,11 +32,11 @@ from targets.paystack._web import (
     fingerprint,
     read_json,
 )
-from targets.paystack.bank import client as bank
-from targets.paystack.gateway import payments
-from targets.paystack.gateway.payments import PaymentRequest
-from targets.paystack.gateway.payouts import Channels, Payouts
-from targets.paystack.gateway.pricing import Caps, Promotion, parse_promotion, price
+from paychaos_targets.paystack.bank import client as bank
+from paychaos_targets.paystack.gateway import payments
+from paychaos_targets.paystack.gateway.payments import PaymentRequest
+from paychaos_targets.paystack.gateway.payouts import Channels, Payouts
+from paychaos_targets.paystack.gateway.pricing import Caps, Promotion, parse_promotion, price
 
 log = logging.getLogger("paystack.gateway")
 

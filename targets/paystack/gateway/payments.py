@@ -22,9 +22,9 @@ from typing import Any
 
 import orjson
 
-from targets.paystack._db import Queryable
-from targets.paystack._web import fingerprint
-from targets.paystack.gateway.pricing import Caps, Price
+from paychaos_targets.paystack._db import Queryable
+from paychaos_targets.paystack._web import fingerprint
+from paychaos_targets.paystack.gateway.pricing import Caps, Price
 
 UNRESOLVED = ("PENDING", "UNKNOWN", "REFUNDING")
 

@@ -18,8 +18,8 @@ from typing import Any, Literal
 
 import asyncpg
 
-from targets.paystack._http import CallFailed, Http
-from targets.paystack.bank.client import settle_key
+from paychaos_targets.paystack._http import CallFailed, Http
+from paychaos_targets.paystack.bank.client import settle_key
 
 Outcome = Literal["paid", "declined", "unavailable", "unknown"]
 

@@ -22,9 +22,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from targets.paystack import signing
-from targets.paystack._http import CallFailed
-from targets.paystack._web import (
+from paychaos_targets.paystack import signing
+from paychaos_targets.paystack._http import CallFailed
+from paychaos_targets.paystack._web import (
     JSON,
     BadRequest,
     Service,
@@ -34,8 +34,8 @@ from targets.paystack._web import (
     fingerprint,
     read_json,
 )
-from targets.paystack.merchant import orders
-from targets.paystack.merchant.paying import Job, Payer, PayerConfig
+from paychaos_targets.paystack.merchant import orders
+from paychaos_targets.paystack.merchant.paying import Job, Payer, PayerConfig
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from targets.paystack._db import Queryable
+from paychaos_targets.paystack._db import Queryable
 
 _COLUMNS = """id, account, amount, promo_code, state, payment_key, payment_id, payment_state,
               attempts, last_error, created_at, updated_at, paid_at"""

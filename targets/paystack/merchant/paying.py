@@ -27,8 +27,8 @@ from typing import Any
 
 import asyncpg
 
-from targets.paystack._http import CallFailed, Http
-from targets.paystack.merchant import orders
+from paychaos_targets.paystack._http import CallFailed, Http
+from paychaos_targets.paystack.merchant import orders
 
 log = logging.getLogger("paystack.merchant")
 

@@ -24,9 +24,9 @@ from typing import Any
 
 import orjson
 
-from targets.paystack import signing
-from targets.paystack._http import CallFailed
-from targets.paystack._web import Service, Settings
+from paychaos_targets.paystack import signing
+from paychaos_targets.paystack._http import CallFailed
+from paychaos_targets.paystack._web import Service, Settings
 
 log = logging.getLogger("paystack.notifier")
 

@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from targets.paystack._http import CallFailed
-from targets.paystack._web import Service, Settings
-from targets.paystack.bank.client import debit_key, refund, settle_key
+from paychaos_targets.paystack._http import CallFailed
+from paychaos_targets.paystack._web import Service, Settings
+from paychaos_targets.paystack.bank.client import debit_key, refund, settle_key
 
 log = logging.getLogger("paystack.reconciler")
 

@@ -13,20 +13,20 @@ from pathlib import Path
 
 import pytest
 
-from harness._process import free_port
-from harness.cli import main
-from harness.experiment import ExperimentFile, load_experiment
-from harness.faults.toxiproxy_server import ToxiproxyServer
-from harness.invariants import REGISTRY
-from harness.postgres import Server
-from harness.validate import EVIDENCE, Importer, connect_check, deep_check, sql_problems
+from paychaos._process import free_port
+from paychaos.cli import main
+from paychaos.experiment import ExperimentFile, load_experiment
+from paychaos.faults.toxiproxy_server import ToxiproxyServer
+from paychaos.invariants import REGISTRY
+from paychaos.postgres import Server
+from paychaos.validate import EVIDENCE, Importer, connect_check, deep_check, sql_problems
 from tests.conftest import ROOT
 
 EXPERIMENTS = sorted((ROOT / "experiments").glob("*.yaml"))
 LOCATED = re.compile(r"^\S+:\d+:\d+: ")
 
 GOOD_MODULE = """\
-from harness.load import Context
+from paychaos.load import Context
 
 def pay(ctx: Context) -> None:
     pass

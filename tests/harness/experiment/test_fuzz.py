@@ -11,9 +11,9 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from harness.errors import InvalidInput
-from harness.experiment import load_experiment
-from harness.invariants import REGISTRY
+from paychaos.errors import InvalidInput
+from paychaos.experiment import load_experiment
+from paychaos.invariants import REGISTRY
 from tests.conftest import ROOT
 
 KEYS = ["name", "target", "path", "load", "users", "duration", "faults", "at", "link", "toxic", "latency",

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from harness._yaml import MAX_BYTES
-from harness.cli import main
-from harness.errors import InvalidInput
-from harness.run._plan import _claim_run_id as _run_id
+from paychaos._yaml import MAX_BYTES
+from paychaos.cli import main
+from paychaos.errors import InvalidInput
+from paychaos.run._plan import _claim_run_id as _run_id
 from tests.conftest import ROOT
 from tests.harness.experiment.hostile import generate
 
@@ -64,7 +64,7 @@ def test_validate_answers_every_hostile_file_quickly_with_0_or_2(
 @pytest.mark.slow
 def test_the_paychaos_process_answers_the_whole_corpus_at_once() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "harness.cli", "validate", *map(str, CORPUS)],
+        [sys.executable, "-m", "paychaos.cli", "validate", *map(str, CORPUS)],
         capture_output=True, text=True, cwd=ROOT, timeout=120, check=False,
     )  # fmt: skip
     assert result.returncode == 2

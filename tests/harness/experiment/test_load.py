@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from harness.errors import InvalidInput
-from harness.experiment import json_schema, load_experiment, quick
-from harness.experiment._model import ContainerFaultSpec, LinkFault, SpikeShape
-from harness.invariants import REGISTRY
+from paychaos.errors import InvalidInput
+from paychaos.experiment import json_schema, load_experiment, quick
+from paychaos.experiment._model import ContainerFaultSpec, LinkFault, SpikeShape
+from paychaos.invariants import REGISTRY
 from tests.conftest import ROOT
 
 EXPERIMENTS = sorted((ROOT / "experiments").glob("*.yaml"))

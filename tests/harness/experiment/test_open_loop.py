@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from harness.errors import InvalidInput
-from harness.experiment import Experiment, Load, json_schema, load_experiment, quick
-from harness.experiment._model import MAX_USERS, RampShape, StagesShape
-from harness.invariants import REGISTRY
+from paychaos.errors import InvalidInput
+from paychaos.experiment import Experiment, Load, json_schema, load_experiment, quick
+from paychaos.experiment._model import MAX_USERS, RampShape, StagesShape
+from paychaos.invariants import REGISTRY
 from tests.conftest import ROOT
 
 PAYSTACK = ROOT / "targets" / "paystack"

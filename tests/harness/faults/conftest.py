@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from harness.faults import ToxiproxyClient
-from harness.faults.toxiproxy_server import ServerThread, ToxiproxyServer
+from paychaos.faults import ToxiproxyClient
+from paychaos.faults.toxiproxy_server import ServerThread, ToxiproxyServer
 from tests.support.http import send_json
 
 

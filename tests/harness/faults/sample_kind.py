@@ -7,7 +7,7 @@ it when it heals; from the journal alone too. In an experiment, once registered:
     - {at: 5s, duration: 10s, marker: web}
 
 Everything the harness needs to know about the kind is here: tests register it
-(:func:`harness.faults.kinds.register`) and change nothing else.
+(:func:`paychaos.faults.kinds.register`) and change nothing else.
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from typing import Any, ClassVar
 
 from pydantic import Field
 
-from harness.faults import Fault
-from harness.faults.kinds import FaultContext, FaultSpec, Unknown
-from harness.system import Target
+from paychaos.faults import Fault
+from paychaos.faults.kinds import FaultContext, FaultSpec, Unknown
+from paychaos.system import Target
 
 
 class MarkerFault(Fault):

@@ -12,9 +12,9 @@ import httpx
 import psutil
 import pytest
 
-from harness.errors import InfrastructureError
-from harness.faults import Backend, start_backend
-from harness.faults.toxiproxy_server import ServerThread
+from paychaos.errors import InfrastructureError
+from paychaos.faults import Backend, start_backend
+from paychaos.faults.toxiproxy_server import ServerThread
 from tests.support.wait import wait_until
 
 pytestmark = pytest.mark.integration  # real sockets: the embedded Toxiproxy, real services
@@ -35,7 +35,7 @@ def stand_in_binary(tmp_path: Path) -> dict[str, str]:
     binary.write_text(
         f"#!{sys.executable}\n"
         "import sys\n"
-        "from harness.faults.toxiproxy_server import serve\n"
+        "from paychaos.faults.toxiproxy_server import serve\n"
         "args = sys.argv[1:]\n"
         "serve(args[args.index('-host') + 1], int(args[args.index('-port') + 1]))\n"
     )

@@ -23,9 +23,9 @@ from typing import Any
 import httpx
 import pytest
 
-from harness._process import free_port
-from harness.errors import InfrastructureError
-from harness.faults import (
+from paychaos._process import free_port
+from paychaos.errors import InfrastructureError
+from paychaos.faults import (
     ContainerFault,
     FaultInjector,
     FaultJournal,
@@ -164,8 +164,8 @@ def test_a_pause_left_by_a_killed_run_is_healed_from_its_journal(
 PAUSING_RUN = """
 import sys
 from pathlib import Path
-from harness._ownership import RunLock
-from harness.faults import ContainerFault, FaultInjector, FaultJournal, docker_engine
+from paychaos._ownership import RunLock
+from paychaos.faults import ContainerFault, FaultInjector, FaultJournal, docker_engine
 
 run_dir, name = Path(sys.argv[1]), sys.argv[2]
 run_dir.mkdir(parents=True, exist_ok=True)

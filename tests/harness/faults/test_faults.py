@@ -13,8 +13,8 @@ import httpx
 import psutil
 import pytest
 
-from harness.errors import InfrastructureError, InvalidInput
-from harness.faults import (
+from paychaos.errors import InfrastructureError, InvalidInput
+from paychaos.faults import (
     ConfigFault,
     ContainerFault,
     FaultInjector,
@@ -27,7 +27,7 @@ from harness.faults import (
     read_journal,
     unhealed,
 )
-from harness.faults.kinds.process import stopped
+from paychaos.faults.kinds.process import stopped
 
 pytestmark = pytest.mark.integration  # real sockets: the embedded Toxiproxy, real services
 

@@ -18,10 +18,10 @@ from typing import Any, ClassVar
 import psutil
 import pytest
 
-from harness._ownership import read_ledger, stop_recorded
-from harness.faults import ToxiproxyClient, heal_leftovers, read_journal
-from harness.faults.kinds.process import stopped
-from harness.faults.toxiproxy_server import ServerThread
+from paychaos._ownership import read_ledger, stop_recorded
+from paychaos.faults import ToxiproxyClient, heal_leftovers, read_journal
+from paychaos.faults.kinds.process import stopped
+from paychaos.faults.toxiproxy_server import ServerThread
 from tests.conftest import ROOT
 from tests.support.http import send_json
 from tests.support.wait import wait_until
@@ -33,9 +33,9 @@ pytestmark = pytest.mark.integration  # real sockets: the embedded Toxiproxy, re
 RUN = """
 import sys
 from pathlib import Path
-from harness._ownership import RunLock
-from harness._signals import interruptible
-from harness.faults import FaultInjector, FaultJournal, ProcessFault, ProcessHandle, ToxicFault, ToxiproxyClient
+from paychaos._ownership import RunLock
+from paychaos._signals import interruptible
+from paychaos.faults import FaultInjector, FaultJournal, ProcessFault, ProcessHandle, ToxicFault, ToxiproxyClient
 
 url, pid, run_dir, proxy = sys.argv[1], sys.argv[2], Path(sys.argv[3]), sys.argv[4]
 run_dir.mkdir(parents=True, exist_ok=True)
@@ -69,7 +69,7 @@ def _start_run(
 
 def _heal(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "harness.cli", "heal", *args],
+        [sys.executable, "-m", "paychaos.cli", "heal", *args],
         capture_output=True,
         text=True,
         cwd=ROOT,
@@ -172,11 +172,11 @@ def test_a_live_run_keeps_its_faults_while_a_dead_ones_are_healed(
 HARNESS = """
 import json, sys
 from pathlib import Path
-from harness._ownership import RunLock
-from harness.faults import (ConfigFault, FaultInjector, FaultJournal, ProcessFault, ProcessHandle,
+from paychaos._ownership import RunLock
+from paychaos.faults import (ConfigFault, FaultInjector, FaultJournal, ProcessFault, ProcessHandle,
                             ToxicFault, start_backend)
-from harness.postgres import EmbeddedPostgres
-from harness.system import Stack, load_target
+from paychaos.postgres import EmbeddedPostgres
+from paychaos.system import Stack, load_target
 
 run_dir, target = Path(sys.argv[1]), load_target(Path(sys.argv[2]))
 with RunLock(run_dir):

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from pydantic import TypeAdapter, ValidationError
 
-from harness.errors import InvalidInput
-from harness.experiment import load_experiment
-from harness.faults.kinds import HttpFaultSpec, LinkFault, spec_union
-from harness.faults.kinds.http import affected_requests
+from paychaos.errors import InvalidInput
+from paychaos.experiment import load_experiment
+from paychaos.faults.kinds import HttpFaultSpec, LinkFault, spec_union
+from paychaos.faults.kinds.http import affected_requests
 from tests.conftest import ROOT
 
 FAULTS = TypeAdapter(list[spec_union()])  # type: ignore[misc]
@@ -96,7 +96,7 @@ def test_mistakes_are_refused_with_a_reason(http: dict, message: str) -> None:
 
 
 def test_same_fault_id_and_seed_give_the_same_rule_seed_and_others_differ() -> None:
-    from harness.faults.kinds.http import HttpFault
+    from paychaos.faults.kinds.http import HttpFault
 
     class Recorder:
         url = "http://127.0.0.1:1"

@@ -23,9 +23,9 @@ import httpx
 import psutil
 import pytest
 
-from harness.errors import InvalidInput
-from harness.experiment import load_experiment
-from harness.faults import (
+from paychaos.errors import InvalidInput
+from paychaos.experiment import load_experiment
+from paychaos.faults import (
     Fault,
     FaultInjector,
     FaultJournal,
@@ -34,8 +34,8 @@ from harness.faults import (
     heal_leftovers,
     read_journal,
 )
-from harness.faults import kinds as kinds_package
-from harness.faults.kinds import (
+from paychaos.faults import kinds as kinds_package
+from paychaos.faults.kinds import (
     BUILTIN,
     ConfigFaultSpec,
     FaultContext,
@@ -46,9 +46,9 @@ from harness.faults.kinds import (
     registered,
     unregister,
 )
-from harness.faults.kinds.process import stopped
-from harness.faults.toxiproxy_server import ServerThread
-from harness.system import Stack, load_target
+from paychaos.faults.kinds.process import stopped
+from paychaos.faults.toxiproxy_server import ServerThread
+from paychaos.system import Stack, load_target
 from tests.conftest import ROOT
 from tests.harness.faults.sample_kind import MarkerFault, MarkerSpec
 from tests.support.wait import wait_until

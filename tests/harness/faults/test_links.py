@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from harness.faults import (
+from paychaos.faults import (
     FaultInjector,
     FaultJournal,
     LinkProxies,
@@ -17,8 +17,8 @@ from harness.faults import (
     ToxicFault,
     start_backend,
 )
-from harness.postgres import Server
-from harness.system import Stack, load_target
+from paychaos.postgres import Server
+from paychaos.system import Stack, load_target
 from tests.conftest import ROOT
 from tests.support.db import scalar
 

@@ -10,10 +10,10 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from harness.invariants import REGISTRY, Check, Evidence, EvidenceStore, RunWindow, Verdict, check_one
-from harness.invariants._store import Limits, create_tables
-from harness.postgres import Server
-from harness.system import load_target
+from paychaos.invariants import REGISTRY, Check, Evidence, EvidenceStore, RunWindow, Verdict, check_one
+from paychaos.invariants._store import Limits, create_tables
+from paychaos.postgres import Server
+from paychaos.system import load_target
 from tests.conftest import ROOT
 
 _numbers = itertools.count()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.invariants import Evidence
+from paychaos.invariants import Evidence
 
 
 def few_accounts(evidence: Evidence, most: int) -> list[dict[str, Any]]:

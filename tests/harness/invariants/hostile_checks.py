@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from harness.invariants import Evidence, Verdict
+from paychaos.invariants import Evidence, Verdict
 
 
 def exits_0(evidence: Evidence) -> list[dict[str, Any]]:

@@ -183,7 +183,7 @@ def test_custom_sql_and_python(planted: Planted) -> None:
 
 
 def test_missing_evidence_is_could_not_check_never_holds(planted: Planted) -> None:
-    from harness.invariants import EvidenceUnavailable
+    from paychaos.invariants import EvidenceUnavailable
 
     planted.store.problems["debits"] = "target 'x' provides no 'debits' evidence table"
     with pytest.raises(EvidenceUnavailable, match="provides no 'debits'"):

@@ -21,11 +21,11 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from harness.invariants import EvidenceStore, EvidenceUnavailable
-from harness.invariants._base import read_only
-from harness.invariants._store import Limits, create_tables
-from harness.postgres import EmbeddedPostgres, Server
-from harness.system import load_target
+from paychaos.invariants import EvidenceStore, EvidenceUnavailable
+from paychaos.invariants._base import read_only
+from paychaos.invariants._store import Limits, create_tables
+from paychaos.postgres import EmbeddedPostgres, Server
+from paychaos.system import load_target
 from tests.conftest import ROOT
 from tests.harness.invariants.conftest import Planted
 from tests.support.db import execute, query, scalar

@@ -10,7 +10,7 @@ from typing import Any
 import psutil
 import pytest
 
-from harness.invariants._child import stopped_on_error
+from paychaos.invariants._child import stopped_on_error
 from tests.harness.invariants.conftest import Planted
 from tests.support.wait import wait_until
 

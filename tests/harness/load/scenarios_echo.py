@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.load import Context
+from paychaos.load import Context
 
 
 def payment_of(body: Any) -> tuple[str | None, str | None]:

@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from harness.experiment import Load
-from harness.load import arrival_times, rate_at, users_at
-from harness.load._arrivals import ArrivalTally
-from harness.load._shapes import OPEN_GRACE
+from paychaos.experiment import Load
+from paychaos.load import arrival_times, rate_at, users_at
+from paychaos.load._arrivals import ArrivalTally
+from paychaos.load._shapes import OPEN_GRACE
 
 
 def _load(**kwargs: Any) -> Load:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.load import (
+from paychaos.load import (
     HistoryTail,
     HistoryWriter,
     LiveStats,

@@ -15,10 +15,10 @@ from typing import Any
 import psutil
 import pytest
 
-from harness._process import free_port
-from harness.experiment import Load
-from harness.load import LocustProcess, read_arrivals, read_history
-from harness.system import LoadSpec
+from paychaos._process import free_port
+from paychaos.experiment import Load
+from paychaos.load import LocustProcess, read_arrivals, read_history
+from paychaos.system import LoadSpec
 from tests.conftest import ROOT
 from tests.support.http import send_json
 from tests.support.wait import wait_until

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.load import Context, Reply
+from paychaos.load import Context, Reply
 
 
 def _context(reply: Reply, sent: list[tuple[Any, ...]], recorded: list[dict[str, Any]]) -> Context:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from harness.experiment import Load
-from harness.load import users_at
+from paychaos.experiment import Load
+from paychaos.load import users_at
 
 
 def _load(**kwargs: object) -> Load:

@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
-from harness.errors import InvalidInput
-from harness.load import Context, Reply
-from harness.load._steps import Declared, compile_load
-from harness.system import Target, load_target
+from paychaos.errors import InvalidInput
+from paychaos.load import Context, Reply
+from paychaos.load._steps import Declared, compile_load
+from paychaos.system import Target, load_target
 
 SERVICE = """\
 name: tiny

@@ -15,9 +15,9 @@ import asyncpg
 import psutil
 import pytest
 
-from harness.errors import InfrastructureError, InvalidInput
-from harness.postgres import EmbeddedPostgres, Server, external, scram_verifier
-from harness.system import Stack, load_target
+from paychaos.errors import InfrastructureError, InvalidInput
+from paychaos.postgres import EmbeddedPostgres, Server, external, scram_verifier
+from paychaos.system import Stack, load_target
 from tests.conftest import ROOT
 from tests.support.db import query, scalar
 from tests.support.wait import wait_until
@@ -159,7 +159,7 @@ def test_a_taken_port_is_reported() -> None:
 @pytest.mark.integration
 def test_the_server_dies_with_a_killed_harness() -> None:
     script = (
-        "from harness.postgres import EmbeddedPostgres\n"
+        "from paychaos.postgres import EmbeddedPostgres\n"
         "import sys, time\n"
         "pg = EmbeddedPostgres(); pg.start(); print(pg.pid, flush=True); time.sleep(120)\n"
     )

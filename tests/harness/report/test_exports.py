@@ -1,12 +1,12 @@
-"""harness.report's public API is what __all__ says; it grows only on purpose."""
+"""paychaos.report's public API is what __all__ says; it grows only on purpose."""
 
 from __future__ import annotations
 
-import harness.report
+import paychaos.report
 
 
 def test_report_exports() -> None:
-    assert sorted(harness.report.__all__) == [
+    assert sorted(paychaos.report.__all__) == [
         "JUNIT_NAME",
         "REPORT_NAME",
         "ResultsInvalid",
@@ -17,4 +17,4 @@ def test_report_exports() -> None:
         "write_html",
         "write_junit",
     ]
-    assert (harness.report.REPORT_NAME, harness.report.JUNIT_NAME) == ("report.html", "junit.xml")
+    assert (paychaos.report.REPORT_NAME, paychaos.report.JUNIT_NAME) == ("report.html", "junit.xml")

@@ -13,8 +13,8 @@ import plotly.graph_objects as go
 import pytest
 
 from bench.report_scale import long_run
-from harness.report import write_html
-from harness.report._timeline import MAX_BUCKETS
+from paychaos.report import write_html
+from paychaos.report._timeline import MAX_BUCKETS
 from tests.harness.report.conftest import SAMPLES
 
 MAX_BYTES = 10 * 1024 * 1024

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from harness.report import rebuild
+from paychaos.report import rebuild
 from tests.harness.report.chromium import CHROMIUM, Chromium, Page
 from tests.harness.report.conftest import sample_results
 

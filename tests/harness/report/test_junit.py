@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from harness.report import write_junit
+from paychaos.report import write_junit
 from tests.harness.report.conftest import sample_results
 
 

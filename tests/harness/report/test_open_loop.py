@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from harness._results_model import ArrivalsCounted, Operation, Results
-from harness.report import rebuild, run_summary, validate_results
-from harness.report._timeline import read_timeline
+from paychaos._results_model import ArrivalsCounted, Operation, Results
+from paychaos.report import rebuild, run_summary, validate_results
+from paychaos.report._timeline import read_timeline
 from tests.harness.report.test_html import charts_of
 
 T0 = 1_795_309_717.0

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.errors import InvalidInput
-from harness.report import rebuild, validate_results
+from paychaos.errors import InvalidInput
+from paychaos.report import rebuild, validate_results
 from tests.harness.report.test_html import charts_of
 
 

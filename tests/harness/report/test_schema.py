@@ -13,7 +13,7 @@ import pytest
 from jsonschema import Draft202012Validator
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from harness._results_model import (
+from paychaos._results_model import (
     BackendRecord,
     ExperimentRecord,
     FaultEvent,
@@ -26,13 +26,13 @@ from harness._results_model import (
     TripRecord,
     VerdictRecord,
 )
-from harness.errors import InvalidInput
-from harness.faults import Backend
-from harness.invariants import Verdict
-from harness.report import ResultsInvalid, results_schema, validate_results
-from harness.report._schema import SHIPPED, generated_schema, schema_text
-from harness.report.write_schema import main as write_schema
-from harness.run._guards import Trip
+from paychaos.errors import InvalidInput
+from paychaos.faults import Backend
+from paychaos.invariants import Verdict
+from paychaos.report import ResultsInvalid, results_schema, validate_results
+from paychaos.report._schema import SHIPPED, generated_schema, schema_text
+from paychaos.report.write_schema import main as write_schema
+from paychaos.run._guards import Trip
 from tests.harness.report.conftest import FIXTURES, SAMPLES, sample_results
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -113,8 +113,8 @@ def test_an_unknown_field_or_another_schema_version_is_refused() -> None:
 
 
 def test_the_shipped_schema_is_what_the_models_generate() -> None:
-    # A model changed without `python -m harness.report.write_schema` fails here.
-    assert SHIPPED.read_text(encoding="utf-8") == schema_text(), "run: python -m harness.report.write_schema"
+    # A model changed without `python -m paychaos.report.write_schema` fails here.
+    assert SHIPPED.read_text(encoding="utf-8") == schema_text(), "run: python -m paychaos.report.write_schema"
     assert results_schema() == generated_schema()
     assert write_schema(["--check"]) == 0
 
@@ -124,7 +124,7 @@ def test_write_schema_check_fails_on_a_stale_file(
 ) -> None:
     stale = tmp_path / "results.schema.json"
     stale.write_text("{}\n")
-    monkeypatch.setattr("harness.report.write_schema.SHIPPED", stale)
+    monkeypatch.setattr("paychaos.report.write_schema.SHIPPED", stale)
     assert write_schema(["--check"]) == 1
     assert "out of date" in capsys.readouterr().err
     assert write_schema([]) == 0

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from harness.report._timeline import MAX_BUCKETS, Histogram, initial_width, read_timeline
+from paychaos.report._timeline import MAX_BUCKETS, Histogram, initial_width, read_timeline
 
 T0 = 1_795_309_717.0
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.errors import InvalidInput
-from harness.system import load_target
+from paychaos.errors import InvalidInput
+from paychaos.system import load_target
 from tests.conftest import ROOT
 
 MINIMAL = """\

@@ -11,9 +11,9 @@ from pathlib import Path
 import psutil
 import pytest
 
-from harness.errors import InfrastructureError, InvalidInput
-from harness.system import Address, Stack, load_target
-from harness.system._model import Target
+from paychaos.errors import InfrastructureError, InvalidInput
+from paychaos.system import Address, Stack, load_target
+from paychaos.system._model import Target
 from tests.support.wait import wait_until
 
 TINY = """\
@@ -160,7 +160,7 @@ def test_services_die_with_a_killed_harness(tmp_path: Path) -> None:
     script = (
         "import sys, time\n"
         "from pathlib import Path\n"
-        "from harness.system import Stack, load_target\n"
+        "from paychaos.system import Stack, load_target\n"
         f"t = load_target({str(tmp_path)!r})\n"
         "t = t.model_copy(update={'services': {'web': t.services['web']}, 'links': {}})\n"
         f"s = Stack(t, None, log_dir=Path({str(tmp_path)!r}) / 'logs', ports='auto'); s.start()\n"

@@ -10,8 +10,8 @@ from typing import Any
 import httpx
 import pytest
 
-from harness.postgres import Server
-from harness.system import Stack, load_target
+from paychaos.postgres import Server
+from paychaos.system import Stack, load_target
 from tests.conftest import ROOT
 from tests.support.db import scalar
 from tests.support.netfault import FaultyLink

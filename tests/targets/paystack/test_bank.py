@@ -8,7 +8,7 @@ import uuid
 import httpx
 import pytest
 
-from harness.system import Stack
+from paychaos.system import Stack
 from tests.support.db import query, scalar
 from tests.targets.paystack.conftest import StartStack, client, new_account
 

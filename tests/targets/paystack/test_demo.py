@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.postgres import Server
+from paychaos.postgres import Server
 from tests.conftest import ROOT
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -17,7 +17,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 def test_the_demo_pays_settles_and_passes_on_an_existing_server(postgres: Server, tmp_path: Path) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "targets.paystack.demo", "--count", "60", "--db", postgres.dsn("postgres"),
+        [sys.executable, "-m", "paychaos_targets.paystack.demo", "--count", "60", "--db", postgres.dsn("postgres"),
          "--out", str(tmp_path / "demo")],
         capture_output=True, text=True, cwd=ROOT, timeout=180, check=False,
     )  # fmt: skip
@@ -34,7 +34,7 @@ def test_the_demo_pays_settles_and_passes_on_an_existing_server(postgres: Server
 
 def test_a_demo_that_cannot_start_exits_3_with_the_reason(tmp_path: Path) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "targets.paystack.demo", "--count", "1", "--db", "postgresql://nobody@127.0.0.1:1",
+        [sys.executable, "-m", "paychaos_targets.paystack.demo", "--count", "1", "--db", "postgresql://nobody@127.0.0.1:1",
          "--out", str(tmp_path / "demo")],
         capture_output=True, text=True, cwd=ROOT, timeout=120, check=False,
     )  # fmt: skip

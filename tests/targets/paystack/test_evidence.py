@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from harness.system import Stack
-from targets.paystack import SERVICES
-from targets.paystack.defects import DEFECTS, parse_defects
+from paychaos.system import Stack
+from paychaos_targets.paystack import SERVICES
+from paychaos_targets.paystack.defects import DEFECTS, parse_defects
 from tests.support.db import query
 from tests.targets.paystack.conftest import PAYSTACK, checkout, client, new_account
 

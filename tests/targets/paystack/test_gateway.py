@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from harness.system import Stack
+from paychaos.system import Stack
 from tests.support.db import execute, query, scalar
 from tests.support.netfault import FaultyLink
 from tests.support.wait import wait_until

@@ -11,12 +11,18 @@ from typing import Any
 import httpx
 import pytest
 
-from harness.system import Stack
-from targets.paystack import signing
+from paychaos.system import Stack
+from paychaos_targets.paystack import signing
 from tests.support.db import query, scalar
 from tests.support.netfault import FaultyLink
 from tests.support.wait import wait_until
-from tests.targets.paystack.conftest import StartStack, checkout, new_account, order_state, webhook_secret
+from tests.targets.paystack.conftest import (
+    StartStack,
+    checkout,
+    new_account,
+    order_state,
+    webhook_secret,
+)
 
 pytestmark = pytest.mark.integration
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from harness.faults._hop import Hop, HopClient, start_hop
+from paychaos.faults._hop import Hop, HopClient, start_hop
 from tests.support.wait import wait_until
 
 

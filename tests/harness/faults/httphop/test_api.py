@@ -5,8 +5,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from harness.errors import InfrastructureError
-from harness.faults._hop import Hop, HopClient, HopError
+from paychaos.errors import InfrastructureError
+from paychaos.faults._hop import Hop, HopClient, HopError
 from tests.harness.faults.httphop.conftest import HopLink, Upstream, unused_port
 
 pytestmark = pytest.mark.integration

@@ -9,9 +9,9 @@ import httpx
 import pytest
 from pydantic import TypeAdapter
 
-from harness.faults import FaultInjector, FaultJournal, HttpFault, read_journal
-from harness.faults._hop import HopClient, start_hop
-from harness.faults.kinds import HttpFaultSpec, spec_union
+from paychaos.faults import FaultInjector, FaultJournal, HttpFault, read_journal
+from paychaos.faults._hop import HopClient, start_hop
+from paychaos.faults.kinds import HttpFaultSpec, spec_union
 from tests.harness.faults.httphop.conftest import Upstream
 
 pytestmark = pytest.mark.integration

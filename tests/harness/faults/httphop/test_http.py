@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.faults.httphop._http import Refusal, Request, RequestReader, ResponseFramer, canned
+from paychaos.faults.httphop._http import Refusal, Request, RequestReader, ResponseFramer, canned
 
 
 def read(*chunks: bytes, max_body: int = 1 << 20) -> list[Request | Refusal]:

@@ -11,8 +11,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from harness.errors import InfrastructureError
-from harness.faults._hop import HopClient, start_hop
+from paychaos.errors import InfrastructureError
+from paychaos.faults._hop import HopClient, start_hop
 from tests.harness.faults.httphop.conftest import Upstream
 from tests.support.wait import wait_until
 
@@ -21,7 +21,7 @@ pytestmark = pytest.mark.integration
 
 def test_a_non_loopback_host_is_refused(tmp_path: Path) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "harness.faults.httphop", "--host", "0.0.0.0", "--port", "0",
+        [sys.executable, "-m", "paychaos.faults.httphop", "--host", "0.0.0.0", "--port", "0",
          "--journal", str(tmp_path / "j.jsonl")],
         capture_output=True, text=True, timeout=30,
     )  # fmt: skip

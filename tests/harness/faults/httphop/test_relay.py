@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from harness.faults._hop import HopClient
+from paychaos.faults._hop import HopClient
 from tests.harness.faults.httphop.conftest import HopLink, Upstream, unused_port
 from tests.support.wait import wait_until
 

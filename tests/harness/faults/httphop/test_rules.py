@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from harness.faults.httphop import RuleError, parse_rule
-from harness.faults.httphop._actions import Abort, Delay, Duplicate, LoseRequest, Reorder
-from harness.faults.httphop._http import Request
-from harness.faults.httphop._rules import Rule, Selection, decide, same_json
+from paychaos.faults.httphop import RuleError, parse_rule
+from paychaos.faults.httphop._actions import Abort, Delay, Duplicate, LoseRequest, Reorder
+from paychaos.faults.httphop._http import Request
+from paychaos.faults.httphop._rules import Rule, Selection, decide, same_json
 
 
 def request(method: str = "POST", target: str = "/debits", body: Any = None, **headers: str) -> Request:

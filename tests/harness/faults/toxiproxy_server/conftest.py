@@ -5,7 +5,7 @@ from typing import Any
 
 import pytest
 
-from harness.faults.toxiproxy_server import ServerThread, ToxiproxyServer
+from paychaos.faults.toxiproxy_server import ServerThread, ToxiproxyServer
 from tests.harness.faults.toxiproxy_server.toxiproxy_helpers import Api, Upstream
 
 SEED = 20240611

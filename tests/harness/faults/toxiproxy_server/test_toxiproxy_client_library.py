@@ -10,7 +10,7 @@ import toxiproxy
 from toxiproxy.api import APIConsumer
 from toxiproxy.exceptions import InvalidToxic, NotFound, ProxyExists
 
-from harness.faults.toxiproxy_server import ServerThread
+from paychaos.faults.toxiproxy_server import ServerThread
 from tests.harness.faults.toxiproxy_server.toxiproxy_helpers import (
     Upstream,
     assert_refused,

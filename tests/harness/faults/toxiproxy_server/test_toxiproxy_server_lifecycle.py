@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from harness.faults.toxiproxy_server import ToxiproxyServer
+from paychaos.faults.toxiproxy_server import ToxiproxyServer
 from tests.harness.faults.toxiproxy_server.toxiproxy_helpers import (
     WAIT,
     Api,
@@ -113,7 +113,7 @@ def test_same_seed_same_toxicity_rolls(upstream: Upstream) -> None:
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_command_line_serves_until_signalled(sig: signal.Signals) -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "harness.faults.toxiproxy_server", "--port", "0"],
+        [sys.executable, "-m", "paychaos.faults.toxiproxy_server", "--port", "0"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
