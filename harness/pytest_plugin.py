@@ -8,12 +8,18 @@ every ``*.yaml`` / ``*.yml`` file that is an experiment (a mapping with
 when every invariant held; a violation fails it with the violated invariants,
 their first examples and the report's path.
 
+A file that does not load is never skipped in silence, so a CI gate cannot
+shrink unnoticed: an experiment that breaks paychaos's rules, and a file that is
+not even YAML but has an experiment's top-level ``name:`` and ``target:``, each
+become an item (named after the file) that fails with the located error.
+
     pytest --paychaos --paychaos-quick experiments/          # the CI suite
     pytest --paychaos experiments/hello.yaml -k hello
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -49,22 +55,38 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
     return ExperimentFile.from_parent(parent, path=file_path)
 
 
+_TOP_LEVEL_KEY = r"(?m)^{key}\s*:"
+
+
 def _looks_like_an_experiment(path: Path) -> bool:
+    """A mapping with ``name`` and ``target``; or, when the file does not parse, one that reads like it."""
+    import yaml
+
+    try:
+        text = path.read_bytes().decode("utf-8", errors="replace")
+    except OSError:
+        return False
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return all(re.search(_TOP_LEVEL_KEY.format(key=key), text) for key in ("name", "target"))
+    return isinstance(data, dict) and "name" in data and "target" in data
+
+
+def _experiment_name(path: Path) -> str:
+    """The experiment's ``name``; the file's name when it has none that can be read."""
     import yaml
 
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, yaml.YAMLError):
-        return False
-    return isinstance(data, dict) and "name" in data and "target" in data
+        return path.stem
+    return str(data["name"]) if isinstance(data, dict) and data.get("name") is not None else path.stem
 
 
 class ExperimentFile(pytest.File):
     def collect(self) -> list[pytest.Item]:
-        import yaml
-
-        name = str(yaml.safe_load(self.path.read_text(encoding="utf-8"))["name"])
-        item = ExperimentItem.from_parent(self, name=name)
+        item = ExperimentItem.from_parent(self, name=_experiment_name(self.path))
         item.add_marker(pytest.mark.paychaos)
         return [item]
 

@@ -41,6 +41,21 @@ def test_only_experiments_are_collected(pytester: pytest.Pytester) -> None:
     result.stdout.fnmatch_lines(["steady.yaml::tiny-steady", "*1 test collected*"])
 
 
+def test_an_experiment_that_does_not_load_fails_with_its_location(pytester: pytest.Pytester) -> None:
+    # Not YAML at all (an unclosed flow mapping), and valid YAML that breaks the experiment's rules:
+    # neither may vanish from the suite, or a CI gate shrinks unnoticed.
+    pytester.makefile(".yaml", steady=PASSING, unclosed=f"name: half\ntarget: {{path: {PAYSTACK}\nload: x\n")
+    pytester.makefile(".yml", wrong=f"name: wrong-key\ntarget: {{path: {PAYSTACK}}}\nlaod: {{users: 1}}\n")
+    collected = pytester.runpytest_subprocess("--paychaos", "--collect-only", "-q")
+    collected.stdout.fnmatch_lines(["*3 tests collected*"])
+    result = pytester.runpytest_subprocess("--paychaos", "-k", "not tiny-steady")
+    result.assert_outcomes(failed=2, deselected=1)
+    result.stdout.fnmatch_lines_random([
+        "*unclosed.yaml:3:5: invalid YAML*",  # where the YAML breaks
+        "*wrong.yml:3:1: (top level): unknown key 'laod'*did you mean 'load'?",
+    ])  # fmt: skip
+
+
 @pytest.mark.integration
 @pytest.mark.slow
 def test_experiments_pass_fail_and_report_through_pytest(pytester: pytest.Pytester, tmp_path: Path) -> None:
