@@ -137,3 +137,19 @@ def test_heal_refuses_a_run_that_is_still_running_unless_forced(tmp_path: Path) 
     finally:
         live.kill()
         live.wait()
+
+
+def test_report_on_a_folder_that_is_no_run_exits_2_and_names_the_runs_in_it(tmp_path: Path) -> None:
+    reports = tmp_path / "reports"
+    (reports / "20261202-101500-hello").mkdir(parents=True)
+    (reports / "20261202-101500-hello" / "experiment.yaml").write_text("name: hello\n")
+    result = run("report", str(reports))
+    assert result.returncode == 2, result.stderr
+    assert "is no run folder" in result.stderr
+    assert "experiment.yaml" in result.stderr
+    assert "20261202-101500-hello" in result.stderr
+    assert not (reports / "report.html").exists()  # nothing made up
+
+    empty = run("report", str(tmp_path))  # not even a folder of runs
+    assert empty.returncode == 2
+    assert "holds" not in empty.stderr.split("results.json", 1)[1]
