@@ -15,7 +15,9 @@ While a process holds a run lock, each process the harness starts for the run
 (its services, PostgreSQL, the Toxiproxy backend) is recorded in
 ``RUN_DIR/processes.jsonl`` with its start time, so that :func:`stop_recorded`
 can stop what a dead run left running without ever signalling a process that
-has since been given the same pid.
+has since been given the same pid. A Docker Compose project the run brings up
+is recorded there too (:func:`record_compose`): its containers outlive a killed
+harness, and a heal takes the project down.
 """
 
 from __future__ import annotations
@@ -205,6 +207,10 @@ class RunLock:
         line = {"role": role, "name": name, "pid": pid, "created": stamp.created if stamp else None,
                 "group": group, "signal": stop_signal, "remove": str(remove) if remove else None,
                 **extra}  # fmt: skip
+        self.note(line)
+
+    def note(self, line: dict[str, Any]) -> None:
+        """Append one line to the run's ledger."""
         with self._write, open(self.run_dir / PROCESSES_NAME, "a", encoding="utf-8") as out:
             out.write(json.dumps(line) + "\n")
 
@@ -220,6 +226,46 @@ def record_process(role: str, name: str, pid: int, **details: Any) -> None:
         run = _held[-1] if _held else None
     if run is not None:
         run.record(role, name, pid, **details)
+
+
+ComposeState = Literal["up", "down", "kept"]
+
+
+def record_compose(project: str, state: ComposeState, **details: Any) -> None:
+    """Record in the ledger of the run this process is executing (if any) a Compose project it is
+    about to bring ``up`` (before it does), or has taken ``down``, or ``kept`` up on purpose.
+
+    >>> record_compose("walletpay-3f9a1c", "up", file="/srv/compose.yaml")   # doctest: +SKIP
+
+    Containers outlive a harness that is killed; a heal takes down a project left ``up``.
+    """
+    with _held_lock:
+        run = _held[-1] if _held else None
+    if run is not None:
+        run.note({"role": "compose", "name": project, "compose": project, "state": state, **details})
+
+
+def note_compose(run_dir: Path, project: str, state: ComposeState, **details: Any) -> None:
+    """Record in a dead run's ledger what became of its Compose project (a heal, holding its lock)."""
+    line = {"role": "compose", "name": project, "compose": project, "state": state, **details}
+    with open(run_dir / PROCESSES_NAME, "a", encoding="utf-8") as out:
+        out.write(json.dumps(line) + "\n")
+
+
+def recorded_compose(run_dir: Path) -> list[dict[str, Any]]:
+    """The Compose projects a run brought up and no one took down since: each one's latest record
+    (``state`` up, or kept for a project left up on purpose), in the order they were first recorded."""
+    try:
+        lines = (run_dir / PROCESSES_NAME).read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return []
+    latest: dict[str, dict[str, Any]] = {}
+    for line in lines:
+        with contextlib.suppress(ValueError):
+            record = json.loads(line)
+            if isinstance(record, dict) and isinstance(record.get("compose"), str):
+                latest[record["compose"]] = {**latest.get(record["compose"], {}), **record}
+    return [record for record in latest.values() if record.get("state") in ("up", "kept")]
 
 
 def holder(run_dir: Path) -> Stamp | None:

@@ -58,6 +58,11 @@ def cli() -> None:
     "--db", metavar="URL", help="use an existing PostgreSQL (postgresql://…) instead of an embedded one"
 )
 @click.option("--no-docker", is_flag=True, help="never run a Toxiproxy image, even if one is present")
+@click.option(
+    "--keep",
+    is_flag=True,
+    help="leave the target's Compose project up after the run (says how to take it down)",
+)
 @click.option("--junit", type=click.Path(path_type=Path), help="also write the JUnit XML here")
 @click.option("--json", "json_out", type=click.Path(path_type=Path), help="also write results.json here")
 def run(
@@ -69,6 +74,7 @@ def run(
     toxiproxy: str | None,
     db: str | None,
     no_docker: bool,
+    keep: bool,
     junit: Path | None,
     json_out: Path | None,
 ) -> None:
@@ -93,6 +99,7 @@ def run(
         toxiproxy=toxiproxy,
         db=db,
         docker=not no_docker,
+        keep=keep,
     )
     with interruptible():
         result = run_experiment(file, options, console)
@@ -351,8 +358,14 @@ def stack() -> None:
     help="the ports target.yaml gives, or free ones picked at start",
 )
 @click.option("--log-dir", type=click.Path(path_type=Path), help="where each service's log goes")
+@click.option("--keep", is_flag=True, help="leave the target's Compose project up after Ctrl-C")
 def stack_up(
-    target: Path | None, db: str | None, defects: tuple[str, ...], ports: str, log_dir: Path | None
+    target: Path | None,
+    db: str | None,
+    defects: tuple[str, ...],
+    ports: str,
+    log_dir: Path | None,
+    keep: bool,
 ) -> None:
     """Start every service of TARGET (default: the bundled paystack) in the foreground.
 
@@ -364,7 +377,9 @@ def stack_up(
     with interruptible(), _postgres(db, logs) as server:
         console.print(f"starting [bold]{spec.name}[/] ({len(spec.services)} services) …")
         mode: Literal["auto", "target"] = "auto" if ports == "auto" else "target"
-        with Stack(spec, server, log_dir=logs, defects=defects, ports=mode) as running:
+        running = Stack(spec, server, log_dir=logs, defects=defects, ports=mode, keep=keep)
+        with contextlib.ExitStack() as said, running:
+            said.callback(_say_kept, console, running)  # once the stack has stopped
             table = Table("service", "url", "log", box=None, header_style="bold")
             for name in spec.services:
                 table.add_row(name, running.url(name), str(running.log(name)))
@@ -388,6 +403,14 @@ def stack_up(
                         console.print(f"[red]{name} exited with code {code}[/]; see {running.log(name)}")
                         reported.add(name)
                 time.sleep(0.5)
+
+
+def _say_kept(console: Console, running: Stack) -> None:
+    """After the stack stopped (``--keep``): how to take down the Compose project it left up."""
+    if running.kept:
+        console.print(
+            f"kept the Compose project {running.compose_project} up; take it down with: {running.kept}"
+        )
 
 
 @contextlib.contextmanager

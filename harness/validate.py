@@ -17,7 +17,8 @@ limit: a module that hangs, exits or crashes is a located problem, never the end
 Nothing the modules hold is called: no scenario, no invariant.
 
 :func:`connect_check` (``--connect``) goes one step further, to what a run would reach, starting
-nothing: the Toxiproxy and the PostgreSQL given, and the containers the faults name.
+nothing: the Toxiproxy and the PostgreSQL given, the containers the faults name, and the proxies
+of the Toxiproxies links go through (``toxiproxy:`` in target.yaml).
 
 >>> file = load_experiment("experiments/hello.yaml", invariants=REGISTRY)  # doctest: +SKIP
 >>> deep_check(file)                                                       # doctest: +SKIP
@@ -68,6 +69,7 @@ def deep_check(file: ExperimentFile, *, importer: Importer | None = None) -> lis
         *_python_invariants(file, experiment_at, importer),
         *_sql_invariants(file, experiment_at),
         *_target_queries(file, target_at),
+        *_unfaultable_links(file, experiment_at),
     ]
 
 
@@ -436,7 +438,8 @@ def connect_check(
     env: Mapping[str, str] | None = None,
 ) -> Reached:
     """Reach what a run of ``files`` would use, starting nothing: the Toxiproxy given (``toxiproxy``
-    or ``TOXIPROXY_URL``), the PostgreSQL given (``db``), and the containers their faults name.
+    or ``TOXIPROXY_URL``), the PostgreSQL given (``db``), the containers their faults name, the
+    health of the url services, and the Compose command, file and images of the compose services.
 
     >>> connect_check([file], db="postgresql://postgres@127.0.0.1:5432").checked  # doctest: +SKIP
     ['Toxiproxy: none given; a run starts its own', 'PostgreSQL at 127.0.0.1:5432 as postgres: ...']
@@ -445,6 +448,8 @@ def connect_check(
     _toxiproxy(reached, toxiproxy, (os.environ if env is None else env).get("TOXIPROXY_URL"))
     _postgres(reached, db)
     _fault_targets(reached, files)
+    _remote_links(reached, files)
+    _target_services(reached, files)
     return reached
 
 
@@ -495,12 +500,42 @@ def _postgres(reached: Reached, db: str | None) -> None:
                                 "there; give a role with CREATEDB")  # fmt: skip
 
 
+def _remote_links(reached: Reached, files: Sequence[ExperimentFile]) -> None:
+    """Each link through a Toxiproxy the user runs (``toxiproxy:``): it answers and has the proxy."""
+    from paychaos.errors import InfrastructureError
+    from paychaos.faults import LinkProxies, ToxiproxyClient
+
+    targets = {file.target.source: file.target for file in files}
+    for source, target in targets.items():
+        for name, link in target.links.items():
+            if link.toxiproxy is None:
+                continue
+            at = ("links", name, "toxiproxy")
+            url, proxy = link.toxiproxy.url, link.toxiproxy.proxy
+            with ToxiproxyClient(url, timeout=5) as client:
+                if not client.reachable():
+                    reached.problems.append(
+                        f"{load_yaml(source).where((*at, 'url'))}: {format_loc((*at, 'url'))}: the Toxiproxy "
+                        f"at {url} does not answer; start it, or fix the URL (a run uses it as it is)"
+                    )
+                    continue
+                try:
+                    found = LinkProxies.lookup(client, proxy)
+                except InfrastructureError as exc:
+                    reached.problems.append(f"{load_yaml(source).where((*at, 'proxy'))}: "
+                                            f"{format_loc((*at, 'proxy'))}: {exc}")  # fmt: skip
+                    continue
+            others = f"; toxics on it now, left alone: {', '.join(found.toxics)}" if found.toxics else ""
+            reached.checked.append(f"{source}: links.{name}: {found.describe()}{others}")
+
+
 def _fault_targets(reached: Reached, files: Sequence[ExperimentFile]) -> None:
     """What each kind of fault says about what it would act on (containers exist, …)."""
     for file in files:
         by_kind: dict[type[FaultSpec], list[tuple[int, FaultSpec]]] = {}
         for i, fault in enumerate(file.experiment.faults):
-            by_kind.setdefault(type(fault), []).append((i, fault))
+            if not _in_the_runs_project(reached, file, i, fault):
+                by_kind.setdefault(type(fault), []).append((i, fault))
         for kind, faults in by_kind.items():
             for found in kind.connect_check(faults):
                 path = ("faults", found.index, *((found.key,) if found.key else ()))
@@ -509,3 +544,58 @@ def _fault_targets(reached: Reached, files: Sequence[ExperimentFile]) -> None:
                     reached.checked.append(f"{file.path}: {place}: {found.said}")
                 else:
                     reached.problems.append(f"{load_yaml(file.path).where(path)}: {place}: {found.said}")
+
+
+# -- the target's services: attached (url) and Compose ones ----------------------------------------
+
+
+def _unfaultable_links(file: ExperimentFile, located: Located) -> Iterator[str]:
+    """Faults on a link whose source is a url service, which paychaos cannot route through a proxy."""
+    for i, fault in enumerate(file.experiment.faults):
+        link = getattr(fault, "link", None)  # link faults and http faults
+        if isinstance(link, str) and (why := file.target.unfaultable_link(link)) is not None:
+            yield f"{located.where(('faults', i, 'link'))}: faults[{i}].link: {why}"
+
+
+def _in_the_runs_project(reached: Reached, file: ExperimentFile, index: int, fault: FaultSpec) -> bool:
+    """A fault on a compose service's container (a kind that says so, with ``compose_service``) acts
+    on the run's own container, which only the run makes: nothing to look for now."""
+    names = getattr(fault, "compose_service", None)
+    service = names(file.target) if callable(names) else None
+    if service is not None:
+        reached.checked.append(f"{file.path}: faults[{index}].container: Compose service {service} of the "
+                               "run's own project, brought up by the run")  # fmt: skip
+    return service is not None
+
+
+def _target_services(reached: Reached, files: Sequence[ExperimentFile]) -> None:
+    """Each url service answers its health check; the Compose project could come up (see
+    :func:`paychaos.system._compose.connect_check`)."""
+    from paychaos.system._compose import connect_check as compose_check
+
+    targets = {file.target.source: file.target for file in files}
+    for source, target in targets.items():
+        located = load_yaml(source)
+        for name in target.services_of("url"):
+            spec = target.services[name]
+            health = f"{spec.url.rstrip('/') if spec.url else ''}{spec.health}"
+            if _answers(health):
+                reached.checked.append(f"{source}: services.{name}: {health} answers")
+            else:
+                where = located.where(("services", name, "url"))
+                reached.problems.append(f"{where}: services.{name}.url: GET {health} answers no 2xx within "
+                                        "5s; paychaos only attaches to a url service: start it, or fix its "
+                                        "url or health")  # fmt: skip
+        found, problems = compose_check(target)
+        reached.checked += [f"{source}: compose: {line}" for line in found]
+        where = located.where(("compose",))
+        reached.problems += [f"{where}: compose: {problem}" for problem in problems]
+
+
+def _answers(url: str) -> bool:
+    import httpx
+
+    try:
+        return httpx.get(url, timeout=5).is_success
+    except (httpx.HTTPError, httpx.InvalidURL):
+        return False

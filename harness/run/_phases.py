@@ -68,15 +68,19 @@ def target_up(plan: RunPlan, cleanups: ExitStack, progress: Progress) -> Wiring:
     client = enter(backend.client())
     prefix = f"paychaos-{plan.run_id}-" if options.db else ""
     stack = Stack(target, server, log_dir=logs, defects=plan.defects, ports="auto",
-                  args=plan.experiment.target.args, db_prefix=prefix.replace("-", "_").lower())  # fmt: skip
-    proxies = LinkProxies(client, stack, target.links, prefix=f"{plan.run_id}." if options.toxiproxy else "")
+                  args=plan.experiment.target.args, db_prefix=prefix.replace("-", "_").lower(),
+                  keep=options.keep)  # fmt: skip
+    proxies = LinkProxies(client, stack, target.links, prefix=f"{plan.run_id}." if options.toxiproxy else "",
+                          say=progress.event)  # fmt: skip
     later(proxies.close)
     hops = _http_hop(plan, stack, cleanups, progress)
     if options.db and target.postgres:
         # On someone else's server, leave nothing behind (the evidence is in the run folder).
         later(server.drop_databases, [stack.database(d) for d in target.postgres.databases])
+    if stack.compose_project is not None:
+        progress.event(f"Compose project {stack.compose_project} (logs/compose.log says what Compose did)")
     stack.start()
-    later(stack.stop)
+    later(_stop, stack, progress)
     evidence_db = f"{stack.db_prefix}paychaos_evidence"
     server.create_databases([evidence_db])
     if options.db:
@@ -89,6 +93,15 @@ def target_up(plan: RunPlan, cleanups: ExitStack, progress: Progress) -> Wiring:
     faults = FaultContext(target, stack, client, proxies, backend.kind, plan.folder.path,
                           hops=hops, seed=plan.experiment.seed)  # fmt: skip
     return Wiring(server, backend, stack, store, injector, faults)
+
+
+def _stop(stack: Stack, progress: Progress) -> None:
+    """Stop the stack; say how to take down a Compose project it left up (``--keep``)."""
+    stack.stop()
+    if stack.kept:
+        progress.event(
+            f"kept the Compose project {stack.compose_project} up; take it down with: {stack.kept}"
+        )
 
 
 def _http_hop(plan: RunPlan, stack: Stack, cleanups: ExitStack, progress: Progress) -> HopLinks | None:

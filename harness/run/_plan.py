@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from paychaos._yaml import load_yaml
 from paychaos.errors import InvalidInput
 from paychaos.experiment import Experiment, ExperimentFile, InvariantSpec, quick
 from paychaos.invariants import Check, defaults
@@ -27,6 +28,7 @@ class RunOptions:
     toxiproxy: str | None = None  # a Toxiproxy URL to use instead of starting one
     db: str | None = None  # an existing PostgreSQL instead of the embedded one
     docker: bool = True  # may a local Toxiproxy image be used
+    keep: bool = False  # leave the target's Compose project up after the run (and say how to take it down)
 
 
 @dataclass(frozen=True)
@@ -67,12 +69,24 @@ def plan_run(file: ExperimentFile, options: RunOptions) -> RunPlan:
     """Check what can be checked before starting anything (exit 2 if wrong), then claim the run folder."""
     experiment = quick(file.experiment) if options.quick else file.experiment
     defects = check_defects(file.target, (*experiment.target.defects, *options.defects))
+    _check_links_faultable(file)
     out = options.out or Path(experiment.report.out)
     folder = RunDir(out / _claim_run_id(out, experiment.name))
     checks = tuple(Check(s.name, dict(s.params)) for s in invariant_specs(experiment, file.target))
     return RunPlan(
         file, experiment, options, defects, folder, checks, scenario_weights(experiment, file.target)
     )
+
+
+def _check_links_faultable(file: ExperimentFile) -> None:
+    """A fault on a link from a url service would act on a proxy the service never uses: refused."""
+    problems = []
+    for i, fault in enumerate(file.experiment.faults):
+        link = getattr(fault, "link", None)  # link faults and http faults
+        if isinstance(link, str) and (why := file.target.unfaultable_link(link)) is not None:
+            problems.append(f"{load_yaml(file.path).where(('faults', i, 'link'))}: faults[{i}].link: {why}")
+    if problems:
+        raise InvalidInput("\n".join(problems))
 
 
 def scenario_weights(experiment: Experiment, target: Target) -> dict[str, int]:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from paychaos._yaml import Located, format_loc, load_yaml, validate_located
 from paychaos.errors import InvalidInput, did_you_mean
+from paychaos.system._compose import file_services, not_host_network
 from paychaos.system._model import BUILTIN_VALUES, PLACEHOLDER, POSTGRES, LoadSpec, Target, template_names
 
 
@@ -22,7 +23,7 @@ def load_target(path: str | Path) -> Target:
         path = path / "target.yaml"
     located = load_yaml(path)
     target = validate_located(located, Target)
-    problems = list(_references(target, located))
+    problems = [*_references(target, located), *_compose(target, located, path.parent)]
     if problems:
         raise InvalidInput("\n".join(problems))
     target._source = path.resolve()
@@ -59,12 +60,15 @@ def _references(t: Target, located: Located) -> Iterable[str]:
                        "the top-level env takes {secret} only "
                        "(put service addresses in a service's env)")  # fmt: skip
     for name, service in t.services.items():
-        templates: list[tuple[str | int, str]] = [*enumerate(service.command), *service.env.items()]
+        templates: list[tuple[str | int, str]] = [*enumerate(service.command or []), *service.env.items()]
         for place, text in templates:
             for ref in PLACEHOLDER.findall(text):
                 problem = _placeholder(t, ref)
                 if ref == "secret" and isinstance(place, int):
                     problem = "{secret} belongs in env: a command line is readable by every local user"
+                if ref == "python" and service.compose is not None:
+                    problem = ("{python} is paychaos's interpreter on this machine, which a container does "
+                               "not have")  # fmt: skip
                 if problem:
                     loc = ("services", name, "command" if isinstance(place, int) else "env", place)
                     yield f"{located.where(loc)}: {format_loc(loc)}: {problem}"
@@ -107,6 +111,41 @@ def _references(t: Target, located: Located) -> Iterable[str]:
             f"{located.where(('defects',))}: defects: declaring defects needs 'defects_env', "
             "the environment variable that switches them on"
         )
+
+
+def _compose(t: Target, located: Located, root: Path) -> Iterable[str]:
+    """compose: services need the top-level compose: section, and (when its file can be read here)
+    name services of it that use the host's network."""
+    declared = {name: s.compose for name, s in t.services.items() if s.compose is not None}
+    if t.compose is None:
+        for name in declared:
+            loc = ("services", name, "compose")
+            yield (f"{located.where(loc)}: {format_loc(loc)}: a compose service needs the top-level "
+                   "compose: section, naming the Compose file (compose: {file: compose.yaml})")  # fmt: skip
+        return
+    if not declared:
+        yield (f"{located.where(('compose',))}: compose: no service says which Compose service it is; "
+               "declare them under services: (e.g. api: {compose: api, port: 8000})")  # fmt: skip
+        return
+    seen: dict[str, str] = {}
+    for name, service in declared.items():
+        if service in seen:
+            loc = ("services", name, "compose")
+            yield (f"{located.where(loc)}: {format_loc(loc)}: services.{seen[service]} is Compose service "
+                   f"{service!r} already; declare each once")  # fmt: skip
+        seen.setdefault(service, name)
+    path = root / t.compose.file
+    in_file = file_services(path)
+    if in_file is None:
+        return  # not here, or not YAML: `paychaos validate --connect` asks Compose itself
+    for name, service in declared.items():
+        loc = ("services", name, "compose")
+        if service not in in_file:
+            yield _unknown(located, loc, f"service of {t.compose.file}", service, in_file)
+        elif (other := not_host_network(in_file[service])) is not None:
+            yield (f"{located.where(loc)}: {format_loc(loc)}: Compose service {service!r} has {other}; add "
+                   f"network_mode: host to it in {t.compose.file}: its container must reach paychaos's "
+                   "fault proxies, which listen on this machine's loopback")  # fmt: skip
 
 
 def _scenarios(load: LoadSpec, located: Located) -> Iterable[str]:

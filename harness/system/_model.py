@@ -22,6 +22,7 @@ import string
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     AfterValidator,
@@ -47,19 +48,136 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
+ServiceKind = Literal["command", "compose", "url"]
+
+
+def service_address(url: str) -> tuple[str, int]:
+    """The host and port of a running service's URL, which must be ``http://HOST:PORT`` and no more.
+
+    >>> service_address("http://127.0.0.1:9300")
+    ('127.0.0.1', 9300)
+    """
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:  # a port that is no number, or out of range
+        port = None
+    extra = parts.path not in ("", "/") or parts.query or parts.fragment or parts.username or parts.password
+    if parts.scheme != "http" or not parts.hostname or not port or extra:
+        raise ValueError(
+            f"{url!r} is no service URL; write http://HOST:PORT and nothing more, e.g. "
+            "http://127.0.0.1:9300 (the health path goes in 'health')"
+        )
+    return parts.hostname, port
+
+
 class ServiceSpec(_Model):
-    command: Annotated[list[str], Field(min_length=1)]
-    port: Annotated[int, Field(ge=1, le=65535)]
+    """One service: a command paychaos starts, a service of the target's Compose project, or a service
+    already running at a URL (exactly one of ``command``, ``compose`` and ``url``)."""
+
+    command: Annotated[list[str], Field(min_length=1)] | None = Field(
+        default=None, description="a process paychaos starts: the program and its arguments"
+    )
+    compose: Annotated[str, Field(min_length=1)] | None = Field(
+        default=None, description="a service of the target's Compose project (compose.file): its name there"
+    )
+    url: str | None = Field(
+        default=None,
+        description="a service already running, http://HOST:PORT: paychaos starts nothing, checks its "
+        "health, and faults only what it can reach",
+    )
+    port: Annotated[int, Field(ge=1, le=65535)] | None = Field(
+        default=None, description="command and compose services: the port `paychaos stack up` gives it"
+    )
     health: Annotated[str, Field(pattern=r"^/")] = "/healthz"
     start_timeout: Duration = 30.0
     env: dict[str, str] = {}
     description: str = ""
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> ServiceSpec:
+        given = [kind for kind in ("command", "compose", "url") if getattr(self, kind) is not None]
+        if len(given) != 1:
+            raise ValueError(
+                "a service is one of: command (a process paychaos starts), compose (a service of the "
+                "target's Compose project) or url (a service already running, http://HOST:PORT)"
+                + (f"; got {' and '.join(given)}" if given else "")
+            )
+        if self.url is not None:
+            service_address(self.url)
+            if self.port is not None:
+                raise ValueError("a url service's port is the one in its url; remove 'port'")
+            if self.env:
+                raise ValueError(
+                    "a url service runs already, so paychaos gives it no environment; remove 'env'"
+                )
+        elif self.port is None:
+            raise ValueError(
+                f"a {given[0]} service needs 'port': the port it listens on (`paychaos stack up` gives it "
+                "this one; a run a free one, as {port})"
+            )
+        return self
+
+    @property
+    def kind(self) -> ServiceKind:
+        return "command" if self.command is not None else "compose" if self.compose is not None else "url"
+
+
+class ComposeSpec(_Model):
+    """The target's Docker Compose project, whose services ``compose:`` services name."""
+
+    file: Annotated[str, Field(min_length=1)] = Field(description="the Compose file, relative to target.yaml")
+    project: Name | None = Field(
+        default=None,
+        description="the project's name (default: the target's); a run's is <project>-<unique suffix>",
+    )
+    command: Annotated[list[Annotated[str, Field(min_length=1)]], Field(min_length=1)] | None = Field(
+        default=None,
+        description="the Compose command, e.g. [docker, compose] (default: `docker compose` where it "
+        "works, else docker-compose; PAYCHAOS_COMPOSE overrides it)",
+    )
+
+
+def _toxiproxy_api(url: str) -> str:
+    """An http(s) URL with a host (and a port that is a number, if any): the API of a Toxiproxy."""
+    parts = urlsplit(url)
+    try:
+        fine = parts.scheme in ("http", "https") and bool(parts.hostname) and parts.port != 0
+    except ValueError:  # a port that is no number
+        fine = False
+    if not fine:
+        raise ValueError(
+            f"{url!r} is no Toxiproxy API URL; write http://HOST:PORT, e.g. http://127.0.0.1:8474"
+        )
+    return url
+
+
+def _proxy_name(name: str) -> str:
+    if not name.strip():
+        raise ValueError("the proxy's name is empty; write the name the Toxiproxy lists it under")
+    return name
+
+
+class ToxiproxyLinkSpec(_Model):
+    """A proxy on a Toxiproxy the user runs, which the link's traffic already goes through."""
+
+    url: Annotated[str, AfterValidator(_toxiproxy_api)] = Field(
+        description="the Toxiproxy's API, e.g. http://127.0.0.1:8474"
+    )
+    proxy: Annotated[str, AfterValidator(_proxy_name)] = Field(
+        description="the name of the proxy there (paychaos never creates, changes or deletes it)"
+    )
 
 
 class LinkSpec(_Model):
     source: str = Field(alias="from")
     to: str
     database: str | None = None
+    toxiproxy: ToxiproxyLinkSpec | None = Field(
+        default=None,
+        description="the link goes through this proxy of a Toxiproxy you run: faults add toxics there, "
+        "and no proxy of paychaos's own is put in front of it",
+    )
     description: str = ""
 
 
@@ -420,6 +538,9 @@ class Target(_Model):
     name: Name
     description: str = ""
     services: Annotated[dict[Name, ServiceSpec], Field(min_length=1)]
+    compose: ComposeSpec | None = Field(
+        default=None, description="the Docker Compose project its compose: services belong to"
+    )
     links: dict[Name, LinkSpec] = {}
     postgres: PostgresSpec | None = None
     env: dict[str, str] = Field(
@@ -442,3 +563,23 @@ class Target(_Model):
     @property
     def root(self) -> Path:
         return self._source.parent
+
+    def services_of(self, kind: ServiceKind) -> list[str]:
+        """The names of the services of one kind (command, compose or url), in the file's order."""
+        return [name for name, service in self.services.items() if service.kind == kind]
+
+    def unfaultable_link(self, link: str) -> str | None:
+        """Why faults cannot act on ``link`` (its source is a url service, which paychaos cannot tell
+        to connect through a proxy), or None if they can."""
+        spec = self.links.get(link)
+        source = self.services.get(spec.source) if spec is not None else None
+        if spec is None or source is None or source.url is None:
+            return None
+        if spec.toxiproxy is not None:
+            return None  # it goes through a Toxiproxy the user runs: the toxics go there
+        return (
+            f"link {link!r} starts at {spec.source!r}, a url service paychaos only attaches to: it cannot "
+            f"tell {spec.source} to connect through a fault proxy, so no fault can act on the link; route "
+            f"it through a Toxiproxy you run (links.{link}.toxiproxy: {{url, proxy}}), or fault a link "
+            f"of a service paychaos starts"
+        )

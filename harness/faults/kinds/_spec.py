@@ -49,7 +49,8 @@ class FaultContext:
     target: Target
     stack: Stack
     client: ToxiproxyClient
-    """The run's Toxiproxy API."""
+    """The run's Toxiproxy API. A link's proxy may be on another, the user's (``toxiproxy:`` in
+    target.yaml): ``proxies.client_for(link)`` and ``proxies.proxy(link)`` say where each link's is."""
     proxies: LinkProxies
     backend: str
     """Which Toxiproxy backend serves ``client``: external, binary, docker or embedded."""

@@ -4,6 +4,11 @@ In an experiment::
 
     - {at: 20s, duration: 5s, container: billing, action: stop, grace: 2s}
     - {at: 20s, duration: 5s, container_label: app=billing, action: pause}
+
+``container: NAME`` naming a compose service of the target (``services.NAME.compose`` in
+target.yaml) means that service's container in the run's own Compose project: it is selected
+when the fault is applied, by the labels Compose gives it (``com.docker.compose.project`` = the
+run's project, ``com.docker.compose.service``). Any other name is a container's name.
 """
 
 from __future__ import annotations
@@ -19,12 +24,15 @@ from paychaos.errors import InfrastructureError, InvalidInput, did_you_mean
 from paychaos.faults._docker import docker_engine
 from paychaos.faults._faults import Fault, Holder
 from paychaos.faults.kinds._spec import FaultContext, FaultSpec, Reached
+from paychaos.system import Target
+from paychaos.system._compose import PROJECT_LABEL, SERVICE_LABEL
 
 ContainerAction = Literal["kill", "stop", "pause", "restart"]
 
 
 class ContainerFault(Fault):
-    """One action on every container the selector matches (``name=…`` or ``label=key=value``)."""
+    """One action on every container the selector matches (``name=…``, or ``label=key=value``: one
+    label, or several that must all be there)."""
 
     kind = "container"
 
@@ -34,7 +42,7 @@ class ContainerFault(Fault):
         action: ContainerAction,
         *,
         name: str | None = None,
-        label: str | None = None,
+        label: str | Sequence[str] | None = None,
         grace: int | None = None,
     ):
         """``grace``: for stop and restart, seconds between the stop signal and SIGKILL (default: the
@@ -47,10 +55,11 @@ class ContainerFault(Fault):
             raise InvalidInput(
                 f"grace applies to stop and restart, as 0 or more seconds (got {grace} for {action})"
             )
-        super().__init__(f"name={name}" if name else f"label={label}", action)
+        labels = [label] if isinstance(label, str) else list(label or [])
+        super().__init__(f"name={name}" if name else f"label={','.join(labels)}", action)
         self._engine = engine
         self._name = name
-        self._label = label
+        self._labels = labels
         self._grace = grace
 
     def _containers(self) -> list[Any]:
@@ -61,9 +70,11 @@ class ContainerFault(Fault):
                 return [self._engine.containers.get(self._name)]
             except docker.errors.NotFound:
                 raise InfrastructureError(f"no container named {self._name!r}") from None
-        found = list(self._engine.containers.list(filters={"label": self._label}))
+        found = list(self._engine.containers.list(filters={"label": self._labels}))
         if not found:
-            raise InfrastructureError(f"no running container has the label {self._label!r}")
+            said = " and ".join(repr(label) for label in self._labels)
+            plural = "s" if len(self._labels) > 1 else ""
+            raise InfrastructureError(f"no running container has the label{plural} {said}")
         return found
 
     def apply(self, fault_id: str) -> dict[str, Any]:
@@ -126,7 +137,10 @@ class ContainerFaultSpec(FaultSpec):
     places: ClassVar[tuple[str, ...]] = ("container", "container_label")
     fault_classes: ClassVar[tuple[type[Fault], ...]] = (ContainerFault,)
 
-    container: str | None = Field(default=None, description="a container name")
+    container: str | None = Field(
+        default=None,
+        description="a container name, or a compose service of the target (its container in the run)",
+    )
     container_label: str | None = Field(default=None, description="key=value: every container labelled so")
     action: ContainerAction
     grace: Duration | None = Field(
@@ -186,11 +200,26 @@ class ContainerFaultSpec(FaultSpec):
             )
         return f"{len(running)} running container(s) labelled {self.container_label!r}", True
 
+    def compose_service(self, target: Target) -> str | None:
+        """The Compose service ``container`` names, when it names a compose service of ``target``
+        (by the target's name for it, or by its name in the Compose file); None otherwise."""
+        if self.container is None:
+            return None
+        spec = target.services.get(self.container)
+        if spec is not None and spec.compose is not None:
+            return spec.compose
+        named = {s.compose for s in target.services.values() if s.compose is not None}
+        return self.container if self.container in named else None
+
     def grace_seconds(self) -> int | None:
         """Docker counts the grace in whole seconds: rounded up, so it is never shorter than asked."""
         return None if self.grace is None else math.ceil(self.grace)
 
     def build(self, context: FaultContext) -> Fault:
+        service, project = self.compose_service(context.target), context.stack.compose_project
+        if service is not None and project is not None:
+            labels = [f"{PROJECT_LABEL}={project}", f"{SERVICE_LABEL}={service}"]
+            return ContainerFault(docker_engine(), self.action, label=labels, grace=self.grace_seconds())
         return ContainerFault(
             docker_engine(),
             self.action,

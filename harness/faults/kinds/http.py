@@ -210,6 +210,13 @@ class HttpFaultSpec(FaultSpec):
         carriers = http_links(target)
         if self.link not in carriers:
             yield Unknown("link", "link carrying HTTP", self.link, carriers)
+        elif not _hop_fits(target, self.link):
+            source = target.links[self.link].source
+            usable = [name for name in carriers if _hop_fits(target, name)]
+            why = (f"link an http: fault can use ({self.link} goes through a Toxiproxy you run from "
+                   f"{source}, which paychaos does not start: the HTTP hop can only be put in front of a "
+                   "service paychaos starts; use toxics on this link instead)")  # fmt: skip
+            yield Unknown("link", why, self.link, usable)
 
     def hop_link(self) -> str | None:
         return self.link
@@ -244,6 +251,14 @@ class HttpFaultSpec(FaultSpec):
 def http_links(target: Target) -> list[str]:
     """The links an HTTP fault can be put on: those between two services (not to a database)."""
     return [name for name, link in target.links.items() if link.to != POSTGRES]
+
+
+def _hop_fits(target: Target, link: str) -> bool:
+    """Whether the run's HTTP hop can be put on ``link``: the hop sits in front of the link's source,
+    which is told the hop's address, so a link through a Toxiproxy the user runs needs a source
+    paychaos starts (service → hop → the user's proxy)."""
+    spec = target.links[link]
+    return spec.toxiproxy is None or target.services[spec.source].kind != "url"
 
 
 def affected_requests(journal: Path, http_journal: Path) -> dict[str, int]:

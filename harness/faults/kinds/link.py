@@ -7,6 +7,13 @@ In an experiment::
 
 Toxic attributes that are times (latency, jitter, delay, timeout) are durations,
 converted to Toxiproxy's milliseconds (microseconds for a slicer's delay) when applied.
+
+A link declared with ``toxiproxy:`` goes through a proxy of a Toxiproxy the user runs
+(:class:`~paychaos.faults.LinkProxies` says which API and proxy serve each link). Its faults are
+journalled with backend ``remote``: that Toxiproxy is no process of the run's, so its toxics
+outlive a run that dies and are always taken back from the journal, never deemed gone with an
+owner. Their toxics are named after the run (``paychaos.RUN_ID.latency_downstream_f1``), so a
+heal never touches a toxic someone else put there, nor another run's.
 """
 
 from __future__ import annotations
@@ -20,7 +27,7 @@ from pydantic import Field, model_validator
 from paychaos._ownership import Stamp
 from paychaos.durations import Duration
 from paychaos.errors import InvalidInput
-from paychaos.faults._client import ToxiproxyClient
+from paychaos.faults._client import ToxiproxyClient, ToxiproxyError
 from paychaos.faults._faults import Fault, Holder, holder_ids, owner_gone, owner_record, they_end
 from paychaos.faults.kinds._spec import FaultContext, FaultSpec, Unknown
 from paychaos.system import Target
@@ -38,6 +45,8 @@ TOXIC_ATTRIBUTES: dict[str, tuple[str, ...]] = {
 }
 TOXIC_TYPES = tuple(name for name in TOXIC_ATTRIBUTES if name != "down")
 """Toxiproxy's toxics."""
+REMOTE = "remote"
+"""The backend of a fault on a proxy of a Toxiproxy the user runs for a link (``toxiproxy:``)."""
 
 if TYPE_CHECKING:
     ToxicName = str
@@ -51,7 +60,8 @@ class _ProxyFault(Fault):
     """A fault on the proxy in front of a link, through its backend's Toxiproxy API.
 
     Both kinds undo the same way: in a live run, or from the journal after the run died (then
-    only once its backend is known to be the same process, see :func:`_backend_gone`).
+    only once its backend is known to be the same process, see :func:`_backend_gone`; a remote
+    one, the user's, is always asked).
     """
 
     def __init__(
@@ -111,6 +121,7 @@ class ToxicFault(_ProxyFault):
         stream: Literal["upstream", "downstream"] = "downstream",
         toxicity: float = 1.0,
         backend: str = "embedded",
+        name_prefix: str = "",
     ) -> None:
         if toxic_type not in TOXIC_TYPES:
             raise InvalidInput(f"unknown toxic {toxic_type!r}; expected one of {', '.join(TOXIC_TYPES)}")
@@ -119,9 +130,10 @@ class ToxicFault(_ProxyFault):
         self._attributes = dict(attributes)
         self._stream = stream
         self._toxicity = toxicity
+        self._name_prefix = name_prefix
 
     def apply(self, fault_id: str) -> dict[str, Any]:
-        name = f"{self.action}_{self._stream}_{fault_id}"
+        name = f"{self._name_prefix}{self.action}_{self._stream}_{fault_id}"
         self._client.add_toxic(
             self.target,
             self.action,
@@ -151,16 +163,30 @@ class LinkDown(_ProxyFault):
         super().__init__(client, proxy, "down", backend=backend)
 
     def apply(self, fault_id: str) -> dict[str, Any]:
+        was: dict[str, Any] = {}
+        if self._backend == REMOTE:  # the user's proxy may be disabled already: its heal leaves it so
+            was["was_enabled"] = bool(self._client.proxies()[self.target].get("enabled", True))
         self._client.set_enabled(self.target, False)
-        return self._undo_record()
+        return self._undo_record(**was)
 
     @staticmethod
     def _take_back(client: ToxiproxyClient, undo: dict[str, Any]) -> str:
-        client.set_enabled(undo["proxy"], True)
+        if undo.get("was_enabled") is False:
+            return f"left proxy {undo['proxy']} disabled, as it was before the fault"
+        try:
+            client.set_enabled(undo["proxy"], True)
+        except ToxiproxyError as exc:
+            if exc.status != 404:
+                raise
+            return f"proxy {undo['proxy']} is gone from the Toxiproxy at {undo['api']}: nothing to re-enable"
         return f"re-enabled proxy {undo['proxy']}"
 
     def holds(self, undo: dict[str, Any]) -> tuple[str, ...]:
         return (f"proxy {undo['api']} {undo['proxy']}",)  # one enabled flag per proxy
+
+    def on_top(self, undo: dict[str, Any], first: dict[str, Any]) -> dict[str, Any]:
+        # Applied while another down holds the proxy: it was disabled by that one, not before.
+        return {**undo, "was_enabled": first["was_enabled"]} if "was_enabled" in first else undo
 
     def heal_shared(self, undo: dict[str, Any], holders: dict[str, list[Holder]]) -> str:
         return f"still down by {holder_ids(holders)}; re-enabled when {they_end(holders)}"
@@ -168,7 +194,8 @@ class LinkDown(_ProxyFault):
 
 def _backend_owner(url: str, backend: str) -> dict[str, Any]:
     """The process serving a Toxiproxy API the harness started, to be checked before a later heal."""
-    return {} if backend == "external" else owner_record(url)  # the user's: its port does not change hands
+    users = backend in ("external", REMOTE)
+    return {} if users else owner_record(url)  # the user's: its port does not change hands
 
 
 def _backend_gone(undo: dict[str, Any], client: ToxiproxyClient, *, verify: bool) -> str | None:
@@ -177,8 +204,12 @@ def _backend_gone(undo: dict[str, Any], client: ToxiproxyClient, *, verify: bool
     With ``verify`` (after the run died), a backend recorded by process must still be that process
     and still serve the port: another run's backend may have the port now, with proxies and toxics
     of the same names.
+
+    A Toxiproxy the user runs (``external``, ``remote``) is never gone with the run: its toxics stay
+    until taken back, so its heal is always tried (and, while it does not answer, fails, to be tried
+    again by the next ``paychaos heal``).
     """
-    if undo.get("backend") == "external":
+    if undo.get("backend") in ("external", REMOTE):
         return None
     owner = Stamp.from_json(undo.get("owner"))
     if verify and owner is not None:
@@ -252,17 +283,22 @@ class LinkFault(FaultSpec):
             yield Unknown("link", "link", self.link, target.links)
 
     def build(self, context: FaultContext) -> Fault:
-        proxy = context.proxies.proxy(self.link)
+        proxies = context.proxies
+        client, proxy = proxies.client_for(self.link), proxies.proxy(self.link)
+        remote = proxies.remote(self.link)
+        backend = REMOTE if remote else context.backend
         if self.toxic == "down":
-            return LinkDown(context.client, proxy, backend=context.backend)
+            return LinkDown(client, proxy, backend=backend)
         return ToxicFault(
-            context.client,
+            client,
             proxy,
             self.toxic,
             self.toxiproxy_attributes(),
             stream=self.stream,
             toxicity=self.toxicity,
-            backend=context.backend,
+            backend=backend,
+            # On the user's proxy, beside toxics of theirs and of other runs: named after this run.
+            name_prefix=f"paychaos.{context.run_dir.name}." if remote else "",
         )
 
 

@@ -6,6 +6,8 @@ In an experiment::
 
 A service started in its own session is signalled as a whole process group.
 Healing a kill or terminate starts the service again with its own command.
+Only ``command`` services are processes of paychaos's: a ``url`` service's process is not its
+own, and a ``compose`` service is faulted as a container (``{container: api, action: pause}``).
 """
 
 from __future__ import annotations
@@ -135,8 +137,25 @@ class ProcessFaultSpec(FaultSpec):
     def check(self, target: Target) -> Iterator[Unknown]:
         if self.service not in target.services:
             yield Unknown("service", "service", self.service, target.services)
+        elif (why := not_a_process(target, self.service)) is not None:
+            yield Unknown("service", f"service paychaos runs as a process ({why})", self.service,
+                          target.services_of("command"))  # fmt: skip
 
     def build(self, context: FaultContext) -> Fault:
+        if (why := not_a_process(context.target, self.service)) is not None:
+            raise InvalidInput(why)
         name, stack = self.service, context.stack
         handle = ProcessHandle(name, lambda: stack.pid(name), restart=lambda: stack.restart(name))
         return ProcessFault(handle, self.action)
+
+
+def not_a_process(target: Target, service: str) -> str | None:
+    """Why a process fault cannot act on ``service`` (paychaos runs no process of it), or None."""
+    spec = target.services[service]
+    if spec.url is not None:
+        return (f"{service} is a url service: it runs already, and paychaos, which only attaches to it, "
+                "does not own its process; fault its links instead")  # fmt: skip
+    if spec.compose is not None:
+        return (f"{service} is a compose service, a container, not a process of paychaos's; use a "
+                f"container fault: {{container: {service}, action: kill|stop|pause|restart}}")  # fmt: skip
+    return None

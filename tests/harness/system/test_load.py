@@ -71,7 +71,7 @@ def test_a_minimal_target_loads(tmp_path: Path) -> None:
         ),
         (
             ("    port: 9002", "    prot: 9002"),
-            "8:5: services.worker: unknown key 'prot'; expected one of command, description, env, health, port, start_timeout; did you mean 'port'?",
+            "8:5: services.worker: unknown key 'prot'; expected one of command, compose, description, env, health, port, start_timeout, url; did you mean 'port'?",
         ),
         (
             ("    port: 9001", "    port: 99999"),
