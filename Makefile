@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench clean walletpay-image
 
 $(STAMP): pyproject.toml setup.py
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "paychaos needs Python >= 3.11; run: make PYTHON=/path/to/python3.11")'
@@ -37,6 +37,9 @@ bench: $(STAMP)  # the README's Benchmarks; bench/flakiness.py (30 min) and benc
 	$(BIN)/python bench/proxy_overhead.py
 	$(BIN)/python bench/http_faults.py
 	$(BIN)/python bench/open_loop.py
+
+walletpay-image: $(STAMP)  # targets/walletpay's image, paychaos/walletpay:dev, from this machine's Python (never pulled)
+	$(BIN)/python -m paychaos_targets.walletpay.image
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
