@@ -28,3 +28,9 @@ def test_the_quick_start_is_the_makefile() -> None:
     assert "make test" in README
     assert "paychaos run experiments/hello.yaml" in makefile
     assert (ROOT / ".ci" / "run").read_text().strip().endswith("exec make test")
+
+
+def test_every_invariant_is_in_the_readme_table() -> None:
+    rows = set(re.findall(r"^\| `([a-z_]+)` \|", README, re.MULTILINE))
+    missing = sorted(set(REGISTRY) - rows)
+    assert not missing, f"add a row to the README's invariant table for: {', '.join(missing)}"
