@@ -488,6 +488,44 @@ def heal(runs: tuple[Path, ...], force: bool) -> None:
         raise InfrastructureError(f"{len(failed)} fault(s) could not be healed; see above")
 
 
+@cli.command("prune")
+@click.option("--keep", type=int, metavar="N", help="keep the N newest runs")
+@click.option("--older-than", "older_than", metavar="AGE", help="remove only runs older than AGE (7d, 2w)")
+@click.option("--out", type=click.Path(path_type=Path), default=Path("reports"), show_default=True,
+              help="the folder runs write to")  # fmt: skip
+@click.option("--dry-run", is_flag=True, help="list what would be removed; remove nothing")
+def prune(keep: int | None, older_than: str | None, out: Path, dry_run: bool) -> None:
+    """Remove old run folders under --out: those the --keep N newest and --older-than AGE do not keep.
+
+    Only run folders (holding experiment.yaml or results.json) are touched. A run that still runs is
+    left alone, and so is a dead one that left faults or processes behind (paychaos heal it first).
+    Prints each run removed and the space freed; exits 3 if a folder could not be removed.
+    """
+    from paychaos.prune import human_size, parse_age
+    from paychaos.prune import prune as prune_runs
+
+    try:
+        age = None if older_than is None else parse_age(older_than)
+    except ValueError as exc:
+        raise InvalidInput(f"--older-than: {exc}") from None
+    done = prune_runs(out, keep=keep, older_than=age, dry_run=dry_run)
+    for item in done:
+        when = datetime.fromtimestamp(item.run.when).strftime("%Y-%m-%d %H:%M")
+        reason = f": {item.reason}" if item.reason else ""
+        click.echo(f"{item.status:<12}  {item.path}  ({when}, {human_size(item.size)}){reason}")
+    gone = [i for i in done if i.status in ("removed", "would remove")]
+    freed = human_size(sum(i.size for i in gone))
+    left = [i for i in done if i.status == "left alone"]
+    said = f"; {len(left)} left alone" if left else ""
+    if dry_run:
+        click.echo(f"would remove {len(gone)} run(s) and free {freed}{said} (dry run: nothing removed)")
+    else:
+        click.echo(f"removed {len(gone)} run(s), freed {freed}{said}")
+    failed = [i for i in done if i.status == "failed"]
+    if failed:
+        raise InfrastructureError(f"{len(failed)} run folder(s) could not be removed; see above")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script; returns the process exit code."""
     try:

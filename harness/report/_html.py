@@ -1,5 +1,8 @@
 """report.html: one self-contained file (styles, plotly.js and the data inlined) that opens offline.
 
+plotly.js is its basic bundle, vendored (see :mod:`paychaos.report._bundle`): 1.2 MB of the page,
+which stays under 1.5 MB (MAX_REPORT_BYTES) even for an hour-long run.
+
 Top to bottom: the verdict in one line, the experiment's story, the invariants;
 the timeline (throughput, outcomes, error rate and latency per kind, with the
 faults, the run's phases and a tripped guard marked); each violated
@@ -21,12 +24,14 @@ from typing import Any
 from paychaos import __version__
 from paychaos._results import NOT_EXERCISED, STATUS_WORDS
 from paychaos.faults import FaultWindow, fault_windows
+from paychaos.report._bundle import script_path
 from paychaos.report._charts import timeline_figure
 from paychaos.report._run import Run, load_run
 from paychaos.report._text import run_summary, verdict_summary
 from paychaos.rundir import RunDir
 
 REPORT_NAME = RunDir.REPORT
+MAX_REPORT_BYTES = 1_500_000  # at most; the tests hold the largest sample and an hour-long run to it
 MAX_TEXT = 2000  # characters of one value shown in an example
 MAX_ROWS = 50  # rows of one nested list shown in an example
 OPEN_EXAMPLES = 5  # examples shown unfolded per invariant; the rest fold
@@ -48,11 +53,18 @@ def write_run_html(run: Run, path: Path | None = None) -> Path:
 
 @functools.cache
 def plotly_js() -> str:
-    """plotly.js, minified, as shipped in the plotly package (no network needed)."""
-    from plotly.offline import get_plotlyjs
-
-    script: str = get_plotlyjs()
+    """plotly.js's basic bundle (scatter and bar traces, every layout feature), minified, vendored."""
+    script = script_path().read_text(encoding="utf-8")
     return script.replace("</script", "<\\/script")  # cannot end the inline <script> early
+
+
+def _compact(figure: dict[str, Any]) -> dict[str, Any]:
+    """The figure with the time axis written once (``x``), not once per trace: a third of the data of
+    a long run. The page's script gives it back to each trace that has none."""
+    traces = figure["data"]
+    x = traces[0]["x"] if traces else []
+    data = [{k: v for k, v in t.items() if k != "x"} if t.get("x") == x else t for t in traces]
+    return {**figure, "data": data, "x": x}
 
 
 def _json_for_script(data: Any) -> str:
@@ -67,14 +79,18 @@ def render(run: Run) -> str:
     verdict = str(results.get("verdict") or "error")
     charts: dict[str, Any] = {}
     if run.timeline.x:
-        charts["timeline"] = timeline_figure(
-            run.timeline, faults=run.fault_marks(), phases=run.phase_marks(), guard=results.get("guard")
-        )
+        never = _never_acted(run)
+        marks = [{**m, "label": f"{m['label']} (never acted)"} if m.get("id") in never else m
+                 for m in run.fault_marks()]  # fmt: skip
+        charts["timeline"] = _compact(timeline_figure(
+            run.timeline, faults=marks, phases=run.phase_marks(), guard=results.get("guard")
+        ))  # fmt: skip
     name = experiment.get("name") or results.get("run_id")
     title = f"paychaos: {name} — {verdict.upper()}"
     body = "\n".join(
         [
             _header(run),
+            _shortfall(run),
             _notes(run),
             _story(run),
             _invariants(run),
@@ -135,6 +151,74 @@ def _header(run: Run) -> str:
 <p class="line"><span class="word">{word}</span> <span class="summary">{summary}</span></p>
 <p class="meta">{" · ".join(meta)}</p>
 </header>"""
+
+
+_ACTED = re.compile(r"^fault (?P<id>\S+) acted$")  # the coverage counter of a fault that may match nothing
+
+
+def _acted(run: Run) -> dict[str, dict[str, Any]]:
+    """The ``fault ID acted`` coverage counters (an HTTP fault's requests acted on), by fault id."""
+    counters = {}
+    for c in run.results.get("coverage") or []:
+        found = _ACTED.match(str(c.get("name") or ""))
+        if found:
+            counters[found["id"]] = c
+    return counters
+
+
+def _never_acted(run: Run) -> set[str]:
+    return {fid for fid, c in _acted(run).items() if c.get("met") is False}
+
+
+def _shortfall(run: Run) -> str:
+    """Beside the verdict, loud: what the run was required to make the stack do and did not (a fault
+    that never acted, a counter short of its requirement), and scheduled faults a finished run never
+    applied. Whatever held, held over paths the run never took."""
+    r = run.results
+    labels = {f.get("id"): f.get("label") for f in r.get("faults") or []}
+    acted = {str(c.get("name")) for c in _acted(run).values()}
+    items = []
+    for fid, c in _acted(run).items():
+        if c.get("met") is not False:
+            continue
+        label = f" ({escape(str(labels[fid]))})" if labels.get(fid) else ""
+        required = escape(str(c.get("required")))
+        if c.get("value") is None:
+            said = f": its acts could not be counted ({escape(str(c.get('error') or ''))})"
+        else:
+            said = f" never acted: {escape(str(c['value']))} time(s), at least {required} required. It "
+            said += "matched nothing the load sent, so the stack never met this fault"
+        items.append(f'<li data-shortfall="{escape(str(c.get("name")))}"><b>fault {escape(fid)}</b>{label}'
+                     f"{said}.</li>")  # fmt: skip
+    for c in r.get("coverage") or []:
+        if c.get("met") is not False or str(c.get("name")) in acted:
+            continue
+        value = f"could not be counted ({c.get('error')})" if c.get("value") is None else str(c["value"])
+        what = f": {escape(str(c['description']))}" if c.get("description") else ""
+        name, required = escape(str(c.get("name"))), escape(str(c.get("required")))
+        items.append(f'<li data-shortfall="{name}"><b>{name}</b> = {escape(value)}, required &ge; {required}'
+                     f"{what}</li>")  # fmt: skip
+    if r.get("status") == "completed":
+        for fault in r.get("faults") or []:
+            if fault.get("applied_at") is None:
+                fid, label = str(fault.get("id") or "?"), fault.get("label")
+                shown = f" ({escape(str(label))})" if label else ""
+                items.append(f'<li data-shortfall="fault {escape(fid)} applied"><b>fault {escape(fid)}</b>'
+                             f"{shown} was scheduled but never applied.</li>")  # fmt: skip
+    if not items:
+        return ""
+    if r.get("verdict") == NOT_EXERCISED:
+        title = "Not exercised: this run is no pass"
+        lead = ("The invariants were checked over a run that did not make the stack do what the experiment "
+                "requires: what held, held over paths the run never took.")  # fmt: skip
+    else:
+        title = "Not exercised"
+        lead = "Besides the verdict, the run did not make the stack do what the experiment requires:"
+    hint = ("Make the faults or the load hit it (e.g. lose requests with stream: upstream, match the "
+            "requests an HTTP fault names, add the scenario, run longer), then run again.")  # fmt: skip
+    return (f'<section class="shortfall" id="not-exercised" role="alert"><h2>⚠ {escape(title)}</h2>'
+            f'<p>{escape(lead)}</p><ul>{"".join(items)}</ul><p class="hint">{escape(hint)}</p>'
+            "</section>")  # fmt: skip
 
 
 def _notes(run: Run) -> str:
@@ -428,6 +512,7 @@ def _faults(run: Run) -> str:
     scheduled = run.results.get("faults") or []
     known = {f.get("id") for f in scheduled}
     faults = scheduled + [{"id": fid} for fid in windows if fid not in known]  # in the journal only
+    acted = _acted(run)
     rows = []
     for fault in faults:
         fid = fault.get("id")
@@ -443,12 +528,14 @@ def _faults(run: Run) -> str:
             _when(fault.get("healed_at"), heal, run.t0, "not healed" if event else "—"),
             escape(_heal_outcome(window)),
         ]
+        if acted:
+            cells.append(_acted_cell(acted.get(fid) if isinstance(fid, str) else None))
         rows.append(
             f'<tr data-fault="{escape(str(fid))}">' + "".join(f"<td>{c}</td>" for c in cells) + "</tr>"
         )
     if not rows:
         return '<section id="faults"><h2>Faults</h2><p class="empty">No fault was scheduled.</p></section>'
-    headers = ["id", "fault", "what", "scheduled", "applied", "healed", "heal"]
+    headers = ["id", "fault", "what", "scheduled", "applied", "healed", "heal"] + (["acted"] if acted else [])
     caption = (
         f"The schedule and the fault journal ({RunDir.FAULTS}): what was applied where, and when it was "
         "healed; times in seconds since the load started, and UTC."
@@ -457,6 +544,16 @@ def _faults(run: Run) -> str:
         f'<section id="faults"><h2>Faults</h2><p class="caption">{escape(caption)}</p>'
         f"{_table('fault-journal', headers, rows)}</section>"
     )
+
+
+def _acted_cell(counter: dict[str, Any] | None) -> str:
+    """How often a fault that may match nothing acted; flagged when it never did."""
+    if counter is None:
+        return '<span class="null">—</span>'
+    if counter.get("value") is None:
+        return f'<span class="null">could not count: {escape(str(counter.get("error") or ""))}</span>'
+    count = f"{escape(str(counter['value']))} time(s)"
+    return count + (f" {_badge('violated', 'never acted')}" if counter.get("met") is False else "")
 
 
 def _heal_outcome(window: FaultWindow | None) -> str:
@@ -579,6 +676,11 @@ pre { background: var(--bg-soft); border: 1px solid var(--line); padding: 8px 12
 .verdict.not-exercised .word { background: var(--error); }
 .verdict.interrupted { border-color: var(--interrupted); }
 .verdict.interrupted .word { background: var(--interrupted); }
+.shortfall { border: 2px solid var(--error); border-left-width: 8px; background: #fff8c5;
+  padding: 4px 16px 6px; margin: 0 0 12px; }
+.shortfall h2 { color: var(--error); border: 0; margin: 6px 0 4px; padding: 0; }
+.shortfall ul { margin: 4px 0; padding-left: 20px; } .shortfall p { margin: 4px 0; }
+.shortfall .hint { color: var(--muted); }
 .notes { border: 1px solid #d4a72c; background: #fff8c5; padding: 4px 12px; }
 .notes.rebuilt { border-color: var(--interrupted); background: #f3efff; }
 .notes ul { margin: 6px 0; padding-left: 18px; }
@@ -617,7 +719,10 @@ _JS = """
   var charts = JSON.parse(document.getElementById("paychaos-charts").textContent);
   var config = {displaylogo: false, responsive: true, typesetMath: false};
   var drawn = Object.keys(charts).map(function (id) {
-    return Plotly.newPlot(id, charts[id].data, charts[id].layout, config);
+    var data = charts[id].data.map(function (trace) {  // the shared time axis (see _compact)
+      return trace.x ? trace : Object.assign({x: charts[id].x}, trace);
+    });
+    return Plotly.newPlot(id, data, charts[id].layout, config);
   });
   Promise.all(drawn).then(
     function () { document.body.setAttribute("data-ready", "true"); },

@@ -44,7 +44,7 @@ class Run:
         return self.timeline.t0
 
     def fault_marks(self) -> list[dict[str, Any]]:
-        """Each fault's label and window in seconds since the load started (end None: never healed)."""
+        """Each fault's id, label and window in seconds since the load started (end None: never healed)."""
         marks = []
         for fault in self.results.get("faults") or []:
             if fault.get("applied_at") is None:
@@ -52,7 +52,8 @@ class Run:
             healed = fault.get("healed_at")
             label = fault.get("label") or fault.get("id") or "fault"
             end = None if healed is None else float(healed)
-            marks.append({"label": label, "start": float(fault["applied_at"]), "end": end})
+            start = float(fault["applied_at"])
+            marks.append({"id": fault.get("id"), "label": label, "start": start, "end": end})
         return marks
 
     def phase_marks(self) -> list[dict[str, Any]]:

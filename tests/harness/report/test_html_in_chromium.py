@@ -18,7 +18,7 @@ import pytest
 
 from paychaos.report import rebuild
 from tests.harness.report.chromium import CHROMIUM, Chromium, Page
-from tests.harness.report.conftest import sample_results
+from tests.harness.report.conftest import make_not_exercised, sample_results
 
 pytestmark = pytest.mark.integration
 
@@ -161,3 +161,42 @@ def test_a_run_that_failed_before_the_load_has_no_chart_and_no_error(
     _assert_clean(page, report)
     assert page.evaluate(CHARTS) == []
     assert page.evaluate("document.querySelector('#verdict .word').innerText") == "ERROR"
+
+
+def test_a_run_whose_fault_never_acted_is_flagged_beside_the_verdict_in_chromium(
+    browser: Chromium, sample_run: Callable[[str], Path], tmp_path: Path
+) -> None:
+    run = sample_run("passing-hello")
+    make_not_exercised(run)
+    rebuild(run)
+    report = run / "report.html"
+    page = _open(browser, report, tmp_path / "report-not-exercised.png")
+    _assert_clean(page, report)
+    _assert_charts_drawn(page, faults=1)
+    assert page.evaluate("document.querySelector('#verdict .word').innerText") == "NOT EXERCISED"
+    flag = page.evaluate("""(() => {
+      const flag = document.querySelector("#not-exercised"), verdict = document.querySelector("#verdict");
+      const box = flag.getBoundingClientRect(), style = getComputedStyle(flag);
+      return {after: flag.previousElementSibling.id, gap: box.top - verdict.getBoundingClientRect().bottom,
+              top: box.top, width: box.width, height: box.height, title: flag.querySelector("h2").innerText,
+              items: Array.from(flag.querySelectorAll("li")).map(li => li.innerText),
+              border: style.borderTopColor, background: style.backgroundColor};
+    })()""")
+    assert flag["after"] == "verdict"  # right under the verdict, above the story and the invariants
+    assert 0 <= flag["gap"] < 30, flag
+    assert flag["top"] + flag["height"] < 900, flag  # on the first screen, whole
+    assert flag["width"] > 800, flag
+    assert flag["title"] == "⚠ Not exercised: this run is no pass"
+    assert flag["items"][0].startswith("fault f1 (gateway_bank: toxic=latency")
+    assert "never acted: 0 time(s), at least 1 required" in flag["items"][0]
+    assert flag["items"][1].startswith("voids = 0, required ≥ 1")
+    assert (flag["border"], flag["background"]) == ("rgb(154, 103, 0)", "rgb(255, 248, 197)")
+    acted = page.evaluate(
+        "document.querySelector('#fault-journal tr[data-fault=\"f1\"] td:last-child').innerText"
+    )
+    assert acted == "0 time(s) never acted"
+    labels = page.evaluate(
+        "Array.from(document.querySelectorAll('#timeline .annotation-text')).map(a => a.textContent)"
+    )
+    assert any(label.endswith("(never acted)") for label in labels), labels
+    assert {row[2] for row in page.evaluate(VERDICTS)} == {"holds"}
