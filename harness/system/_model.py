@@ -534,6 +534,37 @@ class DefectSpec(_Model):
         return [DefectCatch(experiment=self.experiment, invariants=self.invariants), *self.also]
 
 
+class CurrencySpec(_Model):
+    """The currency the target's amounts are in: evidence amounts are whole minor units (cents, fen)."""
+
+    code: Annotated[str, Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 code, e.g. USD, EUR, CNY")]
+    minor_unit: Annotated[int, Field(ge=0, le=4)] = Field(
+        default=2, description="decimal places of the minor unit: 2 for cents, 0 for JPY, 3 for KWD"
+    )
+
+    def format(self, minor: int) -> str:
+        """An amount in minor units as a person writes it: ``9107`` → ``"91.07 CNY"``.
+
+        >>> CurrencySpec(code="CNY").format(-123456789)
+        '-1,234,567.89 CNY'
+        >>> CurrencySpec(code="JPY", minor_unit=0).format(5000)
+        '5,000 JPY'
+        """
+        sign = "-" if minor < 0 else ""
+        whole, part = divmod(abs(int(minor)), 10**self.minor_unit)
+        decimals = f".{part:0{self.minor_unit}d}" if self.minor_unit else ""
+        return f"{sign}{whole:,}{decimals} {self.code}"
+
+
+def format_amount(minor: int, currency: CurrencySpec | None) -> str:
+    """An amount for people: in the target's currency if it declares one, else as minor units.
+
+    >>> format_amount(9107, None)
+    '9,107 (minor units)'
+    """
+    return currency.format(minor) if currency is not None else f"{int(minor):,} (minor units)"
+
+
 class Target(_Model):
     name: Name
     description: str = ""
@@ -550,6 +581,10 @@ class Target(_Model):
     load: LoadSpec | None = None
     config: dict[Name, ConfigEndpointSpec] = {}
     coverage: dict[Name, CoverageCounter] = {}
+    currency: CurrencySpec | None = Field(
+        default=None,
+        description="what the evidence amounts are in, for reports (amounts stay whole minor units)",
+    )
     defects_env: str | None = None
     defects: dict[Name, DefectSpec] = {}
 
