@@ -27,6 +27,16 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="allow listeners on non-loopback addresses (forbidden by default)",
     )
+    parser.add_argument(
+        "--proxy-metrics",
+        action="store_true",
+        help="serve per-proxy Prometheus metrics at /metrics (bytes, connections)",
+    )
+    parser.add_argument(
+        "--runtime-metrics",
+        action="store_true",
+        help="serve the process's Prometheus metrics at /metrics",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log connection events")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING)
@@ -41,6 +51,8 @@ def main(argv: list[str] | None = None) -> int:
             args.port,
             seed=args.seed,
             allow_non_loopback=args.allow_non_loopback,
+            proxy_metrics=args.proxy_metrics,
+            runtime_metrics=args.runtime_metrics,
             on_ready=ready,
         )
     except (OSError, ValueError) as exc:

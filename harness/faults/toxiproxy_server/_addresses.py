@@ -58,7 +58,8 @@ async def resolve_listen(text: str, *, allow_non_loopback: bool) -> tuple[socket
         raise ApiError(500, f"listen tcp {text}: lookup {host}: {exc.strerror or exc}") from None
     if not infos:
         raise ApiError(500, f"listen tcp {text}: lookup {host}: no such host")
-    family, _, _, _, sockaddr = infos[0]
+    # Go listens on the first IPv4 address a name resolves to, if it has one (localhost: 127.0.0.1).
+    family, _, _, _, sockaddr = next((i for i in infos if i[0] == socket.AF_INET), infos[0])
     if not allow_non_loopback and not is_loopback(str(sockaddr[0])):
         raise ApiError(
             400,
@@ -68,6 +69,35 @@ async def resolve_listen(text: str, *, allow_non_loopback: bool) -> tuple[socket
     return family, sockaddr
 
 
+async def resolve_tcp_addr(text: str) -> str:
+    """``text`` as Go's ``net.ResolveTCPAddr("tcp", text).String()`` shows it: ``localhost:80``
+    is ``127.0.0.1:80``, ``:80`` stays ``:80``. ApiError 500 with Go's message if it cannot.
+
+    Toxiproxy compares a proxy's new ``listen`` with the bound one this way, so that naming
+    the same address differently does not restart a proxy.
+    """
+    try:
+        host, port = split_host_port(text)
+    except ValueError as exc:
+        raise ApiError(500, str(exc)) from None
+    if not host:
+        return f":{port}"
+    try:
+        ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        pass
+    else:
+        return format_address((host, port))
+    loop = asyncio.get_running_loop()
+    try:
+        infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        raise ApiError(500, f"lookup {host}: {exc.strerror or exc}") from None
+    if not infos:
+        raise ApiError(500, f"lookup {host}: no such host")
+    return format_address(next((i for i in infos if i[0] == socket.AF_INET), infos[0])[4])
+
+
 def is_loopback(ip: str) -> bool:
     try:
         return ipaddress.ip_address(ip.split("%", 1)[0]).is_loopback
@@ -75,8 +105,19 @@ def is_loopback(ip: str) -> bool:
         return False
 
 
+def shown_as_go(text: str, sockaddr: SockAddr) -> str:
+    """How Go's ``net.Listen`` names the address in an error: resolved (``localhost:80`` is
+    ``127.0.0.1:80``), except that an empty host stays empty (``:80``)."""
+    if text.rpartition(":")[0] == "":
+        return f":{sockaddr[1]}"
+    return format_address(sockaddr)
+
+
 def bind_listener(family: socket.AddressFamily, sockaddr: SockAddr, shown: str) -> socket.socket:
-    """A listening, non-blocking socket; ApiError 500 with Go's wording if the bind fails."""
+    """A listening, non-blocking socket; ApiError 500 with Go's wording if the bind fails.
+
+    ``shown`` is the address as the error names it (see :func:`shown_as_go`).
+    """
     sock = socket.socket(family, socket.SOCK_STREAM)
     try:
         # Go sets SO_REUSEADDR on listeners; without it a re-enabled proxy could not take its

@@ -8,18 +8,25 @@ its per-request cost does not matter; the data path in ``_connection.py``
 never touches it.
 
 Like Toxiproxy, requests whose User-Agent starts with ``Mozilla/`` are refused
-(403), so that a web page cannot drive the API from a developer's browser.
+(403), so that a web page cannot drive the API from a developer's browser, and
+every response carries an ``X-Toxiproxy-Request-Id`` header.
 """
 
 from __future__ import annotations
 
+import base64
+import itertools
 import json
-from collections.abc import Awaitable, Callable
+import os
+import time
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from aiohttp import web
 
 from paychaos.faults.toxiproxy_server._errors import ApiError, bad_request_body, missing_field
+from paychaos.faults.toxiproxy_server._metrics import Metrics
+from paychaos.faults.toxiproxy_server._proxy import Proxy
 from paychaos.faults.toxiproxy_server._registry import PopulateError, ProxySpec, Registry
 
 #: The Toxiproxy release whose API this server speaks; ``GET /version`` reports it.
@@ -30,12 +37,14 @@ API_VERSION = "2.12.0"
 DEFAULT_LISTEN = "127.0.0.1:0"
 
 _REGISTRY = web.AppKey("registry", Registry)
+_METRICS = web.AppKey("metrics", Metrics)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def build_app(registry: Registry) -> web.Application:
+def build_app(registry: Registry, metrics: Metrics | None = None) -> web.Application:
     app = web.Application(middlewares=[_refuse_browsers, _api_errors])
     app[_REGISTRY] = registry
+    app.on_response_prepare.append(_stamp_request_id)
     app.router.add_get("/proxies", _proxy_index)
     app.router.add_post("/proxies", _proxy_create)
     app.router.add_post("/populate", _populate)
@@ -51,7 +60,30 @@ def build_app(registry: Registry) -> web.Application:
     app.router.add_delete("/proxies/{proxy}/toxics/{toxic}", _toxic_delete)
     app.router.add_post("/reset", _reset)
     app.router.add_get("/version", _version)
+    if metrics is not None and metrics.enabled:
+        # Toxiproxy serves /metrics only when some metrics are enabled: a 404 otherwise.
+        app[_METRICS] = metrics
+        app.router.add_route("*", "/metrics", _metrics)
     return app
+
+
+# Toxiproxy's request ids are xids: 12 bytes (seconds, machine, pid, counter) in 20 base32hex digits.
+_MACHINE = os.urandom(3)
+_COUNTER = itertools.count(int.from_bytes(os.urandom(3), "big"))
+
+
+def new_request_id() -> str:
+    raw = (
+        int(time.time()).to_bytes(4, "big")
+        + _MACHINE
+        + (os.getpid() & 0xFFFF).to_bytes(2, "big")
+        + (next(_COUNTER) & 0xFFFFFF).to_bytes(3, "big")
+    )
+    return base64.b32hexencode(raw).decode("ascii").rstrip("=").lower()
+
+
+async def _stamp_request_id(request: web.Request, response: web.StreamResponse) -> None:
+    response.headers["X-Toxiproxy-Request-Id"] = new_request_id()
 
 
 @web.middleware
@@ -66,14 +98,18 @@ async def _api_errors(request: web.Request, handler: Handler) -> web.StreamRespo
     try:
         return await handler(request)
     except PopulateError as exc:
-        body = exc.to_json() | {"proxies": [p.to_json() for p in exc.applied]}
-        return _json(body, exc.status)
+        return _json(exc.to_json() | {"proxies": _proxy_list(exc.applied)}, exc.status)
     except ApiError as exc:
         return _json(exc.to_json(), exc.status)
 
 
 def _json(data: Any, status: int = 200) -> web.Response:
     return web.Response(status=status, text=json.dumps(data) + "\n", content_type="application/json")
+
+
+def _proxy_list(proxies: Iterable[Proxy]) -> list[dict[str, Any]] | None:
+    # Go marshals the empty list populate builds as null: {"proxies": null}.
+    return [p.to_json() for p in proxies] or None
 
 
 def _no_content() -> web.Response:
@@ -111,17 +147,24 @@ def _boolean(body: dict[str, Any], key: str, default: bool) -> bool:
     return value
 
 
-def _proxy_spec(body: Any, where: str = "") -> ProxySpec:
+def _proxy_fields(body: Any, where: str = "") -> ProxySpec:
+    """A proxy's fields, type-checked (a 400 as Go's JSON decoding would give); none required yet."""
     if not isinstance(body, dict):
         raise bad_request_body(f"expected a JSON object{where}")
-    name = _string(body, "name", "")
-    upstream = _string(body, "upstream", "")
-    if not name:
+    return ProxySpec(
+        _string(body, "name", ""),
+        _string(body, "listen", "") or DEFAULT_LISTEN,
+        _string(body, "upstream", ""),
+        _boolean(body, "enabled", True),
+    )
+
+
+def _require(spec: ProxySpec, where: str = "") -> ProxySpec:
+    if not spec.name:
         raise missing_field(f"name{where}")
-    if not upstream:
+    if not spec.upstream:
         raise missing_field(f"upstream{where}")
-    listen = _string(body, "listen", "") or DEFAULT_LISTEN
-    return ProxySpec(name, listen, upstream, _boolean(body, "enabled", True))
+    return spec
 
 
 def _registry(request: web.Request) -> Registry:
@@ -134,7 +177,7 @@ async def _proxy_index(request: web.Request) -> web.Response:
 
 async def _proxy_create(request: web.Request) -> web.Response:
     registry = _registry(request)
-    spec = _proxy_spec(await _body(request))
+    spec = _require(_proxy_fields(await _body(request)))
     async with registry.lock:
         proxy = await registry.create(spec)
     return _json(proxy.to_json(), 201)
@@ -142,13 +185,18 @@ async def _proxy_create(request: web.Request) -> web.Response:
 
 async def _populate(request: web.Request) -> web.Response:
     registry = _registry(request)
-    body = await _body(request)
-    if not isinstance(body, list):
-        raise bad_request_body("expected a JSON array of proxies")
-    specs = [_proxy_spec(item, f" at proxy {i}") for i, item in enumerate(body, start=1)]
+    try:
+        body = await _body(request)
+        if not isinstance(body, list):
+            raise bad_request_body("expected a JSON array of proxies")
+        # As in Toxiproxy: the whole body decodes first, then each entry's required fields.
+        specs = [_proxy_fields(item, f" at proxy {i}") for i, item in enumerate(body, start=1)]
+        specs = [_require(spec, f" at proxy {i}") for i, spec in enumerate(specs, start=1)]
+    except ApiError as exc:
+        raise PopulateError(exc, []) from None
     async with registry.lock:
         proxies = await registry.populate(specs)
-    return _json({"proxies": [p.to_json() for p in proxies]}, 201)
+    return _json({"proxies": _proxy_list(proxies)}, 201)
 
 
 async def _proxy_show(request: web.Request) -> web.Response:
@@ -221,6 +269,13 @@ async def _reset(request: web.Request) -> web.Response:
     async with registry.lock:
         await registry.reset()
     return _no_content()
+
+
+async def _metrics(request: web.Request) -> web.Response:
+    body, content_type = request.app[_METRICS].exposition()
+    response = web.Response(body=body)
+    response.headers["Content-Type"] = content_type
+    return response
 
 
 async def _version(request: web.Request) -> web.Response:

@@ -52,20 +52,31 @@ class Side(asyncio.Protocol):
 
     def __init__(self) -> None:
         self._early: list[bytes] = []
+        self._early_size = 0
         self._early_eof = False
         # Until the connection is wired up, early bytes and EOF are kept, not lost.
-        self.forward: Callable[[bytes], object] = self._early.append
+        self.forward: Callable[[bytes], object] = self._keep_early
         self.feeds: Link | None = None
         self.fed_by: Link | None = None
         self.conn: Connection | None = None
         self.lost = False
+        #: Reading is paused (by back-pressure, or while too much arrived before wiring).
+        self.paused = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)
-        self.transport.pause_reading()
+        # Reading starts at once: a client's first bytes are read while its upstream is still
+        # being dialled, and pausing then resuming would cost two system calls per socket.
         # No TCP_NODELAY here: uvloop and asyncio both set it on every TCP transport, and
         # get_extra_info("socket") costs more than the rest of this method under uvloop.
         self.transport.set_write_buffer_limits(high=_WRITE_HIGH)
+
+    def _keep_early(self, data: bytes) -> None:
+        self._early.append(data)
+        self._early_size += len(data)
+        if self._early_size > _HOLD_HIGH and not self.paused:
+            self.paused = True  # the Link resumes it once wired
+            self.transport.pause_reading()
 
     def data_received(self, data: bytes) -> None:
         self.forward(data)
@@ -99,6 +110,8 @@ class Side(asyncio.Protocol):
     def push(self, data: bytes) -> None:
         if not self.transport.is_closing():
             self.transport.write(data)
+            if self.fed_by is not None:
+                self.fed_by.sent += len(data)
 
     def finish(self, end: End) -> None:
         if self.conn is not None:
@@ -119,11 +132,14 @@ class Link:
         self.rng = conn.rng
         self.source = source
         self.sink = sink
+        #: Bytes read from the source, and written to the sink (for /metrics).
+        self.received = 0
+        self.sent = 0
+        self._counted = conn.counted
         self.stages: list[Stage] = []
         self._head: Outlet = sink
         self._held = 0
         self._sink_paused = False
-        self._source_paused = True
         self._started = False
         self._closed = False
         source.feeds = self
@@ -135,6 +151,7 @@ class Link:
     def start(self) -> None:
         early, eof = self.source.take_early()
         for data in early:
+            self.received += len(data)
             self._head.push(data)
         if eof:
             self._head.finish(End.EOF)
@@ -216,11 +233,23 @@ class Link:
         self._head = outlet
         if self._closed:
             self.source.forward = _drop
+        elif self._counted:
+            self.source.forward = self._count_in if self.stages else self._count_through
         elif self.stages:
             self.source.forward = outlet.push
         else:
             # The fast path: bytes go from data_received straight into the other socket.
             self.source.forward = self.sink.transport.write
+
+    def _count_in(self, data: bytes) -> None:
+        self.received += len(data)
+        self._head.push(data)
+
+    def _count_through(self, data: bytes) -> None:
+        n = len(data)
+        self.received += n
+        self.sent += n
+        self.sink.transport.write(data)
 
     def _replay(self, outlet: Outlet, items: list[Item]) -> None:
         for item in items:
@@ -232,15 +261,16 @@ class Link:
     def _sync_reading(self) -> None:
         if not self._started or self._closed:
             return
-        transport = self.source.transport
+        source = self.source
+        transport = source.transport
         if transport.is_closing():
             return
-        if self._source_paused:
+        if source.paused:
             if not self._sink_paused and self._held <= _HOLD_LOW:
-                self._source_paused = False
+                source.paused = False
                 transport.resume_reading()
         elif self._sink_paused or self._held > _HOLD_HIGH:
-            self._source_paused = True
+            source.paused = True
             transport.pause_reading()
 
 
@@ -253,11 +283,17 @@ class Connection:
         upstream: Side,
         toxics: Mapping[Stream, Sequence[Toxic]],
         *,
+        loop: asyncio.AbstractEventLoop,
         rng: random.Random,
         on_closed: Callable[[Connection], None],
+        labels: tuple[str, str, str] = ("", "", ""),
+        counted: bool = False,
     ) -> None:
-        self.loop = asyncio.get_running_loop()
+        self.loop = loop
         self.rng = rng
+        #: ``(proxy, listener, upstream)`` for /metrics; ``counted``: count bytes on the fast path.
+        self.labels = labels
+        self.counted = counted
         self.client = client
         self.upstream = upstream
         self.closed = False
@@ -285,11 +321,12 @@ class Connection:
             self.close()
         else:
             self._write_closed.add(sink)
+            if len(self._write_closed) == 2:
+                self.close()  # its FIN ends this direction too: no separate shutdown()
+                return
             transport = sink.transport
             if not transport.is_closing() and transport.can_write_eof():
                 transport.write_eof()
-            if len(self._write_closed) == 2:
-                self.close()
 
     def close(self, *, reset: bool = False, abort: bool = False) -> None:
         """End the connection: gracefully (flush, FIN), by abort, or with a TCP RST."""
@@ -312,3 +349,8 @@ class Connection:
             else:
                 transport.close()
         self._on_closed(self)
+        # Break the sides' references back to this connection and its links, so that reference
+        # counting frees it all now: cycles left for the garbage collector make it run often.
+        for side in (self.client, self.upstream):
+            side.conn = side.feeds = side.fed_by = None
+            side.forward = _drop

@@ -9,16 +9,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+from functools import partial
 from typing import Any
 
 from paychaos.faults.toxiproxy_server._addresses import (
     bind_listener,
     format_address,
     resolve_listen,
+    shown_as_go,
     split_host_port,
 )
 from paychaos.faults.toxiproxy_server._connection import Connection, Side
 from paychaos.faults.toxiproxy_server._errors import bad_request_body
+from paychaos.faults.toxiproxy_server._metrics import ProxyCollector
 from paychaos.faults.toxiproxy_server._toxics import STREAMS, Stream, Toxic
 
 log = logging.getLogger(__name__)
@@ -49,6 +52,19 @@ class _ClientSide(Side):
             self._proxy._gave_up(self)
 
 
+class _UpstreamSide(Side):
+    """The dialled socket: the connection is wired the moment it exists, not a loop turn later."""
+
+    def __init__(self, proxy: Proxy, client: _ClientSide) -> None:
+        super().__init__()
+        self._proxy = proxy
+        self._client = client
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        self._proxy._connected(self._client, self)
+
+
 class Proxy:
     """One proxy of the API. Mutated only from the event loop thread."""
 
@@ -60,6 +76,7 @@ class Proxy:
         *,
         rng: random.Random,
         allow_non_loopback: bool,
+        metrics: ProxyCollector | None = None,
     ) -> None:
         self.name = name
         self.listen = listen
@@ -69,9 +86,11 @@ class Proxy:
         self._upstream_addr = parse_upstream(upstream)
         self._rng = rng
         self._allow_non_loopback = allow_non_loopback
+        self._metrics = metrics
         self._server: asyncio.AbstractServer | None = None
+        self._loop: asyncio.AbstractEventLoop  # set by start(), before any connection can arrive
         self._connections: set[Connection] = set()
-        self._dialing: dict[_ClientSide, asyncio.Task[None]] = {}
+        self._dialing: dict[_ClientSide, asyncio.Task[Any]] = {}
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -92,11 +111,11 @@ class Proxy:
         if self.enabled:
             return
         family, sockaddr = await resolve_listen(self.listen, allow_non_loopback=self._allow_non_loopback)
-        sock = bind_listener(family, sockaddr, self.listen)
+        sock = bind_listener(family, sockaddr, shown_as_go(self.listen, sockaddr))
         bound = format_address(sock.getsockname())
-        loop = asyncio.get_running_loop()
+        loop = self._loop = asyncio.get_running_loop()
         try:
-            self._server = await loop.create_server(lambda: _ClientSide(self), sock=sock)
+            self._server = await loop.create_server(partial(_ClientSide, self), sock=sock)
         except BaseException:
             sock.close()
             raise
@@ -165,27 +184,49 @@ class Proxy:
     # Connections.
 
     def _accepted(self, client: _ClientSide) -> None:
-        self._dialing[client] = asyncio.get_running_loop().create_task(self._dial(client))
+        host, port = self._upstream_addr
+        loop = self._loop
+        # No coroutine of our own around the dial: _UpstreamSide.connection_made wires the
+        # connection, and the task's result only matters when the dial failed.
+        task = loop.create_task(loop.create_connection(partial(_UpstreamSide, self, client), host, port))
+        self._dialing[client] = task
+        task.add_done_callback(partial(self._dialled, client))
 
     def _gave_up(self, client: _ClientSide) -> None:
         task = self._dialing.pop(client, None)
         if task is not None:
             task.cancel()
 
-    async def _dial(self, client: _ClientSide) -> None:
-        host, port = self._upstream_addr
-        loop = asyncio.get_running_loop()
-        try:
-            _, upstream = await loop.create_connection(Side, host, port)
-        except Exception as exc:  # this task's top level: nobody awaits it to see an error
+    def _dialled(self, client: _ClientSide, task: asyncio.Task[Any]) -> None:
+        if task.cancelled():
+            return
+        exc = task.exception()
+        if exc is not None and self._dialing.pop(client, None) is not None:
             # Toxiproxy's answer to an unreachable upstream: accept, then close the client.
             log.info("proxy %s: cannot connect to upstream %s: %s", self.name, self.upstream, exc)
-            self._dialing.pop(client, None)
             client.transport.close()
-            return
+
+    def _connected(self, client: _ClientSide, upstream: Side) -> None:
         if self._dialing.pop(client, None) is None or client.lost:
             upstream.transport.close()
             return
-        conn = Connection(client, upstream, self.toxics, rng=self._rng, on_closed=self._connections.discard)
+        metrics = self._metrics
+        conn = Connection(
+            client,
+            upstream,
+            self.toxics,
+            loop=self._loop,
+            rng=self._rng,
+            on_closed=self._closed,
+            labels=(self.name, self.listen, self.upstream),
+            counted=metrics is not None,
+        )
         self._connections.add(conn)
+        if metrics is not None:
+            metrics.opened(conn)
         conn.start()
+
+    def _closed(self, conn: Connection) -> None:
+        self._connections.discard(conn)
+        if self._metrics is not None:
+            self._metrics.closed(conn)

@@ -12,6 +12,7 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
+from paychaos.faults.toxiproxy_server._addresses import resolve_tcp_addr
 from paychaos.faults.toxiproxy_server._errors import (
     ApiError,
     proxy_already_exists,
@@ -19,7 +20,8 @@ from paychaos.faults.toxiproxy_server._errors import (
     toxic_already_exists,
     toxic_not_found,
 )
-from paychaos.faults.toxiproxy_server._proxy import Proxy, parse_upstream
+from paychaos.faults.toxiproxy_server._metrics import ProxyCollector
+from paychaos.faults.toxiproxy_server._proxy import Proxy
 from paychaos.faults.toxiproxy_server._toxics import Toxic, merge_update, parse_toxic
 
 
@@ -42,10 +44,13 @@ class PopulateError(ApiError):
 
 
 class Registry:
-    def __init__(self, *, rng: random.Random, allow_non_loopback: bool) -> None:
+    def __init__(
+        self, *, rng: random.Random, allow_non_loopback: bool, metrics: ProxyCollector | None = None
+    ) -> None:
         self.lock = asyncio.Lock()
         self._rng = rng
         self._allow_non_loopback = allow_non_loopback
+        self._metrics = metrics
         self._proxies: dict[str, Proxy] = {}
 
     def all(self) -> list[Proxy]:
@@ -64,47 +69,64 @@ class Registry:
             spec.upstream,
             rng=self._rng,
             allow_non_loopback=self._allow_non_loopback,
+            metrics=self._metrics,
         )
 
     async def create(self, spec: ProxySpec) -> Proxy:
         if spec.name in self._proxies:
             raise proxy_already_exists()
         proxy = self._new(spec)
-        await proxy.check_listen(spec.listen)
         if spec.enabled:
             await proxy.start()
         self._proxies[spec.name] = proxy
         return proxy
 
     async def populate(self, specs: list[ProxySpec]) -> list[Proxy]:
-        """Create or replace each proxy; one whose listen and upstream are unchanged is kept as is.
+        """Toxiproxy 2.12's populate: add, keep or replace each proxy, in order.
 
-        Every spec is checked before anything changes, so a bad entry changes nothing.
+        A proxy that does not differ from the existing one of its name (see
+        :meth:`_differs`) is kept as it is: toxics, connections and enabled state. Any
+        other existing proxy of that name is stopped and replaced by a new one, without
+        toxics. The first failure ends it there: what was applied before stays applied,
+        and comes back with the error (:class:`PopulateError`).
         """
-        for spec in specs:
-            parse_upstream(spec.upstream)
-            await self._new(spec).check_listen(spec.listen)
         applied: list[Proxy] = []
         for spec in specs:
-            existing = self._proxies.get(spec.name)
-            if existing is not None:
-                if existing.listen == spec.listen and existing.upstream == spec.upstream:
-                    applied.append(existing)
-                    continue
-                existing.stop()
-                del self._proxies[spec.name]
-            proxy = self._new(spec)
             try:
-                if spec.enabled:
-                    await proxy.start()
+                applied.append(await self._add_or_replace(spec))
             except ApiError as exc:
                 raise PopulateError(exc, applied) from None
-            self._proxies[spec.name] = proxy
-            applied.append(proxy)
         return applied
 
+    @staticmethod
+    async def _differs(proxy: Proxy, listen: str, upstream: str) -> bool:
+        """Toxiproxy's test: another upstream, or a ``listen`` that resolves to another address
+        than the proxy's (which, once bound, is the bound one: ``localhost:0`` always differs)."""
+        return upstream != proxy.upstream or await resolve_tcp_addr(listen) != proxy.listen
+
+    async def _add_or_replace(self, spec: ProxySpec) -> Proxy:
+        existing = self._proxies.get(spec.name)
+        if existing is not None and not await self._differs(existing, spec.listen, spec.upstream):
+            return existing
+        proxy = self._new(spec)
+        if spec.enabled:
+            try:
+                await proxy.check_listen(spec.listen)
+            except ApiError as exc:
+                # Toxiproxy stops the old proxy before it finds the new address unusable; the
+                # loopback rule (a 400) is this server's own and refuses before anything changes.
+                if exc.status != 400 and existing is not None:
+                    existing.stop()
+                raise
+        if existing is not None:
+            existing.stop()
+        if spec.enabled:
+            await proxy.start()  # if it fails, the old proxy stays listed, stopped, as in Toxiproxy
+        self._proxies[spec.name] = proxy
+        return proxy
+
     async def update(self, proxy: Proxy, *, listen: str, upstream: str, enabled: bool) -> Proxy:
-        if listen != proxy.listen or upstream != proxy.upstream:
+        if await self._differs(proxy, listen, upstream):
             was_enabled = proxy.enabled
             await proxy.reconfigure(listen, upstream)
             if was_enabled and enabled:

@@ -25,9 +25,10 @@ from types import TracebackType
 from aiohttp import web
 
 from paychaos._aio import new_event_loop, serve_until_signalled
-from paychaos.faults.toxiproxy_server._addresses import bind_listener, resolve_listen
+from paychaos.faults.toxiproxy_server._addresses import bind_listener, resolve_listen, shown_as_go
 from paychaos.faults.toxiproxy_server._api import build_app
 from paychaos.faults.toxiproxy_server._errors import ApiError
+from paychaos.faults.toxiproxy_server._metrics import Metrics
 from paychaos.faults.toxiproxy_server._registry import Registry
 
 DEFAULT_PORT = 8474
@@ -39,7 +40,8 @@ class ToxiproxyServer:
     ``port=0`` picks a free port; :attr:`port` and :attr:`url` are the real ones
     once started. ``seed`` makes toxicity rolls, jitter and slicing reproducible.
     Every listener (the API's and each proxy's) must be a loopback address unless
-    ``allow_non_loopback`` is set.
+    ``allow_non_loopback`` is set. ``proxy_metrics`` and ``runtime_metrics`` serve
+    ``/metrics`` (Prometheus text), as Toxiproxy's flags of the same names do.
     """
 
     def __init__(
@@ -49,11 +51,15 @@ class ToxiproxyServer:
         *,
         seed: int | None = None,
         allow_non_loopback: bool = False,
+        proxy_metrics: bool = False,
+        runtime_metrics: bool = False,
     ) -> None:
         self.host = host
         self._port = port
         self.seed = seed
         self.allow_non_loopback = allow_non_loopback
+        self.proxy_metrics = proxy_metrics
+        self.runtime_metrics = runtime_metrics
         self._registry: Registry | None = None
         self._runner: web.AppRunner | None = None
 
@@ -77,15 +83,20 @@ class ToxiproxyServer:
         shown = f"[{self.host}]:{self._port}" if ":" in self.host else f"{self.host}:{self._port}"
         try:
             family, sockaddr = await resolve_listen(shown, allow_non_loopback=self.allow_non_loopback)
-            sock = bind_listener(family, sockaddr, shown)
+            sock = bind_listener(family, sockaddr, shown_as_go(shown, sockaddr))
         except ApiError as exc:
             if exc.status == 400:
                 raise ValueError(exc.message) from None
             raise OSError(exc.message) from None
         self._port = sock.getsockname()[1]
-        registry = Registry(rng=random.Random(self.seed), allow_non_loopback=self.allow_non_loopback)
+        metrics = Metrics(proxy=self.proxy_metrics, runtime=self.runtime_metrics)
+        registry = Registry(
+            rng=random.Random(self.seed),
+            allow_non_loopback=self.allow_non_loopback,
+            metrics=metrics.proxies,
+        )
         runner = web.AppRunner(
-            build_app(registry), access_log=None, handle_signals=False, shutdown_timeout=1.0
+            build_app(registry, metrics), access_log=None, handle_signals=False, shutdown_timeout=1.0
         )
         try:
             await runner.setup()
@@ -197,8 +208,17 @@ def serve(
     *,
     seed: int | None = None,
     allow_non_loopback: bool = False,
+    proxy_metrics: bool = False,
+    runtime_metrics: bool = False,
     on_ready: Callable[[ToxiproxyServer], None] | None = None,
 ) -> None:
     """Run a server in this thread until SIGINT or SIGTERM, then stop it cleanly."""
-    server = ToxiproxyServer(host, port, seed=seed, allow_non_loopback=allow_non_loopback)
+    server = ToxiproxyServer(
+        host,
+        port,
+        seed=seed,
+        allow_non_loopback=allow_non_loopback,
+        proxy_metrics=proxy_metrics,
+        runtime_metrics=runtime_metrics,
+    )
     serve_until_signalled(server, on_ready)

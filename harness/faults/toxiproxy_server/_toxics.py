@@ -25,13 +25,14 @@ STREAMS: tuple[Stream, ...] = ("upstream", "downstream")
 
 #: Toxic type → its integer attributes, in the order they are shown.
 ATTRIBUTES: Mapping[str, tuple[str, ...]] = {
-    "latency": ("latency", "jitter"),  # ms, ms
+    "latency": ("latency", "jitter"),  # ms, ms: whole ms, uniform on [latency - jitter, latency + jitter)
     "bandwidth": ("rate",),  # KB/s (1 KB = 1000 bytes, as Toxiproxy counts)
     "slow_close": ("delay",),  # ms
     "timeout": ("timeout",),  # ms; 0 = never close
     "reset_peer": ("timeout",),  # ms
     "slicer": ("average_size", "size_variation", "delay"),  # bytes, bytes, µs
     "limit_data": ("bytes",),  # bytes
+    "noop": (),  # passes everything through: Toxiproxy registers it, for tests
 }
 
 

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import urllib.error
+import urllib.request
 from typing import Any
 
 import pytest
 
+from paychaos.faults.toxiproxy_server import ServerThread
 from tests.harness.faults.toxiproxy_server.toxiproxy_helpers import (
+    WAIT,
     Api,
     Upstream,
     assert_refused,
@@ -33,6 +37,27 @@ def test_version(api: Api) -> None:
 def test_browsers_are_refused(api: Api) -> None:
     reply = api.call("GET", "/proxies", headers={"User-Agent": "Mozilla/5.0"})
     assert reply.status == 403
+
+
+def test_every_response_has_a_request_id(server: ServerThread) -> None:
+    ids = []
+    for path, agent, status in [
+        ("/version", "curl", 200),
+        ("/proxies/nope", "curl", 404),
+        ("/no/such/route", "curl", 404),
+        ("/proxies", "Mozilla/5.0", 403),
+    ]:
+        request = urllib.request.Request(server.url + path, headers={"User-Agent": agent})
+        try:
+            with urllib.request.urlopen(request, timeout=WAIT) as response:
+                got, headers = response.status, response.headers
+        except urllib.error.HTTPError as exc:
+            got, headers = exc.code, exc.headers
+        assert got == status
+        ids.append(headers["X-Toxiproxy-Request-Id"])
+    # Toxiproxy's are xids: 20 characters of base32hex, lowercase.
+    assert all(len(i) == 20 and set(i) <= set("0123456789abcdefghijklmnopqrstuv") for i in ids), ids
+    assert len(set(ids)) == len(ids)
 
 
 # Proxies.
@@ -221,6 +246,7 @@ def test_create_toxic_fills_in_toxiproxy_defaults(api: Api, proxy: dict[str, Any
         ("reset_peer", {"timeout": 0}),
         ("slicer", {"average_size": 0, "size_variation": 0, "delay": 0}),
         ("limit_data", {"bytes": 0}),
+        ("noop", {}),
     ],
 )
 def test_every_standard_toxic_type_is_accepted(
@@ -408,9 +434,50 @@ def test_populate_keeps_unchanged_proxies_and_replaces_changed_ones(
 def test_populate_errors_change_nothing(api: Api, body: Any, status: int, message: str | None) -> None:
     reply = api.post("/populate", body)
     assert reply.status == status
+    assert reply.body["proxies"] is None  # Toxiproxy's shape: nothing applied is null, not []
     if message is not None:
-        assert reply.body == error(status, message)
+        assert reply.body == error(status, message) | {"proxies": None}
     assert api.get("/proxies").body == {}
+
+
+def test_populate_of_nothing_is_201_with_null(api: Api) -> None:
+    reply = api.post("/populate", [])
+    assert (reply.status, reply.body) == (201, {"proxies": None})  # Go marshals the empty list as null
+
+
+def test_populate_keeps_a_proxy_whose_listen_names_the_same_address(api: Api, upstream: Upstream) -> None:
+    created = api.create_proxy("p", upstream.addr, listen="localhost:0")
+    api.add_toxic("p", "latency", latency=1)
+    port = port_of(created)
+    reply = api.post("/populate", [{"name": "p", "upstream": upstream.addr, "listen": f"localhost:{port}"}])
+    assert reply.status == 201
+    assert reply.body["proxies"][0] == api.get("/proxies/p").body
+    assert len(reply.body["proxies"][0]["toxics"]) == 1  # localhost:N is 127.0.0.1:N: kept
+    reply = api.post("/populate", [{"name": "p", "upstream": upstream.addr, "listen": "localhost:0"}])
+    assert reply.body["proxies"][0]["toxics"] == []  # port 0 is another address: replaced
+
+
+def test_populate_applies_the_entries_before_a_bad_one_and_returns_them(api: Api, upstream: Upstream) -> None:
+    reply = api.post(
+        "/populate",
+        [
+            {"name": "a", "upstream": upstream.addr, "listen": "127.0.0.1:0"},
+            {"name": "b", "upstream": upstream.addr, "listen": "local373"},
+            {"name": "c", "upstream": upstream.addr, "listen": "127.0.0.1:0"},
+        ],
+    )
+    assert reply.status == 500
+    assert reply.body["error"] == "listen tcp: address local373: missing port in address"
+    assert reply.body["status"] == 500
+    assert [p["name"] for p in reply.body["proxies"]] == ["a"]
+    assert list(api.get("/proxies").body) == ["a"]
+
+
+def test_a_port_conflict_names_the_address_as_resolved(api: Api, upstream: Upstream) -> None:
+    reply = api.post(
+        "/proxies", {"name": "x", "upstream": "127.0.0.1:1", "listen": f"localhost:{upstream.port}"}
+    )
+    assert reply.body == error(500, f"listen tcp 127.0.0.1:{upstream.port}: bind: address already in use")
 
 
 def test_populate_reports_a_bind_failure_with_what_it_applied(api: Api, upstream: Upstream) -> None:

@@ -25,9 +25,9 @@ from tests.harness.faults.toxiproxy_server.toxiproxy_helpers import (
 pytestmark = pytest.mark.integration  # real sockets: the embedded Toxiproxy, real services
 
 MS = 0.001
-# Timers may run late on a loaded 2-core machine, never early: tight below, looser above.
-EARLY = 3 * MS
-LATE = 60 * MS
+# Toxics are never early, and may be late by any amount on a loaded 2-core machine: timings
+# are checked from below only (test_toxic_timing.py has each toxic's nominal minimum). An
+# upper bound here only tells two behaviours apart, with the toxic's own delay as margin.
 
 
 def round_trip(client: socket.socket, server: socket.socket, payload: bytes = b"ping") -> float:
@@ -58,8 +58,7 @@ def test_latency_delays_data_by_latency_plus_minus_jitter(
     api.add_toxic("p", "latency", stream, latency=80, jitter=20)
     client, server = open_pair(proxy, upstream)
     for _ in range(5):
-        elapsed = round_trip(client, server)
-        assert 60 * MS - EARLY <= elapsed <= 100 * MS + LATE
+        assert round_trip(client, server) >= 60 * MS
 
 
 def test_latency_does_not_delay_the_connect(api: Api, proxy: dict[str, Any], upstream: Upstream) -> None:
@@ -67,11 +66,11 @@ def test_latency_does_not_delay_the_connect(api: Api, proxy: dict[str, Any], ups
     api.add_toxic("p", "latency", "downstream", latency=400)
     start = time.perf_counter()
     client, server = open_pair(proxy, upstream)
-    assert time.perf_counter() - start < 200 * MS
+    assert time.perf_counter() - start < 400 * MS  # delayed, it would take the latency at least
     start = time.perf_counter()
     server.sendall(b"x")
     assert recv_exactly(client, 1) == b"x"
-    assert 400 * MS - EARLY <= time.perf_counter() - start <= 400 * MS + LATE
+    assert time.perf_counter() - start >= 400 * MS
 
 
 def test_latency_toxics_compose_in_a_chain(api: Api, proxy: dict[str, Any], upstream: Upstream) -> None:
@@ -81,7 +80,7 @@ def test_latency_toxics_compose_in_a_chain(api: Api, proxy: dict[str, Any], upst
     start = time.perf_counter()
     server.sendall(b"x")
     assert recv_exactly(client, 1) == b"x"
-    assert 120 * MS - EARLY <= time.perf_counter() - start <= 120 * MS + LATE
+    assert time.perf_counter() - start >= 120 * MS
 
 
 def test_latency_with_jitter_keeps_the_byte_stream_intact(
@@ -103,8 +102,7 @@ def test_bandwidth_limits_the_rate(api: Api, proxy: dict[str, Any], upstream: Up
     server.sendall(payload)
     assert recv_exactly(client, len(payload)) == payload
     elapsed = time.perf_counter() - start
-    rate = len(payload) / elapsed
-    assert 0.85 * 500_000 <= rate <= 1.15 * 500_000, f"{rate:.0f} B/s"
+    assert elapsed >= len(payload) / 500_000, f"{len(payload) / elapsed:.0f} B/s"
 
 
 def test_slow_close_delays_the_close_not_the_data(
@@ -116,9 +114,9 @@ def test_slow_close_delays_the_close_not_the_data(
     server.sendall(b"bye")
     server.close()
     assert recv_exactly(client, 3) == b"bye"
-    assert time.perf_counter() - start < 100 * MS
+    assert time.perf_counter() - start < 200 * MS  # held with the close, it would take 200 ms
     assert recv_until_eof(client) == b""
-    assert 200 * MS - EARLY <= time.perf_counter() - start <= 200 * MS + LATE
+    assert time.perf_counter() - start >= 200 * MS
 
 
 def test_timeout_holds_data_then_closes_after_the_timeout(
@@ -129,7 +127,7 @@ def test_timeout_holds_data_then_closes_after_the_timeout(
     client, server = open_pair(proxy, upstream)
     server.sendall(b"never seen")
     assert recv_until_eof(client) == b""  # no data, then the close
-    assert 250 * MS - EARLY <= time.perf_counter() - start <= 250 * MS + LATE
+    assert time.perf_counter() - start >= 250 * MS
     assert recv_until_eof(server) == b""  # the whole connection is gone
 
 
@@ -163,7 +161,7 @@ def test_reset_peer_waits_its_timeout(api: Api, proxy: dict[str, Any], upstream:
     server.sendall(b"hello")
     with pytest.raises(ConnectionResetError):
         recv_until_eof(client)
-    assert 150 * MS - EARLY <= time.perf_counter() - start <= 150 * MS + LATE
+    assert time.perf_counter() - start >= 150 * MS
 
 
 def test_limit_data_closes_after_exactly_n_bytes(api: Api, proxy: dict[str, Any], upstream: Upstream) -> None:
@@ -191,6 +189,18 @@ def test_slicer_delivers_the_same_bytes_in_pieces(
     assert len(pieces) >= 8, [len(p) for p in pieces]  # ~17 expected; coalescing allowed
 
 
+def test_noop_passes_everything(api: Api, proxy: dict[str, Any], upstream: Upstream) -> None:
+    api.add_toxic("p", "noop", "upstream")
+    api.add_toxic("p", "noop", "downstream")
+    client, server = open_pair(proxy, upstream)
+    payload = os.urandom(1 << 20)
+    client.sendall(payload)
+    assert recv_exactly(server, len(payload)) == payload
+    server.sendall(payload[::-1])
+    server.close()
+    assert recv_until_eof(client) == payload[::-1]
+
+
 def test_toxicity_applies_to_about_that_share_of_connections(
     api: Api, proxy: dict[str, Any], upstream: Upstream
 ) -> None:
@@ -211,20 +221,20 @@ def test_toxic_added_and_removed_on_an_open_connection(
     api: Api, proxy: dict[str, Any], upstream: Upstream
 ) -> None:
     client, server = open_pair(proxy, upstream)
-    assert round_trip(client, server) < 50 * MS
+    assert round_trip(client, server) < 150 * MS
     api.add_toxic("p", "latency", latency=150)
-    assert 150 * MS - EARLY <= round_trip(client, server) <= 150 * MS + LATE
+    assert round_trip(client, server) >= 150 * MS
     api.remove_toxic("p", "latency_downstream")
-    assert round_trip(client, server) < 50 * MS
+    assert round_trip(client, server) < 150 * MS  # still delayed, it would take 150 ms at least
 
 
 def test_toxic_update_reaches_an_open_connection(api: Api, proxy: dict[str, Any], upstream: Upstream) -> None:
     api.add_toxic("p", "latency", latency=50)
     client, server = open_pair(proxy, upstream)
-    assert 50 * MS - EARLY <= round_trip(client, server) <= 50 * MS + LATE
+    assert round_trip(client, server) >= 50 * MS
     reply = api.post("/proxies/p/toxics/latency_downstream", {"attributes": {"latency": 200}})
     assert reply.status == 200
-    assert 200 * MS - EARLY <= round_trip(client, server) <= 200 * MS + LATE
+    assert round_trip(client, server) >= 200 * MS
 
 
 def test_limit_data_added_mid_stream_counts_from_then(
