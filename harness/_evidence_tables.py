@@ -130,6 +130,7 @@ TABLES: dict[str, tuple[tuple[str, str, str], ...]] = {
     ),
     "payout_requests": (
         ("instruction", "text", "the payout instruction, as the ledger's payouts name it"),
+        ("key", "text", "the client's idempotency key (ties the request to the client operations)"),
         ("account", "text", "the account to pay from"),
         ("amount", "bigint", ""),
         ("state", "text", "the target's own word"),
@@ -137,6 +138,13 @@ TABLES: dict[str, tuple[tuple[str, str, str], ...]] = {
         ("channel", "text", "the channel that paid, or was last tried"),
         ("created_at", "timestamptz", ""),
         ("updated_at", "timestamptz", ""),
+    ),
+    "payout_attempts": (
+        ("instruction", "text", "the payout instruction, as payout_requests name it"),
+        ("channel", "text", "the channel tried"),
+        ("action", "text", "what the payment service did there, in its own word (send, settle, …)"),
+        ("outcome", "text", "what came of it, in its own word (paid, timeout, declined, …)"),
+        ("at", "timestamptz", ""),
     ),
 }
 
@@ -159,6 +167,13 @@ INDEXES: tuple[tuple[str, str], ...] = (
     ("postings", "account"),
     ("deliveries", "event_id"),
     ("notifications", "event_id"),
+    # the story of a violator's order in its example (harness/invariants/_violations.py)
+    ("history", "payment_id"),
+    ("deliveries", "order_id"),
+    ("notifications", "order_id"),
+    ("fulfilments", "order_id"),
+    ("payout_requests", "instruction"),
+    ("payout_attempts", "instruction"),
 )
 
 # Loaded by the harness itself, from the run's own journals.

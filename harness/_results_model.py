@@ -84,6 +84,15 @@ class ExperimentRecord(_Record):
     """Whether --quick scaled the load and fault times down."""
 
 
+class CurrencyRecord(_Record):
+    """The currency a target's amounts are in (its target.yaml's currency)."""
+
+    code: Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
+    """ISO 4217 code, e.g. USD, EUR, CNY."""
+    minor_unit: Annotated[int, Field(ge=0, le=4)]
+    """Decimal places of the minor unit: 2 for cents, 0 for JPY, 3 for KWD."""
+
+
 class TargetRecord(_Record):
     """The system under test."""
 
@@ -91,6 +100,9 @@ class TargetRecord(_Record):
     """The target's name (from its target.yaml)."""
     defects: list[str]
     """Defect switches that were on: the experiment's target.defects, then each --defect."""
+    currency: CurrencyRecord | None = None
+    """What the evidence's amounts (whole minor units) are in, for people: 9107 is 91.07 CNY. null when
+    the target declares no currency; absent in the results of a paychaos that did not record it."""
 
 
 class PhaseRecord(_Record):
@@ -214,6 +226,53 @@ class VerdictRecord(_Record):
     """Its parameters, defaults filled in."""
     details: VerdictDetails
     """Extra data; the slo invariant puts its per-phase table in details.phases."""
+    exported: MaybeAbsent[NonNegative] = None
+    """Violated invariants: how many of its violators the run wrote to violations.csv and
+    violations.jsonl (fewer than count: see violations.error). Absent when none were written."""
+
+
+class ViolationsRecord(_Record):
+    """Every violator of every violated invariant, one row each, in two files beside results.json
+    (invariants[].examples keep the first 20 only)."""
+
+    csv: str
+    """violations.csv, relative to the run folder. Columns: invariant, problem (what went wrong),
+    order_id, payment_id, instruction (a payout's), account, item (the record at fault when it is none
+    of those), amount (the money that would move to put it right, in the target's currency),
+    amount_minor (the same in minor units), amounts (the violation's other amounts), remedy (what would
+    put it right)."""
+    jsonl: str
+    """violations.jsonl, relative to the run folder: the same, one JSON object a line, amounts as an
+    object, and the violator's own evidence (minor units) under evidence."""
+    rows: NonNegative
+    """Violators written (the sum of invariants[].exported)."""
+    error: str | None
+    """Which violators the files lack, and why (violations-error.txt); null when they have every one."""
+
+
+class SettlePoll(_Record):
+    """One round of the settle phase, over one fresh snapshot of the evidence."""
+
+    at: float
+    """When the snapshot was taken, seconds after the heal (settle.healed_at)."""
+    violations: dict[str, NonNegative | None]
+    """Each eventual invariant checked in this round, by name: its violations in the snapshot (0: it
+    held); null if it could not be checked. One that held in an earlier round, or whose deadline had
+    passed, is not checked again."""
+
+
+class SettleRecord(_Record):
+    """The settle phase: after the heal, the eventual invariants checked round after round (every
+    settle.poll) until each held or its deadline passed."""
+
+    healed_at: float
+    """When every fault was healed (epoch seconds): time zero of polls[].at, deadlines and
+    invariants[].converged_after."""
+    deadlines: dict[str, Annotated[float, Field(ge=0)]]
+    """Each eventual invariant, by name: seconds after the heal by which it must hold (its within, at
+    most settle.timeout)."""
+    polls: list[SettlePoll]
+    """Each round, in order (as far as the run got)."""
 
 
 class CoverageRecord(_Record):
@@ -265,6 +324,76 @@ class Versions(_OpenRecord):
     """The load generator."""
 
 
+class ComparedFigures(_Record):
+    """One run's figures in one phase (``paychaos.compare``): exact, from its history."""
+
+    operations: NonNegative
+    """Client operations started in the phase."""
+    seconds: float | None
+    """How long the phase lasted, within the load; null if it had no length."""
+    throughput: float | None
+    """Operations started per second."""
+    error_rate: float | None
+    """Failed or unknown, expected refusals excluded, as a fraction of all."""
+    p50: float | None
+    """Latency in seconds (from when it was due, in an open loop)."""
+    p95: float | None
+    """Latency in seconds."""
+    p99: float | None
+    """Latency in seconds."""
+
+
+class ComparedPhase(_Record):
+    """One phase of this run and of its baseline, side by side."""
+
+    phase: Literal["steady", "fault", "recovery", "all"]
+    """steady: before the first fault; fault: until the last heal; recovery: after it; all: the whole load."""
+    run: ComparedFigures | None
+    """This run's figures; null if none of its operations started in the phase."""
+    baseline: ComparedFigures | None
+    """The baseline's figures; null if none of its operations started in the phase."""
+
+
+class BaselineVerdict(_Record):
+    """One invariant's verdict in the baseline run."""
+
+    invariant: str
+    """Its name."""
+    status: InvariantStatus
+    """holds, violated or could_not_check."""
+    count: NonNegative
+    """Violations found."""
+
+
+class BaselineRecord(_Record):
+    """The run this one was compared with (--baseline RUN_DIR, or the experiment's baseline), and both
+    runs' figures per phase (what `paychaos compare BASELINE RUN` prints)."""
+
+    run_dir: str
+    """The baseline's run folder, as the run was given it (or made it)."""
+    link: str
+    """The same folder, relative to this run's folder."""
+    run_id: str
+    """The baseline's run id."""
+    auto: bool
+    """Whether this run made it first (baseline: auto): the experiment without its faults, same load, same
+    seed."""
+    experiment: str
+    """The baseline's experiment name."""
+    verdict: VerdictWord
+    """The baseline's verdict."""
+    faults: NonNegative
+    """Faults the baseline applied."""
+    split: Literal["own faults", "this run's faults", "no faults"]
+    """Where the baseline's phases begin and end: at its own faults; at this run's (it applied none: same
+    seconds after its load started, so its fault phase is the same stretch of load without the fault); or
+    nowhere (neither applied a fault: all is steady)."""
+    phases: list[ComparedPhase]
+    """Each phase either run has operations in (steady, fault, recovery), then all."""
+    invariants: list[BaselineVerdict]
+    """The baseline's verdicts."""
+
+
 class Results(_Record):
     """What one run of `paychaos run` found, written to <run dir>/results.json at the end of every run,
     whatever happened (completed, aborted by a guard, failed, interrupted). Times named *_at or
@@ -279,7 +408,7 @@ class Results(_Record):
     """The version of this format. It changes only when a field changes meaning or goes away."""
     run_id: Annotated[str, Field(min_length=1)]
     """The run's folder name under the experiment's report.out: <local time YYYYMMDD-HHMMSS>-<experiment
-    name>[-<n>]."""
+    name>[-baseline][-<n>] (-baseline: a run without the experiment's faults, --no-faults)."""
     status: Status
     """How the run ended. completed: every phase ran; aborted: a guard tripped, injection stopped and
     every fault healed, then the invariants were still checked; interrupted: Ctrl-C or SIGTERM; error:
@@ -327,6 +456,13 @@ class Results(_Record):
     invariants: list[VerdictRecord]
     """One verdict per invariant of the experiment, in the experiment's order; empty if the run ended
     before verifying."""
+    violations: ViolationsRecord | None = None
+    """Where every violator is listed, with what would put it right; null if the run ended before
+    verifying; absent in the results of a paychaos that did not record it."""
+    settle: SettleRecord | None = None
+    """How the eventual invariants converged after the heal: each settle round's violations. null if the
+    run ended before its settle phase began; absent in the results of a paychaos that did not record
+    it."""
     coverage: list[CoverageRecord]
     """What the run made the stack do, counted after the checks (paychaos's counters from the evidence
     tables, then the target's own), each with the experiment's requirement if it has one; empty if the
@@ -336,6 +472,9 @@ class Results(_Record):
     versions: Versions
     """Versions of what ran: always paychaos and python; postgresql and locust once the steady state was
     checked."""
+    baseline: BaselineRecord | None = None
+    """The run this one was compared with, and both runs' figures per phase; null if it had no baseline
+    (or the comparison could not be made); absent in the results of a paychaos that did not record it."""
 
 
 # -- history/*.jsonl -----------------------------------------------------------------------------

@@ -14,7 +14,7 @@ import time
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import click
 from rich.console import Console
@@ -65,6 +65,15 @@ def cli() -> None:
 )
 @click.option("--junit", type=click.Path(path_type=Path), help="also write the JUnit XML here")
 @click.option("--json", "json_out", type=click.Path(path_type=Path), help="also write results.json here")
+@click.option(
+    "--baseline",
+    metavar="RUN_DIR|auto",
+    help="compare with this run folder (e.g. the last release's run), or auto: run the experiment without "
+    "its faults first (overrides the experiment's baseline)",
+)
+@click.option(
+    "--no-faults", is_flag=True, help="leave the experiment's faults out (what --baseline auto runs first)"
+)
 def run(
     experiment: Path,
     defects: tuple[str, ...],
@@ -77,6 +86,8 @@ def run(
     keep: bool,
     junit: Path | None,
     json_out: Path | None,
+    baseline: str | None,
+    no_faults: bool,
 ) -> None:
     """Run EXPERIMENT against its target and say whether every invariant held.
 
@@ -100,6 +111,8 @@ def run(
         db=db,
         docker=not no_docker,
         keep=keep,
+        baseline=None if baseline is None else "auto" if baseline == "auto" else Path(baseline),
+        faults=not no_faults,
     )
     with interruptible():
         result = run_experiment(file, options, console)
@@ -110,6 +123,10 @@ def run(
     console.print(f"[{colour}]{word}[/] {file.experiment.name}: {run_summary(results)}", highlight=False)
     report = folder.report
     console.print(f"report: {report if report.exists() else result.run_dir}", highlight=False)
+    if results.baseline is not None:
+        base = results.baseline
+        console.print(f"baseline: {base.run_dir} ({base.verdict}); side by side: "
+                      f"paychaos compare {base.run_dir} {result.run_dir}", highlight=False)  # fmt: skip
     for wanted, written in (
         (junit, folder.junit),
         (json_out, folder.results),
@@ -132,6 +149,72 @@ def report(run_dir: Path) -> None:
     results = rebuild(run_dir)
     click.echo(f"{RunDir(run_dir).report}  ({results['verdict']})")
     raise _Exit(int(results["exit_code"]))
+
+
+@cli.command("compare")
+@click.argument("run_a", type=click.Path(path_type=Path))
+@click.argument("run_b", type=click.Path(path_type=Path))
+@click.option(
+    "--json",
+    "json_out",
+    is_flag=False,
+    flag_value="-",
+    default=None,
+    metavar="[PATH]",
+    help="the comparison as JSON: on stdout instead of the tables, or into PATH",
+)
+def compare(run_a: Path, run_b: Path, json_out: str | None) -> None:
+    """Two runs side by side: throughput, error rate and p50/p95/p99 latency per phase (steady, fault,
+    recovery, all) and every invariant's verdict, with the change from RUN_A (the reference, e.g. a
+    baseline) to RUN_B.
+
+    A run that applied no fault is split at the other's fault times. Exit code: 0 compared (whatever
+    the figures), 2 a folder is no finished run.
+    """
+    import json
+
+    from paychaos.compare import compare_runs
+
+    comparison = compare_runs(run_a, run_b)
+    data = comparison.as_json()
+    if json_out == "-":
+        click.echo(json.dumps(data, indent=2))
+        return
+    if json_out is not None:
+        Path(json_out).parent.mkdir(parents=True, exist_ok=True)
+        Path(json_out).write_text(json.dumps(data, indent=2) + "\n")
+    _print_comparison(Console(soft_wrap=True), comparison)
+
+
+def _print_comparison(console: Console, comparison: Any) -> None:
+    from paychaos.compare import LABELS, METRICS, format_change, format_value, worse
+
+    sides = (("A", comparison.a, comparison.a_split), ("B", comparison.b, comparison.b_split))
+    for label, side, split in sides:
+        faults = f"{side.faults_applied} fault(s)" if side.faults_applied else "no faults"
+        split_at = "; split at the other run's fault times" if split == "the other run's faults" else ""
+        word = outcome_word(side.results.get("exit_code", 3), side.verdict)
+        console.print(f"[bold]{label}[/] {side.path}  {side.name}, {word}, {faults}{split_at}",
+                      highlight=False)  # fmt: skip
+    for note in comparison.notes:
+        console.print(f"[yellow]note:[/] {note}", highlight=False)
+    table = Table("phase", "metric", "A", "B", "change (B − A)", header_style="bold", box=None)
+    for pair in comparison.phases:
+        a_ops, b_ops = (None if f is None else f.operations for f in (pair.a, pair.b))
+        table.add_row(pair.phase, "operations", "—" if a_ops is None else f"{a_ops:,}",
+                      "—" if b_ops is None else f"{b_ops:,}", "", end_section=False)  # fmt: skip
+        for metric in METRICS:
+            a, b = pair.values(metric)
+            change = format_change(metric, a, b)
+            table.add_row("", LABELS[metric], format_value(metric, a), format_value(metric, b),
+                          f"[red]{change}[/]" if worse(metric, a, b) else change,
+                          end_section=metric == METRICS[-1])  # fmt: skip
+    console.print(table)
+    verdicts = Table("invariant", "A", "B", header_style="bold", box=None)
+    for v in comparison.invariants:
+        a, b = (("—" if s is None else status_mark(*s)) for s in (v.a, v.b))
+        verdicts.add_row(v.invariant, a, f"[red]{b}[/]" if b != a else b)
+    console.print(verdicts)
 
 
 @cli.command("verify")

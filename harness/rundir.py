@@ -50,6 +50,9 @@ class RunDir:
     EVIDENCE_ERROR = "evidence-error.txt"  # why the evidence could not be saved
     MANIFEST = "manifest.json"  # in EVIDENCE: what was saved, and what was checked over it
     TABLE_SUFFIX = ".csv.gz"  # an evidence table: CSV with a header line, gzipped
+    VIOLATIONS_CSV = "violations.csv"  # every violator of every violated invariant, with its remedy
+    VIOLATIONS_JSONL = "violations.jsonl"  # the same, one JSON object a line, with its evidence
+    VIOLATIONS_ERROR = "violations-error.txt"  # which violators the files lack, and why
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
@@ -141,6 +144,18 @@ class RunDir:
     @property
     def manifest(self) -> Path:
         return self.evidence / self.MANIFEST
+
+    @property
+    def violations_csv(self) -> Path:
+        return self.path / self.VIOLATIONS_CSV
+
+    @property
+    def violations_jsonl(self) -> Path:
+        return self.path / self.VIOLATIONS_JSONL
+
+    @property
+    def violations_error(self) -> Path:
+        return self.path / self.VIOLATIONS_ERROR
 
     def evidence_table(self, table: str) -> Path:
         """Where the evidence table ``table`` is saved."""

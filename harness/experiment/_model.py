@@ -537,6 +537,12 @@ class Experiment(_Model):
     )
     report: Report = Report()
     quick: Quick = Quick()
+    baseline: Literal["auto"] | PathText | None = Field(
+        default=None,
+        description="a run to compare with (paychaos compare, the report, the slo invariant's vs_baseline): "
+        "auto runs this experiment once without its faults first (same load, same seed, a run folder of its "
+        "own); or a run folder, relative to this file. --baseline overrides it",
+    )
 
     @model_validator(mode="after")
     def _quick_fits_the_load(self) -> Experiment:

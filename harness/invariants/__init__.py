@@ -26,6 +26,7 @@ from paychaos.invariants._checking import (
 from paychaos.invariants._coverage import Count, count
 from paychaos.invariants._replay import Replay, replay_run
 from paychaos.invariants._store import EvidenceStore
+from paychaos.invariants._violations import Exported, Violators, export_violations
 
 __all__ = [
     "REGISTRY",
@@ -34,13 +35,16 @@ __all__ = [
     "Evidence",
     "EvidenceStore",
     "EvidenceUnavailable",
+    "Exported",
     "InvariantDef",
     "Replay",
     "RunWindow",
     "Verdict",
+    "Violators",
     "check_one",
     "count",
     "defaults",
+    "export_violations",
     "invariant",
     "never_checked",
     "read_only",

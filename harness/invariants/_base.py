@@ -41,12 +41,14 @@ class Verdict:
     converged_after: float | None = None  # eventual: seconds after the heal until it held
     params: dict[str, Any] = field(default_factory=dict)
     details: dict[str, Any] = field(default_factory=dict)  # e.g. the SLO's per-phase table
+    exported: int | None = None  # violators written to violations.csv and .jsonl (None: none written)
 
     def as_json(self) -> dict[str, Any]:
         return {
             "invariant": self.invariant, "status": self.status, "count": self.count,
             "examples": self.examples[:MAX_EXAMPLES], "reason": self.reason, "checked": self.checked,
             "converged_after": self.converged_after, "params": self.params, "details": self.details,
+            **({"exported": self.exported} if self.exported is not None else {}),
         }  # fmt: skip
 
 
@@ -178,36 +180,96 @@ def unavailable(where: str, exc: BaseException, limit: float, statement: float) 
     return EvidenceUnavailable(f"{where}: {type(exc).__name__}: {exc}{hint}")
 
 
-def found(
-    ev: Evidence, name: str, violators: str, examples: str, checked: int | None, summary: str, *args: Any
-) -> Verdict:
-    """Count every row of ``violators`` and keep the first few, each with the evidence ``examples`` adds.
-
-    ``violators`` is a query over the evidence tables; ``examples`` is the
-    select list of one example, reading the violator's columns as ``v.*``,
-    evaluated for the kept rows only (evidence lookups are the costly part).
-    """
-    rows = ev.sql(
-        f"""WITH v AS MATERIALIZED ({violators})
-            SELECT (SELECT count(*) FROM v) AS _total, {examples}
-            FROM (SELECT * FROM v ORDER BY 1, 2 LIMIT {MAX_EXAMPLES}) v ORDER BY 2, 3""",
-        *args,
-    )
-    if not rows:
-        return Verdict(name, "holds", checked=checked)
-    total = int(rows[0]["_total"])
-    for row in rows:
-        del row["_total"]
-    return Verdict(
-        name, "violated", count=total, examples=rows, checked=checked, reason=summary.format(n=total)
-    )
-
-
 class NoParams(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 Check = Callable[[Evidence, Any], Verdict]
+
+
+@dataclass(frozen=True)
+class Unit:
+    """What an invariant's ``checked`` count counts: ``Unit("order", "orders").of(4812)`` → "4,812 orders"."""
+
+    one: str
+    many: str
+
+    def of(self, n: int) -> str:
+        return f"{n:,} {self.one if n == 1 else self.many}"
+
+
+ITEMS = Unit("item", "items")
+
+
+@dataclass(frozen=True)
+class Wording:
+    """How an invariant is said to people: its promise in one sentence, and the unit of its ``checked``."""
+
+    promise: str
+    unit: Unit = ITEMS
+
+
+# Each built-in invariant's promise, said once: the report, JUnit and the README's invariant table
+# ("holds when", a test keeps it the same) all say this. The unit is what the check's ``checked``
+# count counts (the query behind it is in the check).
+WORDING: dict[str, Wording] = {
+    "exactly_once_debit": Wording(
+        "No order has more than one net debit, and every payment that succeeded has one.",
+        Unit("posted debit", "posted debits")),
+    "eventual_refund": Wording(
+        "Every debit of a payment that did not succeed is refunded, in full.",
+        Unit("posted debit", "posted debits")),
+    "merchant_notified": Wording(
+        "Every succeeded payment reached the merchant, and no order was fulfilled twice.",
+        Unit("succeeded payment", "succeeded payments")),
+    "no_stuck_orders": Wording(
+        "Every order ends (no order paying forever), and none the shop accepted vanished.",
+        Unit("order", "orders")),
+    "no_double_payout": Wording(
+        "No payout instruction was paid on more than one channel.", Unit("posted payout", "posted payouts")),
+    "conservation": Wording(
+        "Every transaction's postings sum to zero, every balance equals its postings, and each posting's "
+        "balance follows from the one before.", Unit("account", "accounts")),
+    "credit_limit": Wording(
+        "No account ever went past its credit line, at any posting.", Unit("credit line", "credit lines")),
+    "amount_integrity": Wording(
+        "Charged = amount − a discount within the caps in force, and that is what was debited.",
+        Unit("payment", "payments")),
+    "idempotent_replay": Wording(
+        "Retries under one key got one payment; a key reused for another request was refused.",
+        Unit("keyed operation", "keyed operations")),
+    "refund_integrity": Wording(
+        "Every refund gives back a posted debit, to the account debited (in the postings too), never more "
+        "than it; a refunded payment is given back in full.", Unit("posted refund", "posted refunds")),
+    "payments_match_ledger": Wording(
+        "A payment that succeeded holds exactly one debit of what it charged; a failed or refunded one holds "
+        "nothing; none is left pending; every entry's postings moved what it says.",
+        Unit("payment", "payments")),
+    "orders_match_payments": Wording(
+        "An order is paid exactly when its payment succeeded, failed when none went through, refunded when "
+        "it was refunded.", Unit("order", "orders")),
+    "payouts_match_ledger": Wording(
+        "A payout marked paid left exactly once, for its amount; one marked failed never left; none is left "
+        "pending.", Unit("payout request", "payout requests")),
+    "fulfilled_once": Wording(
+        "Every order whose payment succeeded is fulfilled exactly once; none is fulfilled unpaid.",
+        Unit("succeeded payment", "succeeded payments")),
+    "webhook_authenticity": Wording(
+        "The shop accepted no notification that is not true (a payment that does not exist, another "
+        "order's, a false outcome), and no forged request changed an order.",
+        Unit("forged request", "forged requests")),
+    "notifications_settled": Wording(
+        "Every notification the stack sent was acknowledged in the end, and the receiver has it.",
+        Unit("notification sent", "notifications sent")),
+    "clients_told_the_truth": Wording(
+        "What a client was told as final holds: told paid, its order was paid; told failed, no money went.",
+        Unit("final answer", "final answers")),
+    "slo": Wording(
+        "Error rate and latency percentiles stay within limits in each phase (steady, fault, recovery).",
+        Unit("operation", "operations")),
+    "sql": Wording("A query of yours returns no rows.", Unit("row", "rows")),
+    "python": Wording("A function of yours (`module:function`) returns no violations."),
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -219,6 +281,8 @@ class InvariantDef:
     eventual: bool = False
     needs: tuple[str, ...] = ()  # evidence tables it reads (the history is always there)
     default: bool = False  # checked when an experiment names no invariants
+    promise: str = ""  # what holds when it holds, in one sentence (WORDING; else its description)
+    unit: Unit = ITEMS  # what its ``checked`` count counts
 
     def run(self, evidence: Evidence, params: dict[str, Any]) -> Verdict:
         """Check with the given (unvalidated) parameters; missing evidence raises EvidenceUnavailable."""
@@ -237,11 +301,15 @@ def invariant(
     needs: tuple[str, ...] = (),
     default: bool = False,
 ) -> Callable[[Check], Check]:
-    """Register a built-in invariant; its docstring's first line is its description."""
+    """Register a built-in invariant; its docstring's first line is its description, and WORDING says
+    its promise and unit."""
 
     def register(check: Check) -> Check:
         doc = (check.__doc__ or "").strip().splitlines()
-        REGISTRY[name] = InvariantDef(name, doc[0] if doc else "", check, params, eventual, needs, default)
+        description = doc[0] if doc else ""
+        wording = WORDING.get(name, Wording(description))
+        REGISTRY[name] = InvariantDef(name, description, check, params, eventual, needs, default,
+                                      wording.promise, wording.unit)  # fmt: skip
         return check
 
     return register

@@ -13,7 +13,7 @@ started and kills the python ones running, so the run stops at once.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -62,22 +62,34 @@ def check_one(one: Check, evidence: Evidence, definition: InvariantDef | None = 
     return verdict
 
 
-def settle(checks: list[Check], evidence: Evidence, *, timeout: float, poll: float) -> dict[int, Verdict]:
+def settle(
+    checks: list[Check],
+    evidence: Evidence,
+    *,
+    timeout: float,
+    poll: float,
+    on_round: Callable[[float, dict[int, Verdict]], None] | None = None,
+) -> dict[int, Verdict]:
     """Poll the eventual invariants (refreshing the evidence each round) until each holds or its
-    deadline passes; return their verdicts by index into ``checks``."""
+    deadline passes; return their verdicts by index into ``checks``. ``on_round`` is told, after each
+    round, when its snapshot was taken (epoch seconds) and the verdicts checked in it."""
     healed = evidence.window.healed_at
     deadlines = {i: d for i, c in enumerate(checks) if (d := c.deadline(healed, timeout)) is not None}
     latest: dict[int, Verdict] = {}
     while deadlines:
         evidence.store.refresh()
         now = time.time()
+        checked: dict[int, Verdict] = {}
         for i, deadline in deadlines.items():
             if i in latest and (latest[i].status == "holds" or now > deadline):
                 continue
-            latest[i] = check_one(checks[i], evidence)
+            latest[i] = checked[i] = check_one(checks[i], evidence)
             if latest[i].status == "holds":
                 latest[i].converged_after = round(time.time() - healed, 3)
-        if all(v.status == "holds" for v in latest.values()) or now > max(deadlines.values()):
+        if on_round is not None and checked:
+            on_round(now, checked)
+        # done when each held or is past its deadline (it is not checked again): no round left to wait for
+        if all(latest[i].status == "holds" or now > deadline for i, deadline in deadlines.items()):
             break
         time.sleep(poll)
     return latest

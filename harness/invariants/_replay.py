@@ -13,6 +13,10 @@ refreshes: the tables the target could not provide stay unprovided, with the
 run's reasons. An invariant that reads one of the target's own databases
 (``sql`` with ``database:``, or a ``python`` one that queries it) is *not
 recomputable*: those databases went with the stack.
+
+It compares each verdict's status and count, and leaves ``violations.csv`` and
+``violations.jsonl`` as the run wrote them: they were streamed from the snapshot
+the evidence saves, so a verdict whose count matches lists the same violators.
 """
 
 from __future__ import annotations

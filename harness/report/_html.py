@@ -16,6 +16,7 @@ import functools
 import json
 import os
 import re
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from html import escape
 from pathlib import Path
@@ -25,10 +26,22 @@ from paychaos import __version__
 from paychaos._results import NOT_EXERCISED, STATUS_WORDS
 from paychaos.faults import FaultWindow, fault_windows
 from paychaos.report._bundle import script_path
-from paychaos.report._charts import timeline_figure
+from paychaos.report._charts import convergence_figure, timeline_figure
+from paychaos.report._compare import compare_section
 from paychaos.report._run import Run, load_run
 from paychaos.report._text import run_summary, verdict_summary
+from paychaos.report._words import (
+    CLIENT_SUCCESS,
+    checked,
+    convergence,
+    currency_of,
+    definition,
+    is_money,
+    money,
+    promise,
+)
 from paychaos.rundir import RunDir
+from paychaos.system import CurrencySpec
 
 REPORT_NAME = RunDir.REPORT
 MAX_REPORT_BYTES = 1_500_000  # at most; the tests hold the largest sample and an hour-long run to it
@@ -83,8 +96,11 @@ def render(run: Run) -> str:
         marks = [{**m, "label": f"{m['label']} (never acted)"} if m.get("id") in never else m
                  for m in run.fault_marks()]  # fmt: skip
         charts["timeline"] = _compact(timeline_figure(
-            run.timeline, faults=marks, phases=run.phase_marks(), guard=results.get("guard")
+            run.timeline, faults=marks, phases=run.phase_marks(), guard=results.get("guard"),
+            users=run.users,
         ))  # fmt: skip
+    if _settle_rounds(run):
+        charts["convergence"] = _compact(convergence_figure(results["settle"]))
     name = experiment.get("name") or results.get("run_id")
     title = f"paychaos: {name} — {verdict.upper()}"
     body = "\n".join(
@@ -98,6 +114,7 @@ def render(run: Run) -> str:
             _timeline(run),
             _violations(run),
             _slo(run),
+            compare_section(run),
             _faults(run),
             _details(run),
             f"<footer>Written by paychaos {escape(__version__)} at {_utc(datetime.now(UTC).timestamp())} "
@@ -249,17 +266,23 @@ def _table(table_id: str, headers: list[str], rows: list[str]) -> str:
     return f'<table id="{table_id}" class="grid"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 
 
+def _promise(name: str) -> str:
+    said = promise(name)
+    return f'<div class="promise">{_inline_code(said)}</div>' if said else ""
+
+
 def _invariants(run: Run) -> str:
     rows = []
+    settle = run.results.get("settle")
     for v in run.results.get("invariants") or []:
         name, status = str(v.get("invariant", "?")), str(v.get("status", "?"))
-        converged = v.get("converged_after")
         link = f'<a href="#{_slug(name)}">{escape(name)}</a>' if status != "holds" else escape(name)
+        count = v.get("count", 0)
         cells = [
-            f"<td>{link}</td><td>{_badge(status)}</td>",
-            f'<td class="n">{escape(str(v.get("count", 0)))}</td>',
-            f'<td class="n">{"—" if v.get("checked") is None else escape(str(v["checked"]))}</td>',
-            f'<td class="n">{"—" if converged is None else f"{float(converged):.2f} s"}</td>',
+            f'<td><span class="name">{link}</span>{_promise(name)}</td><td>{_badge(status)}</td>',
+            f'<td class="n">{escape(f"{count:,}" if isinstance(count, int) else str(count))}</td>',
+            f'<td class="checked">{escape(checked(v)) or "—"}</td>',
+            f'<td class="converged">{escape(convergence(v, settle)) or "—"}</td>',
             f"<td>{escape(str(v.get('reason') or ''))}</td>",
         ]
         rows.append(
@@ -268,7 +291,7 @@ def _invariants(run: Run) -> str:
     if not rows:
         why = escape(str(run.results.get("error") or "the run ended before verifying"))
         rows.append(f'<tr class="none"><td colspan="6">No invariant was checked: {why}</td></tr>')
-    headers = ["invariant", "verdict", "violations", "checked", "converged after the heal", "reason"]
+    headers = ["invariant: what it promises", "verdict", "violations", "checked", "after the heal", "reason"]
     return (
         f'<section id="invariants-section"><h2>Invariants</h2>{_table("invariants", headers, rows)}</section>'
     )
@@ -328,37 +351,110 @@ def _timeline(run: Run) -> str:
             f"{got['dropped']} dropped (every user busy); an iteration's latency runs from when it was due, "
             "not from when a user got to it."
         )
+    if run.users:
+        caption += " The ops/s row's right-hand axis: the users, as the load's shape set them."
     label = "throughput, outcomes, error rate and latency over time"
     return f"""<section id="timeline-section"><h2>Timeline</h2>
-<p class="caption">{escape(caption)}</p>
+<p class="caption">{escape(caption)}</p>{_told_ok(run)}
 <div id="timeline" class="chart" role="img" aria-label="{label}"></div>
-</section>"""
+{_convergence(run)}</section>"""
+
+
+def _told_ok(run: Run) -> str:
+    """Beside the chart, when its error rate reads about 0% while invariants were violated: the clients
+    were told all went well while the money went wrong, in one sentence with the count."""
+    t = run.timeline
+    wrong = [v for v in run.results.get("invariants") or []
+             if v.get("status") == "violated" and v.get("invariant") != "slo"]  # fmt: skip
+    if not t.operations or not wrong or t.errors / t.operations > CLIENT_SUCCESS:
+        return ""
+    total = sum(int(v.get("count") or 0) for v in wrong)
+    errors = f"no operation of {t.operations:,} returned an error"
+    if t.errors:
+        rate = f"{t.errors / t.operations:.1%}"
+        errors = f"only {t.errors:,} of {t.operations:,} operations ({rate}) returned an error"
+    found = "; ".join(
+        f"{v.get('invariant')}: {v.get('reason') or str(v.get('count')) + ' violation(s)'}" for v in wrong
+    )
+    text = (
+        f"The clients saw success while the money went wrong: {errors}, as the error rate below shows, "
+        f"yet the invariants found {total:,} violation(s) ({found})."
+    )
+    return f'\n<p class="told-ok" id="client-saw-success" role="note">⚠ {escape(text)}</p>'
+
+
+def _settle_rounds(run: Run) -> list[dict[str, Any]]:
+    settle = run.results.get("settle")
+    return [p for p in (settle or {}).get("polls") or [] if p.get("violations")]
+
+
+def _convergence(run: Run) -> str:
+    """After the heal: each eventual invariant's violations per settle round, charted, with its word."""
+    rounds = _settle_rounds(run)
+    if not rounds:
+        return ""
+    settle = run.results["settle"]
+    said = []
+    for v in run.results.get("invariants") or []:
+        found = definition(str(v.get("invariant") or ""))
+        if found is not None and found.eventual and v.get("invariant") in (settle.get("deadlines") or {}):
+            said.append(f"{v['invariant']} {convergence(v, settle)}")
+    caption = (
+        f"The settle phase: after the heal, the eventual invariants were checked {len(rounds)} time(s), "
+        "each round over a fresh snapshot of the evidence (a point: when it was taken), each invariant until "
+        "it held (0 violations) or its deadline passed. " + ("; ".join(said) + "." if said else "")
+    )
+    label = "violations of each eventual invariant per settle round, after the heal"
+    return f"""<h3 id="convergence-heading">After the heal: the eventual invariants converging</h3>
+<p class="caption">{escape(caption)}</p>
+<div id="convergence" class="chart small" role="img" aria-label="{label}"></div>
+"""
 
 
 def _violations(run: Run) -> str:
-    sections = [
-        _violation(v, run.t0) for v in run.results.get("invariants") or [] if v.get("status") != "holds"
-    ]
+    at = _Shown(run.t0, currency_of(run.results))
+    sections = [_violation(v, at) for v in run.results.get("invariants") or [] if v.get("status") != "holds"]
     if not sections:
         return ""
-    return '<section id="violations"><h2>What broke</h2>' + "".join(sections) + "</section>"
+    files = run.results.get("violations") or {}  # every violator, beside the page (item 2 of issue 14)
+    listed = (
+        '<p class="files" id="violations-files">Every violator, with what would put it right: '
+        f'<a href="{escape(files["csv"])}">{escape(files["csv"])}</a> ({int(files.get("rows") or 0):,} '
+        f'rows; also <a href="{escape(files["jsonl"])}">{escape(files["jsonl"])}</a>)'
+        + (f"; incomplete: {escape(str(files['error']))}" if files.get("error") else "")
+        + "</p>"
+        if files.get("csv")
+        else ""
+    )
+    return '<section id="violations"><h2>What broke</h2>' + listed + "".join(sections) + "</section>"
 
 
-def _violation(verdict: dict[str, Any], t0: float | None) -> str:
+@dataclass(frozen=True)
+class _Shown:
+    """How an example's values are shown: times also on the timeline's clock (``t0``, the load's start),
+    amounts in the target's currency."""
+
+    t0: float | None
+    currency: CurrencySpec | None
+
+
+def _violation(verdict: dict[str, Any], at: _Shown) -> str:
     status = str(verdict.get("status"))
     name = str(verdict.get("invariant", "?"))
     examples = list(verdict.get("examples") or [])
     params = {k: p for k, p in (verdict.get("params") or {}).items() if p is not None}
+    said = promise(name)
     parts = [
         f'<section class="violation {escape(status)}" id="{_slug(name)}">',
         f"<h3>{escape(name)} {_badge(status)}</h3>",
+        f'<p class="promise">Promise: {_inline_code(said)}</p>' if said else "",
         f'<p class="summary">{escape(verdict_summary(verdict))}</p>',
     ]
     if params:
         parts.append(f'<p class="params">parameters: {_kv_inline(params)}</p>')
     total = max(int(verdict.get("count") or 0), len(examples))
     for i, example in enumerate(examples, 1):
-        body, heading = _example(example, t0), f"example {i} of {total}"
+        body, heading = _example(example, at), f"example {i} of {total}"
         if i <= OPEN_EXAMPLES:
             parts.append(f'<div class="example"><h4>{heading}</h4>{body}</div>')
         else:
@@ -370,14 +466,14 @@ def _violation(verdict: dict[str, Any], t0: float | None) -> str:
     return "".join(parts)
 
 
-def _example(example: Any, t0: float | None) -> str:
+def _example(example: Any, at: _Shown) -> str:
     if not isinstance(example, dict):
-        return f'<p class="value">{_value(example, t0)}</p>'
+        return f'<p class="value">{_value(example, at)}</p>'
     simple = {k: v for k, v in example.items() if not _is_records(v)}
     nested = {k: v for k, v in example.items() if _is_records(v)}
-    out = [_kv_table(simple, t0)] if simple else []
+    out = [_kv_table(simple, at)] if simple else []
     for key, rows in nested.items():
-        out.append(f"<h5>{escape(str(key))} ({len(rows)})</h5>{_records_table(rows, t0)}")
+        out.append(f"<h5>{escape(str(key))} ({len(rows)})</h5>{_records_table(rows, at)}")
     return "".join(out)
 
 
@@ -385,18 +481,19 @@ def _is_records(value: Any) -> bool:
     return isinstance(value, list) and bool(value) and all(isinstance(v, dict) for v in value)
 
 
-def _kv_table(data: dict[str, Any], t0: float | None) -> str:
-    rows = "".join(f"<tr><th>{escape(str(k))}</th><td>{_value(v, t0)}</td></tr>" for k, v in data.items())
+def _kv_table(data: dict[str, Any], at: _Shown) -> str:
+    rows = "".join(f"<tr><th>{escape(str(k))}</th><td>{_value(v, at, str(k))}</td></tr>"
+                   for k, v in data.items())  # fmt: skip
     return f'<table class="kv">{rows}</table>'
 
 
-def _records_table(rows: list[dict[str, Any]], t0: float | None) -> str:
+def _records_table(rows: list[dict[str, Any]], at: _Shown) -> str:
     columns: list[str] = []
     for row in rows:
         columns += [str(k) for k in row if str(k) not in columns]
     head = "".join(f"<th>{escape(c)}</th>" for c in columns)
     body = [
-        "<tr>" + "".join(f"<td>{_value(row.get(c), t0)}</td>" for c in columns) + "</tr>"
+        "<tr>" + "".join(f"<td>{_value(row.get(c), at, c)}</td>" for c in columns) + "</tr>"
         for row in rows[:MAX_ROWS]
     ]
     if len(rows) > MAX_ROWS:
@@ -404,11 +501,15 @@ def _records_table(rows: list[dict[str, Any]], t0: float | None) -> str:
     return f'<table class="records"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
 
 
-def _value(value: Any, t0: float | None) -> str:
+def _value(value: Any, at: _Shown, key: str = "") -> str:
+    """One value of an example; ``key``: its field's name (an amount of money is shown as one)."""
     if value is None:
         return '<span class="null">null</span>'
     if isinstance(value, bool):
         return f'<span class="bool">{"true" if value else "false"}</span>'
+    if is_money(key, value):
+        title = f"{value} in minor units"
+        return f'<span class="money" title="{escape(title)}">{escape(money(value, at.currency))}</span>'
     if isinstance(value, int | float):
         number = f"{value:.6g}" if isinstance(value, float) else str(value)
         return f'<span class="num">{escape(number)}</span>'
@@ -416,15 +517,16 @@ def _value(value: Any, t0: float | None) -> str:
         text = value if len(value) <= MAX_TEXT else value[:MAX_TEXT] + f"… ({len(value)} characters)"
         if len(text) <= 24 and " " not in text:
             return f'<span class="nw">{escape(text)}</span>'
-        return escape(text) + _relative(value, t0)
+        return escape(text) + _relative(value, at.t0)
     if _is_records(value):
-        return _records_table(value, t0)
+        return _records_table(value, at)
     if isinstance(value, dict):
-        return _kv_table(value, t0) if value else "{}"
+        return _kv_table(value, at) if value else "{}"
     if isinstance(value, list):
         if not value:
             return "[]"
-        return ", ".join(_value(v, t0) for v in value[:MAX_ROWS]) + (" …" if len(value) > MAX_ROWS else "")
+        more = " …" if len(value) > MAX_ROWS else ""
+        return ", ".join(_value(v, at, key) for v in value[:MAX_ROWS]) + more
     return escape(str(value)[:MAX_TEXT])
 
 
@@ -692,7 +794,7 @@ table.kv th { text-align: left; padding: 2px 12px 2px 0; color: var(--muted); fo
   vertical-align: top; }
 table.kv td { padding: 2px 0; }
 table.records { font-size: 12.5px; }
-td.n { text-align: right; font-variant-numeric: tabular-nums; }
+td.n, table.grid td.n { text-align: right; font-variant-numeric: tabular-nums; }
 td.over { color: var(--violated); font-weight: 700; }
 tr.limit td { color: var(--muted); font-style: italic; }
 .badge { display: inline-block; padding: 0 8px; border-radius: 10px; font-size: 12px; font-weight: 600;
@@ -711,6 +813,13 @@ details.example summary { cursor: pointer; color: var(--muted); }
 .caption { color: var(--muted); margin: 4px 0 8px; }
 .empty { color: var(--muted); font-style: italic; }
 .chart { width: 100%; min-height: 860px; }
+.chart.small { min-height: 320px; }
+.promise { color: var(--muted); font-size: 12.5px; max-width: 560px; }
+p.promise { font-size: 13.5px; max-width: none; margin: 4px 0; }
+td.checked, td.converged { white-space: nowrap; }
+.money { white-space: nowrap; font-variant-numeric: tabular-nums; }
+.told-ok { border: 2px solid var(--violated); border-left-width: 8px; background: #ffebe9;
+  padding: 6px 12px; margin: 8px 0; font-weight: 600; }
 footer { margin-top: 32px; color: var(--muted); font-size: 12px; }
 """
 

@@ -1,7 +1,8 @@
 """JUnit XML: one test suite per run (the experiment), one test case per invariant.
 
 CI systems (GitHub Actions test reporters, GitLab, Jenkins) show a violated
-invariant as a failed test with its summary and first examples, an invariant
+invariant as a failed test with its summary and first examples (each test case
+says the invariant's promise, in a ``promise`` property and first in its text), an invariant
 that could not be checked as an errored test, a run that broke before any
 invariant was checked as one errored test case named ``run``, and the
 experiment's coverage requirements as a test case named ``coverage`` (errored
@@ -21,6 +22,7 @@ from typing import Any
 from paychaos._results import NOT_EXERCISED
 from paychaos._results_model import Results
 from paychaos.report._text import verdict_summary, verdict_text
+from paychaos.report._words import checked, currency_of, promise
 from paychaos.rundir import RunDir
 
 # Characters XML 1.0 cannot carry, even escaped.
@@ -53,22 +55,29 @@ def write_junit(results: Results | dict[str, Any], path: Path, *, report: Path |
         error.text = _clean(_run_text(results, report_path))
         cases.append(case)
         errors += 1
+    currency = currency_of({"target": results.target.model_dump(mode="json")})
     for record in results.invariants:
         verdict = record.model_dump(mode="json")
         case = ET.Element("testcase", classname=classname, name=_clean(record.invariant), time="0")
+        said = promise(record.invariant)
+        if said:
+            ET.SubElement(ET.SubElement(case, "properties"), "property", name="promise", value=_clean(said))
         summary = verdict_summary(verdict)
+        first = f"promise: {said}\n" if said else ""
         if record.status == "violated":
             failure = ET.SubElement(case, "failure", message=_clean(summary), type="violated")
-            failure.text = _clean(verdict_text(verdict, report=report_path))
+            failure.text = _clean(first + verdict_text(verdict, report=report_path, currency=currency))
             failures += 1
         elif record.status == "could_not_check":
             error = ET.SubElement(case, "error", message=_clean(summary), type="could_not_check")
-            error.text = _clean(verdict_text(verdict, report=report_path))
+            error.text = _clean(first + verdict_text(verdict, report=report_path, currency=currency))
             errors += 1
         else:
             out = ET.SubElement(case, "system-out")
             converged = record.converged_after
-            out.text = _clean(summary + (f"; converged {converged:g}s after the heal" if converged else ""))
+            line = f"holds, {checked(verdict)}" if checked(verdict) else summary
+            line += f"; converged {converged:g}s after the heal" if converged else ""
+            out.text = _clean(first + line)
         cases.append(case)
 
     required = [c for c in results.coverage if c.required is not None]

@@ -8,6 +8,7 @@ history, the fault journal and experiment.yaml. It says status
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import platform
@@ -23,7 +24,9 @@ from paychaos import __version__
 from paychaos._results import VERDICT_WORDS
 from paychaos._results_model import SCHEMA_VERSION, Results
 from paychaos.errors import ExitCode, InvalidInput
+from paychaos.experiment import Load
 from paychaos.faults import fault_windows
+from paychaos.load import users_at
 from paychaos.report._timeline import Timeline, read_timeline
 from paychaos.rundir import RunDir
 
@@ -56,11 +59,41 @@ class Run:
             marks.append({"id": fault.get("id"), "label": label, "start": start, "end": end})
         return marks
 
+    @functools.cached_property
+    def users(self) -> list[tuple[float, int]] | None:
+        """A closed loop's users from each time on (seconds since the load started), as its shape and
+        spawn rate set them (load.json: the load as run); None for an open loop, or without load.json."""
+        try:
+            spec = json.loads(RunDir(self.dir).load_spec.read_text(encoding="utf-8"))
+            load = Load.model_validate(spec["load"])
+        except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError):
+            return None
+        return None if load.open_loop else spawned_users(load)
+
     def phase_marks(self) -> list[dict[str, Any]]:
         if self.t0 is None:
             return []
         return [{"name": p["name"], "start": round(float(p["started"]) - self.t0, 3)}
                 for p in self.results.get("phases") or [] if p.get("started") is not None]  # fmt: skip
+
+
+def spawned_users(load: Load) -> list[tuple[float, int]]:
+    """Each change of a closed loop's user count: (seconds since the load started, users from then on).
+
+    Users follow the shape's count at its spawn rate (a spike's surplus arrives within a second),
+    as Locust spawns and stops them, and all stop when the load ends.
+    """
+    step = max(0.1, load.total_duration / 5000)
+    points: list[tuple[float, int]] = []
+    users, k = 0.0, 0
+    while (wanted := users_at(load, k * step)) is not None:
+        count, rate = wanted
+        users = min(count, users + rate * step) if users < count else max(count, users - rate * step)
+        if not points or points[-1][1] != int(users):
+            points.append((round(k * step, 3), int(users)))
+        k += 1
+    points.append((round(load.total_duration, 3), 0))
+    return points
 
 
 def load_run(run_dir: Path) -> Run:

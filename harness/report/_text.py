@@ -8,6 +8,8 @@ from typing import Any
 from paychaos._results import STATUS_WORDS, VERDICT_WORDS
 from paychaos._results_model import Results
 from paychaos.errors import ExitCode
+from paychaos.report._words import checked, is_money, money
+from paychaos.system import CurrencySpec
 
 
 def verdict_summary(verdict: dict[str, Any]) -> str:
@@ -60,8 +62,11 @@ def _dropped(results: Results) -> list[str]:
     return [f"{load.dropped:,}{offered} arrivals dropped (every user busy; raise load.max_users?)"]
 
 
-def scalar(value: Any) -> str:
-    """A value in one short piece of text: null for None, JSON for containers."""
+def scalar(value: Any, key: str = "", currency: CurrencySpec | None = None) -> str:
+    """A value in one short piece of text: null for None, JSON for containers; an amount of money (by
+    its field's ``key``) in ``currency``, when there is one."""
+    if currency is not None and is_money(key, value):
+        return money(value, currency)
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -79,8 +84,9 @@ def _is_records(value: Any) -> bool:
     return isinstance(value, list) and bool(value) and all(isinstance(v, dict) for v in value)
 
 
-def example_lines(example: Any, indent: str = "  ") -> list[str]:
-    """An example as indented lines; a list of objects becomes one ``- key=value, …`` line per object."""
+def example_lines(example: Any, indent: str = "  ", currency: CurrencySpec | None = None) -> list[str]:
+    """An example as indented lines; a list of objects becomes one ``- key=value, …`` line per object.
+    Amounts are in ``currency`` when there is one (else as the evidence has them: minor units)."""
     if not isinstance(example, dict):
         return [indent + scalar(example)]
     lines: list[str] = []
@@ -88,20 +94,27 @@ def example_lines(example: Any, indent: str = "  ") -> list[str]:
         if _is_records(value):
             lines.append(f"{indent}{key}:")
             for record in value:
-                lines.append(f"{indent}  - " + ", ".join(f"{k}={scalar(v)}" for k, v in record.items()))
+                pairs = (f"{k}={scalar(v, str(k), currency)}" for k, v in record.items())
+                lines.append(f"{indent}  - " + ", ".join(pairs))
         elif isinstance(value, dict) and value:
             lines.append(f"{indent}{key}:")
-            lines.extend(example_lines(value, indent + "  "))
+            lines.extend(example_lines(value, indent + "  ", currency))
         else:
-            lines.append(f"{indent}{key}: {scalar(value)}")
+            lines.append(f"{indent}{key}: {scalar(value, str(key), currency)}")
     return lines
 
 
-def verdict_text(verdict: dict[str, Any], *, examples: int = 3, report: str | None = None) -> str:
+def verdict_text(
+    verdict: dict[str, Any],
+    *,
+    examples: int = 3,
+    report: str | None = None,
+    currency: CurrencySpec | None = None,
+) -> str:
     """A verdict for a CI log: summary, parameters, the first examples, and where the rest are."""
     lines = [f"{verdict.get('invariant', '?')}: {verdict_summary(verdict)}"]
     if verdict.get("checked") is not None and verdict.get("status") != "holds":
-        lines.append(f"checked: {verdict['checked']}")
+        lines.append(checked(verdict) or f"checked: {verdict['checked']}")
     params = {k: v for k, v in (verdict.get("params") or {}).items() if v is not None}
     if params:
         lines.append("params: " + ", ".join(f"{k}={scalar(v)}" for k, v in params.items()))
@@ -110,7 +123,7 @@ def verdict_text(verdict: dict[str, Any], *, examples: int = 3, report: str | No
     for i, example in enumerate(shown[:examples], 1):
         lines.append("")
         lines.append(f"example {i} of {total}:")
-        lines.extend(example_lines(example))
+        lines.extend(example_lines(example, currency=currency))
     rest = total - min(examples, len(shown))
     if rest > 0 and shown:
         where = f" (the report holds up to {len(shown)}: {report})" if report else ""

@@ -35,16 +35,18 @@ from paychaos.invariants import (
     EvidenceUnavailable,
     Verdict,
     count,
+    export_violations,
     read_only,
     verdict_line,
 )
+from paychaos.invariants import settle as settle_checks
 from paychaos.invariants import verify as verify_all
 from paychaos.load import HistoryTail, LiveStats, LocustProcess
 from paychaos.postgres import EmbeddedPostgres, Server, external
 from paychaos.run._guards import GuardWatch
 from paychaos.run._plan import RunPlan
 from paychaos.run._progress import Progress, dropped_words
-from paychaos.run._record import LoadRun, Wiring
+from paychaos.run._record import LoadRun, SettleLog, Wiring
 from paychaos.run._schedule import FaultSchedule
 from paychaos.system import Stack
 
@@ -212,6 +214,17 @@ def heal(wiring: Wiring, load: LoadRun) -> None:
     load.healed_at = time.time()
 
 
+def settle(plan: RunPlan, evidence: Evidence, load: LoadRun) -> dict[int, Verdict]:
+    """The eventual invariants polled after the heal until each holds or its deadline passes (their
+    verdicts by index into the checks); each round's violations kept on ``load.settle`` as they come."""
+    checks, spec = list(plan.checks), plan.experiment.settle
+    healed = evidence.window.healed_at
+    deadlines = {c.name: d - healed for c in checks if (d := c.deadline(healed, spec.timeout)) is not None}
+    log = load.settle = SettleLog(healed, {name: round(d, 3) for name, d in deadlines.items()})
+    return settle_checks(checks, evidence, timeout=spec.timeout, poll=spec.poll,
+                         on_round=lambda at, verdicts: log.round(at, list(verdicts.values())))  # fmt: skip
+
+
 def verify(
     plan: RunPlan, evidence: Evidence, settled: dict[int, Verdict], progress: Progress
 ) -> tuple[list[Verdict], list[Count]]:
@@ -228,6 +241,7 @@ def verify(
     for c in coverage:
         if c.required is not None:
             progress.event(f"  {c.describe():<44} {'ok' if c.met else NOT_EXERCISED.upper()}")
+    export_violations(checks, verdicts, evidence, plan.folder, progress.event)  # every violator, to files
     assert isinstance(evidence.store, EvidenceStore)
     evidence.store.save(evidence.window, checks, verdicts, coverage, progress.event)
     return verdicts, coverage

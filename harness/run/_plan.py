@@ -7,9 +7,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, Literal
 
 from paychaos._yaml import load_yaml
 from paychaos.errors import InvalidInput
@@ -29,6 +32,20 @@ class RunOptions:
     db: str | None = None  # an existing PostgreSQL instead of the embedded one
     docker: bool = True  # may a local Toxiproxy image be used
     keep: bool = False  # leave the target's Compose project up after the run (and say how to take it down)
+    baseline: Path | Literal["auto"] | None = None  # --baseline: a run folder to compare with, or auto
+    faults: bool = True  # False: the experiment without its faults (--no-faults; baseline: auto runs that)
+
+
+BASELINE_SUFFIX = "-baseline"
+"""Ends the folder name of a run without faults: <stamp>-<experiment>-baseline."""
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """The run this one is compared with (``paychaos compare``, the report, the slo's vs_baseline)."""
+
+    auto: bool  # made first by this run: the experiment without its faults, same load, same seed
+    path: Path | None = None  # its folder; None until an automatic baseline has run
 
 
 @dataclass(frozen=True)
@@ -42,6 +59,7 @@ class RunPlan:
     folder: RunDir
     checks: tuple[Check, ...]
     scenarios: dict[str, int]
+    baseline: Baseline | None = None
 
     @property
     def target(self) -> Target:
@@ -62,20 +80,91 @@ class RunPlan:
             parts.append("--quick")
         if self.options.toxiproxy:
             parts.append(f"--toxiproxy {self.options.toxiproxy}")
+        if not self.options.faults:
+            parts.append("--no-faults")
+        if self.options.baseline is not None:
+            parts.append(f"--baseline {self.options.baseline}")
         return " ".join(parts)
+
+    def with_baseline(self, path: Path) -> RunPlan:
+        """The plan once its baseline's folder is known: each vs_baseline gate is given it, relative to
+        this run's folder (so that the two folders may move together)."""
+        where = os.path.relpath(path.resolve(), self.folder.path.resolve())
+        checks = tuple(Check(c.name, {**c.params, "baseline": where}) if _gated(c.name, c.params) else c
+                       for c in self.checks)  # fmt: skip
+        auto = self.baseline.auto if self.baseline else False
+        return replace(self, checks=checks, baseline=Baseline(auto, path))
 
 
 def plan_run(file: ExperimentFile, options: RunOptions) -> RunPlan:
     """Check what can be checked before starting anything (exit 2 if wrong), then claim the run folder."""
     experiment = quick(file.experiment) if options.quick else file.experiment
+    if not options.faults:
+        experiment = without_faults(experiment)
     defects = check_defects(file.target, (*experiment.target.defects, *options.defects))
     _check_links_faultable(file)
+    baseline = _baseline(file, experiment, options)
     out = options.out or Path(experiment.report.out)
-    folder = RunDir(out / _claim_run_id(out, experiment.name))
+    folder = RunDir(out / _claim_run_id(out, experiment.name + ("" if options.faults else BASELINE_SUFFIX)))
     checks = tuple(Check(s.name, dict(s.params)) for s in invariant_specs(experiment, file.target))
-    return RunPlan(
-        file, experiment, options, defects, folder, checks, scenario_weights(experiment, file.target)
-    )
+    scenarios = scenario_weights(experiment, file.target)
+    plan = RunPlan(file, experiment, options, defects, folder, checks, scenarios, baseline)
+    return plan.with_baseline(baseline.path) if baseline and baseline.path else plan
+
+
+def without_faults(experiment: Experiment) -> Experiment:
+    """The experiment with its faults left out: a baseline of itself, so compared with none (its
+    vs_baseline gates go too)."""
+    invariants = [
+        InvariantSpec(name=s.name, params={k: v for k, v in s.params.items() if k != "vs_baseline"})
+        if s.name == "slo" else s
+        for s in experiment.invariants
+    ]  # fmt: skip
+    return experiment.model_copy(update={"faults": [], "invariants": invariants, "baseline": None})
+
+
+def _gated(name: str, params: Mapping[str, Any]) -> bool:
+    return name == "slo" and params.get("vs_baseline") is not None
+
+
+def _baseline(file: ExperimentFile, experiment: Experiment, options: RunOptions) -> Baseline | None:
+    """The run's baseline (--baseline, else the experiment's baseline), checked: a folder must hold a
+    finished run. A vs_baseline gate without a baseline is refused (exit 2), naming where it is."""
+    from paychaos.compare import read_run
+
+    for i, spec in enumerate(file.experiment.invariants):
+        if spec.name == "slo" and "baseline" in spec.params:
+            where = load_yaml(file.path).where(("invariants", i))
+            raise InvalidInput(
+                f"{where}: invariants[{i}].slo.baseline: the run sets it; give the baseline as --baseline "
+                "RUN_DIR or the experiment's baseline: (a run folder, or auto)"
+            )
+    if not options.faults:
+        if options.baseline is not None:
+            raise InvalidInput("--no-faults makes a baseline run, compared with none: leave out --baseline")
+        return None
+    given = options.baseline if options.baseline is not None else experiment.baseline
+    if given is None:
+        gated = [i for i, spec in enumerate(experiment.invariants) if _gated(spec.name, spec.params)]
+        if gated:
+            where = load_yaml(file.path).where(("invariants", gated[0], "slo", "vs_baseline"))
+            raise InvalidInput(
+                f"{where}: invariants[{gated[0]}].slo.vs_baseline: gates on a baseline, but this run has "
+                "none; give --baseline RUN_DIR (e.g. the last release's run of this experiment), or write "
+                "baseline: auto in the experiment (a run without the faults first)"
+            )
+        return None
+    if given == "auto":
+        return Baseline(auto=True)
+    if options.baseline is not None:
+        path, said = Path(given), "--baseline"
+    else:
+        path, said = file.path.parent / given, f"{load_yaml(file.path).where(('baseline',))}: baseline"
+    try:
+        read_run(path)
+    except InvalidInput as exc:
+        raise InvalidInput(f"{said}: {exc}") from None
+    return Baseline(auto=False, path=path)
 
 
 def _check_links_faultable(file: ExperimentFile) -> None:

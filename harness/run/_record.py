@@ -19,6 +19,7 @@ from paychaos.errors import ExitCode
 from paychaos.faults import Backend, FaultInjector
 from paychaos.faults.kinds import FaultContext
 from paychaos.invariants import Count, EvidenceStore, RunWindow, Verdict
+from paychaos.invariants._violations import summary as violations_summary
 from paychaos.load import arrival_totals
 from paychaos.postgres import Server
 from paychaos.run._guards import Trip
@@ -41,14 +42,33 @@ class Wiring:
 
 
 @dataclass
+class SettleLog:
+    """The settle phase's rounds, filled in as they happen: each eventual invariant's violations per round
+    (results.json's ``settle``, the report's convergence chart)."""
+
+    healed_at: float  # epoch seconds: time zero of the rounds and the deadlines
+    deadlines: dict[str, float]  # each eventual invariant: seconds after the heal it must hold by
+    polls: list[dict[str, Any]] = field(default_factory=list)
+
+    def round(self, at: float, verdicts: list[Verdict]) -> None:
+        """One round: its snapshot's time (epoch seconds) and the verdicts checked over it."""
+        counts = {v.invariant: None if v.status == "could_not_check" else v.count for v in verdicts}
+        self.polls.append({"at": round(at - self.healed_at, 3), "violations": counts})
+
+    def as_json(self) -> dict[str, Any]:
+        return {"healed_at": self.healed_at, "deadlines": dict(self.deadlines), "polls": list(self.polls)}
+
+
+@dataclass
 class LoadRun:
-    """The load phase's outcome, filled in as it happens."""
+    """The load phase's outcome, filled in as it happens (and the settle phase's rounds after it)."""
 
     schedule: FaultSchedule
     started_at: float | None = None  # the first operation, epoch seconds: t = 0 of the schedule
     trip: Trip | None = None  # the guard that stopped the injection, if one did
     summary: dict[str, Any] = field(default_factory=dict)
     healed_at: float | None = None
+    settle: SettleLog | None = None  # once the settle phase began
 
     def window(self) -> RunWindow:
         healed = self.healed_at or time.time()
@@ -82,7 +102,7 @@ class RunRecord:
                 "seed": exp.seed,
                 "quick": plan.options.quick,
             },
-            "target": {"name": plan.target.name, "defects": list(plan.defects)},
+            "target": {"name": plan.target.name, "defects": list(plan.defects), "currency": self._currency()},
             "command": plan.rerun_command(),
             "started_at": self.started_at,
             "ended_at": time.time(),
@@ -92,10 +112,17 @@ class RunRecord:
             "faults": load.schedule.as_json() if load else [],
             "guard": load.trip.as_json() if load and load.trip else None,
             "invariants": [v.as_json() for v in self.verdicts],
+            "violations": violations_summary(plan.folder, self.verdicts),
+            "settle": load.settle.as_json() if load and load.settle else None,
             "coverage": coverage,
             "backend": self.backend.describe() if self.backend else None,
             "versions": dict(self.versions),
+            "baseline": None,  # _runner._finish compares with the plan's baseline, when it has one
         }
+
+    def _currency(self) -> dict[str, Any] | None:
+        currency = self.plan.target.currency
+        return None if currency is None else {"code": currency.code, "minor_unit": currency.minor_unit}
 
     def _load_summary(self) -> dict[str, Any]:
         """results.json's load: the load phase's summary and, for an open loop, its arrivals.

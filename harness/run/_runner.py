@@ -29,9 +29,10 @@ from rich.console import Console
 from paychaos import __version__
 from paychaos._ownership import RunLock
 from paychaos._results import exit_code, not_exercised, write_results
-from paychaos.errors import ExitCode, InvalidInput, PaychaosError
+from paychaos.compare import baseline_record
+from paychaos.errors import ExitCode, InfrastructureError, InvalidInput, PaychaosError
 from paychaos.experiment import ExperimentFile
-from paychaos.invariants import Evidence, never_checked, settle, settle_window
+from paychaos.invariants import Evidence, never_checked, settle_window
 from paychaos.report import rebuild
 from paychaos.run import _phases as phase
 from paychaos.run._plan import RunOptions, RunPlan, plan_run
@@ -51,7 +52,36 @@ def run_experiment(file: ExperimentFile, options: RunOptions, console: Console) 
     # The run owns its folder while it runs: other runs' prepare and `paychaos heal` leave its
     # faults and processes alone until the lock drops (when the run ends, or when it dies).
     with RunLock(plan.folder.path):
+        if plan.baseline is not None and plan.baseline.auto:
+            plan = _run_baseline(plan, console)
         return _execute(plan, console)
+
+
+def _run_baseline(plan: RunPlan, console: Console) -> RunPlan:
+    """``baseline: auto``: the same experiment without its faults first (same load, same seed, same
+    stack and defects), as a run of its own in a folder of its own; then the plan compares with it.
+
+    A baseline that failed or was interrupted ends the run there (its folder is the one to look
+    at); one whose invariants were violated is still a baseline, and the run goes on.
+    """
+    console.print("baseline: the experiment without its faults first (same load, same seed)", highlight=False)
+    try:
+        base = run_experiment(plan.file, replace(plan.options, baseline=None, faults=False), console)
+    except BaseException:
+        shutil.rmtree(plan.folder.path, ignore_errors=True)  # nothing ran in it
+        raise
+    status = base.results.get("status")
+    if base.exit_code == ExitCode.INTERRUPTED or status in ("interrupted", "error"):
+        shutil.rmtree(plan.folder.path, ignore_errors=True)
+        if base.exit_code == ExitCode.INTERRUPTED:
+            raise KeyboardInterrupt
+        raise InfrastructureError(
+            f"the baseline run failed ({base.results.get('error')}); see {base.run_dir}. "
+            "The run with faults was not started"
+        )
+    verdict = base.results.get("verdict")
+    console.print(f"baseline {verdict}: {base.run_dir}; now the run with its faults", highlight=False)
+    return plan.with_baseline(base.run_dir)
 
 
 def _execute(plan: RunPlan, console: Console) -> RunResult:
@@ -77,9 +107,8 @@ def _execute(plan: RunPlan, console: Console) -> RunResult:
             with phases("heal"):
                 phase.heal(wiring, load)
             evidence = Evidence(wiring.store, load.window(), wiring.stack.dsn)
-            timeout, poll = plan.experiment.settle.timeout, plan.experiment.settle.poll
-            with phases("settle", settle_window(list(plan.checks), timeout)):
-                settled = settle(list(plan.checks), evidence, timeout=timeout, poll=poll)
+            with phases("settle", settle_window(list(plan.checks), plan.experiment.settle.timeout)):
+                settled = phase.settle(plan, evidence, load)
             with phases("verify"):
                 verdicts, coverage = phase.verify(plan, evidence, settled, progress)
                 record = replace(record, verdicts=tuple(verdicts), coverage=tuple(coverage))
@@ -127,6 +156,13 @@ def _finish(
         error = not_exercised(coverage) or (None if verdicts else "no invariant was checked")
     results = record.results(phases, status, error, code)
     folder = record.plan.folder
+    baseline = record.plan.baseline
+    if baseline is not None and baseline.path is not None:
+        try:  # the figures of both runs, side by side; a comparison that fails changes no verdict
+            results["baseline"] = baseline_record(folder.path, results, baseline.path, auto=baseline.auto)
+        except Exception as exc:
+            console.print(f"[yellow]the comparison with the baseline {baseline.path} not written: {exc}[/]",
+                          highlight=False)  # fmt: skip
     try:
         write_results(folder.results, results)
     except PaychaosError as exc:  # results that do not match their model: a harness bug, never a pass

@@ -195,7 +195,7 @@ class EvidenceSource(_Model):
 
 EvidenceTableName = Literal[
     "debits", "refunds", "accounts", "credit_lines", "postings", "payments",
-    "orders", "notifications", "deliveries", "fulfilments", "payouts", "payout_requests",
+    "orders", "notifications", "deliveries", "fulfilments", "payouts", "payout_requests", "payout_attempts",
 ]  # fmt: skip
 
 

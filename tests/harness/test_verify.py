@@ -267,7 +267,7 @@ def test_saved_evidence_replays_to_the_same_verdicts(store: EvidenceStore) -> No
     said: list[str] = []
     assert store.save(evidence.window, CHECKS, verdicts, coverage, said.append) == RunDir(store.run_dir)
     run = RunDir(store.run_dir)
-    assert said[0].startswith("evidence saved in evidence/: 14 tables, 5 rows")
+    assert said[0].startswith("evidence saved in evidence/: 15 tables, 5 rows")
     assert not run.evidence_partial.exists()
     manifest = json.loads(run.manifest.read_text())
     assert manifest["tables"]["debits"]["rows"] == 2

@@ -49,7 +49,11 @@ def test_refund_integrity(planted: Planted) -> None:
     assert verdict.count == 6
     short = next(e for e in verdict.examples if e["item"] == "d2")
     assert (short["refunded"], short["debited"]) == (1, 100)
-    assert short["payment"]["state"] == "REFUNDED"
+    assert [p["state"] for p in short["payments"]] == ["REFUNDED"]  # the story of its order
+    assert (
+        short["remedy"]
+        == "refund the remaining 0.99 CNY to account bob (debit d2: 0.01 CNY of 1.00 CNY given back)"
+    )
     assert verdict.checked == 7
 
 
@@ -156,7 +160,7 @@ def test_payouts_match_ledger(planted: Planted) -> None:
         ("payout not final after the settle", "i5"),
     ]
     twice = next(e for e in verdict.examples if e["instruction"] == "i4")
-    assert [leg["channel"] for leg in twice["ledger"]] == ["a", "b"]
+    assert [leg["channel"] for leg in twice["payouts"]] == ["a", "b"]
 
 
 def test_fulfilled_once(planted: Planted) -> None:
@@ -267,7 +271,8 @@ def test_notifications_settled(planted: Planted) -> None:
     ]
     stuck = next(e for e in verdict.examples if e["event_id"] == "e2")
     assert (stuck["attempts"], stuck["last_error"]) == (37, "status 409")
-    assert [n["event_id"] for n in stuck["received"]] == ["e2"]
+    assert [n["event_id"] for n in stuck["notifications_received"]] == ["e2"]
+    assert [n["attempts"] for n in stuck["notifications_sent"]] == [37]
 
 
 def test_conservation_follows_each_accounts_running_balance(planted: Planted) -> None:

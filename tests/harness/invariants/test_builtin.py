@@ -65,8 +65,9 @@ def test_merchant_notified_and_duplicates_change_nothing(planted: Planted) -> No
     """)
     verdict = planted.check("merchant_notified")
     assert [(e["problem"], e["order_id"]) for e in verdict.examples] == [
-        ("succeeded, merchant never told", "o2"), ("fulfilled more than once", "o9")]  # fmt: skip
-    assert verdict.examples[1]["fulfilments"] == 2
+        ("fulfilled more than once", "o9"), ("succeeded, merchant never told", "o2")]  # fmt: skip
+    assert verdict.examples[0]["times_fulfilled"] == 2
+    assert len(verdict.examples[0]["fulfilments"]) == 2  # the story of the order
 
 
 def test_no_stuck_orders_finds_unfinished_and_vanished_orders(planted: Planted) -> None:
@@ -78,7 +79,7 @@ def test_no_stuck_orders_finds_unfinished_and_vanished_orders(planted: Planted) 
     """)
     verdict = planted.check("no_stuck_orders")
     assert [(e["problem"], e["order_id"]) for e in verdict.examples] == [
-        ("not final", "o2"), ("accepted, then vanished", "o3")]  # fmt: skip
+        ("accepted, then vanished", "o3"), ("not final", "o2")]  # fmt: skip
 
 
 def test_no_double_payout(planted: Planted) -> None:
@@ -89,8 +90,12 @@ def test_no_double_payout(planted: Planted) -> None:
             ('i3', 'channel-b', 'i3', 10, false, {T});
     """)
     verdict = planted.check("no_double_payout")
-    assert [(e["instruction"], e["payouts"], e["paid"]) for e in verdict.examples] == [("i2", 2, 20)]
-    assert [leg["channel"] for leg in verdict.examples[0]["ledger"]] == ["channel-a", "channel-b"]
+    assert [(e["instruction"], e["times_paid"], e["paid"]) for e in verdict.examples] == [("i2", 2, 20)]
+    assert [leg["channel"] for leg in verdict.examples[0]["payouts"]] == ["channel-a", "channel-b"]
+    assert (
+        verdict.examples[0]["remedy"]
+        == "reverse the second payout of instruction i2, on channel channel-b (0.10 CNY)"
+    )
 
 
 def test_conservation(planted: Planted) -> None:
@@ -124,8 +129,11 @@ def test_amount_integrity(planted: Planted) -> None:
     """)
     verdict = planted.check("amount_integrity")
     assert [(e["problem"], e["payment_id"]) for e in verdict.examples] == [
-        ("debited another amount", "debit"), ("discount beyond the caps", "promo"), ("discount beyond the caps", "maths")]  # fmt: skip
-    assert verdict.examples[1]["allowed_discount"] == 2000
+        ("charged is not the amount less the discount", "maths"), ("debited another amount", "debit"),
+        ("discount beyond the caps", "promo")]  # fmt: skip
+    promo = verdict.examples[2]
+    assert (promo["allowed_discount"], promo["at_stake"]) == (2000, 2000)
+    assert promo["remedy"].startswith("collect the 20.00 CNY discounted beyond the caps on payment promo")
 
 
 def test_idempotent_replay(planted: Planted) -> None:

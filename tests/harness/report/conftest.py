@@ -38,6 +38,49 @@ def make_not_exercised(run: Path) -> dict[str, Any]:
     return results
 
 
+SETTLE_TIMEOUT = 30.0  # each sample's quick profile: settle: 30s
+STILL_VIOLATED = (290, 284, 279, 277)  # a violated eventual invariant's first rounds, then its final count
+
+
+def settle_record(results: dict[str, Any]) -> dict[str, Any]:
+    """The settle record a run now writes, made to agree with a sample's verdicts: rounds every second
+    after the heal; an eventual invariant that held counts 4, 2 before its last round, held at its
+    converged_after; one violated stays violated to its deadline (settle: 30s)."""
+    from paychaos.durations import parse_duration
+    from paychaos.invariants import REGISTRY
+
+    eventual = [
+        v for v in results["invariants"] if v["invariant"] in REGISTRY and REGISTRY[v["invariant"]].eventual
+    ]
+    deadlines = {v["invariant"]: min(parse_duration(v["params"].get("within") or "60s"), SETTLE_TIMEOUT)
+                 for v in eventual}  # fmt: skip
+    rounds: dict[float, dict[str, int]] = {}
+    for v in eventual:
+        name = v["invariant"]
+        if v["status"] == "holds":
+            held = float(v["converged_after"]) - 0.01
+            for count, at in ((4, held - 2), (2, held - 1), (0, held)):
+                if at > 0:
+                    rounds.setdefault(round(at, 3), {})[name] = count
+        else:
+            for i in range(int(deadlines[name]) + 1):
+                count = STILL_VIOLATED[i] if i < len(STILL_VIOLATED) else v["count"]
+                rounds.setdefault(round(0.05 + i, 3), {})[name] = count
+    polls = [{"at": at, "violations": rounds[at]} for at in sorted(rounds)]
+    healed_at = next(p["ended"] for p in results["phases"] if p["name"] == "heal")
+    return {"healed_at": healed_at, "deadlines": deadlines, "polls": polls}
+
+
+def as_run_now(run: Path) -> dict[str, Any]:
+    """A copied sample run as this paychaos writes it: the target's currency (paystack's: CNY) and the
+    settle phase's rounds (see :func:`settle_record`), which the samples' older paychaos did not record."""
+    results: dict[str, Any] = json.loads((run / "results.json").read_text())
+    results["target"]["currency"] = {"code": "CNY", "minor_unit": 2}
+    results["settle"] = settle_record(results)
+    (run / "results.json").write_text(json.dumps(results))
+    return results
+
+
 @pytest.fixture
 def sample_run(tmp_path: Path) -> Callable[[str], Path]:
     """Copy a sample run folder into tmp_path; return its path."""
@@ -46,3 +89,19 @@ def sample_run(tmp_path: Path) -> Callable[[str], Path]:
         return Path(shutil.copytree(FIXTURES / name, tmp_path / name))
 
     return copy
+
+
+def make_interrupted_while_settling(run: Path) -> dict[str, Any]:
+    """A copied sample run as the runner writes one stopped by Ctrl-C in its settle phase: the rounds it
+    got to (the first five), every invariant never checked, exit code 130."""
+    results = as_run_now(run)
+    why = "never checked: interrupted (Ctrl-C or SIGTERM); every fault healed, everything stopped"
+    invariants = [{**v, "status": "could_not_check", "count": 0, "examples": [], "reason": why, "checked": None,
+                   "converged_after": None, "details": {}} for v in results["invariants"]]  # fmt: skip
+    phases = [p for p in results["phases"] if p["name"] not in ("verify", "report")]
+    phases[-1]["status"] = "failed"
+    results["settle"]["polls"] = results["settle"]["polls"][:5]
+    results.update(status="interrupted", verdict="interrupted", exit_code=130, invariants=invariants, phases=phases,
+                   error="interrupted (Ctrl-C or SIGTERM); every fault healed, everything stopped", coverage=[])  # fmt: skip
+    (run / "results.json").write_text(json.dumps(results))
+    return results

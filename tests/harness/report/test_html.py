@@ -15,9 +15,10 @@ import pytest
 from bench.report_scale import long_run
 from paychaos.report import validate_results, write_html
 from paychaos.report._bundle import PACKAGE, VERSION, check
+from paychaos.report._charts import latency_ticks
 from paychaos.report._html import MAX_REPORT_BYTES
 from paychaos.report._timeline import MAX_BUCKETS
-from tests.harness.report.conftest import SAMPLES, make_not_exercised
+from tests.harness.report.conftest import SAMPLES, as_run_now, make_not_exercised
 
 
 def charts_of(html: str) -> dict[str, Any]:
@@ -111,7 +112,8 @@ def test_a_double_debit_shows_both_postings_and_the_operations_behind_them(
         in ledger
     )
     assert "pay:dde640d4-f8ef-4b5a-be05-614031a2530e" in ledger
-    assert ledger.count('<span class="num">38725</span>') == 3
+    # an amount without a currency (the sample's paychaos recorded none) says it is in minor units
+    assert ledger.count('<span class="money" title="38725 in minor units">38,725 (minor units)</span>') == 3
     assert '2026-11-22T01:10:57.603299+00:00 <span class="rel">(+2.437 s)</span>' in ledger
     operations = section.split("<h5>client_operations (3)</h5>")[1].split("</table>")[0]
     assert operations.count("<tr>") == 4  # the header and three operations
@@ -221,3 +223,159 @@ def test_an_hour_with_a_million_operations_makes_a_small_report(tmp_path: Path) 
     assert "1000000 client operations from 2 history file(s), in 6-second buckets" in html
     total = next(t for t in figure["data"] if t["name"] == "all kinds" and t["yaxis"] == "y")
     assert sum(y * 6 for y in total["y"]) == pytest.approx(1_000_000, rel=1e-4)
+
+
+# -- plain words: promises, units, convergence, amounts, what the clients saw ---------------------
+
+
+def _rows(html: str) -> dict[str, str]:
+    return dict(re.findall(r'<tr data-invariant="([^"]+)" data-status="[^"]+">(.*?)</tr>', html))
+
+
+def _text(fragment: str) -> str:
+    return " ".join(re.sub(r"<[^>]+>", " ", fragment).split())
+
+
+def test_each_invariant_says_its_promise_what_it_checked_and_how_it_converged(
+    sample_run: Callable[[str], Path],
+) -> None:
+    run = sample_run("failing-drop-on-overload")
+    as_run_now(run)
+    html = write_html(run).read_text()
+    rows = {name: _text(row) for name, row in _rows(html).items()}
+    assert rows["no_stuck_orders"] == (
+        "no_stuck_orders Every order ends (no order paying forever), and none the shop accepted vanished. "
+        "violated 276 checked 2,611 orders still violated at the deadline (30 s) 276 order(s) stuck or lost"
+    )
+    assert rows["eventual_refund"] == (
+        "eventual_refund Every debit of a payment that did not succeed is refunded, in full. holds 0 "
+        "checked 2,335 posted debits held after 0.4 s"
+    )
+    assert rows["exactly_once_debit"].endswith("holds 0 checked 2,335 posted debits not eventual")
+    assert rows["conservation"].endswith("holds 0 checked 1,104 accounts not eventual")
+    section = html.split('id="invariant-no-stuck-orders"')[1].split("</section>")[0]
+    assert '<p class="promise">Promise: Every order ends (no order paying forever)' in section
+
+
+def test_a_run_of_an_older_paychaos_still_says_held_after_without_its_settle_rounds(
+    sample_run: Callable[[str], Path],
+) -> None:
+    html = write_html(sample_run("failing-drop-on-overload")).read_text()
+    rows = {name: _text(row) for name, row in _rows(html).items()}
+    assert rows["eventual_refund"].endswith("held after 0.4 s")
+    assert "still violated at the deadline 276 order(s)" in rows["no_stuck_orders"]  # its deadline unknown
+    assert "convergence" not in charts_of(html)
+
+
+def test_amounts_are_money_in_the_target_currency(sample_run: Callable[[str], Path]) -> None:
+    run = sample_run("failing-retry-new-key")
+    as_run_now(run)
+    html = write_html(run).read_text()
+    section = html.split('id="invariant-exactly-once-debit"')[1].split("</section>")[0]
+    ledger = section.split("<h5>ledger (3)</h5>")[1].split("</table>")[0]
+    assert ledger.count('<span class="money" title="38725 in minor units">387.25 CNY</span>') == 3
+    assert "38725" not in _text(ledger)
+    # counts next to amounts stay counts
+    assert '<th>net_debits</th><td><span class="num">3</span></td>' in section
+
+
+def test_the_page_says_when_clients_saw_success_while_money_went_wrong(
+    sample_run: Callable[[str], Path],
+) -> None:
+    html = write_html(sample_run("failing-drop-on-overload")).read_text()
+    note = re.search(r'<p class="told-ok" id="client-saw-success" role="note">(.*?)</p>', html)
+    assert note, "no note beside the chart"
+    assert _text(note.group(1)) == (
+        "⚠ The clients saw success while the money went wrong: no operation of 936 returned an error, as the "
+        "error rate below shows, yet the invariants found 276 violation(s) (no_stuck_orders: 276 order(s) "
+        "stuck or lost)."
+    )
+    # right above the chart it speaks of
+    assert html.index('id="client-saw-success"') < html.index('<div id="timeline"')
+    assert html.index('<section id="timeline-section">') < html.index('id="client-saw-success"')
+    assert 'id="client-saw-success"' not in write_html(sample_run("passing-hello")).read_text()
+
+
+def test_no_success_note_when_the_clients_saw_the_errors(sample_run: Callable[[str], Path]) -> None:
+    run = sample_run("failing-drop-on-overload")
+    history = next((run / "history").glob("*.jsonl"))
+    lines = [json.loads(line) for line in history.read_text().splitlines()]
+    for line in lines[1:40]:  # 39 of 936 (4%) failed
+        line.update(outcome="failed", status=503)
+    history.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    assert 'id="client-saw-success"' not in write_html(run).read_text()
+
+
+def test_the_timeline_charts_users_names_the_latency_lines_and_labels_its_axis_plainly(
+    sample_run: Callable[[str], Path],
+) -> None:
+    run = sample_run("failing-retry-new-key")  # a 3x spike: 20 users, 60 from 3 s to 6 s (quick)
+    figure = charts_of(write_html(run).read_text())["timeline"]
+    (users,) = [t for t in figure["data"] if t.get("yaxis") == "y6"]
+    assert users["name"] == "users (the load's shape)"
+    assert users["line"]["shape"] == "hv"
+    steps = dict(zip(users["x"], users["y"], strict=True))
+    assert steps[0.0] == 1
+    assert steps[1.9] == 20
+    assert steps[3.9] == 60
+    assert steps[12.0] == 0
+    assert max(users["y"]) == 60
+    axis = figure["layout"]["yaxis6"]
+    assert (axis["overlaying"], axis["side"], axis["title"]["text"]) == ("y", "right", "users")
+    key = [t["name"] for t in figure["data"] if t.get("legendgroup") == "latency key"]
+    assert key == ["p50 latency (solid)", "p99 latency (dotted)"]
+    latency = figure["layout"]["yaxis4"]
+    assert latency["type"] == "log"
+    assert latency["tickmode"] == "array"
+    assert latency["ticktext"] == ["50 ms", "100 ms", "200 ms", "500 ms", "1 s", "2 s"]
+    assert [round(v) for v in latency["tickvals"]] == [50, 100, 200, 500, 1000, 2000]
+
+
+def test_latency_ticks_are_round_numbers_with_units() -> None:
+    assert latency_ticks([]) == {}
+    wide = latency_ticks([0.4, 2500.0])  # 1-2-5 steps would be 14 labels: powers of ten instead
+    assert wide["ticktext"] == ["1 ms", "10 ms", "100 ms", "1 s"]
+    low, high = (10**r for r in wide["range"])
+    assert 0.1 < low < 0.2
+    assert 5000 < high < 8000
+    narrow = latency_ticks([30.0, 80.0])
+    assert narrow["ticktext"] == ["20 ms", "50 ms", "100 ms"]
+    assert 10 ** narrow["range"][0] < 30
+    assert 10 ** narrow["range"][1] > 80
+
+
+def test_phase_and_fault_labels_never_overlap(sample_run: Callable[[str], Path]) -> None:
+    figure = charts_of(write_html(sample_run("failing-drop-on-overload")).read_text())["timeline"]
+    low, high = figure["layout"]["xaxis"]["range"]
+    px = (high - low) / 1100
+    labels = [a for a in figure["layout"]["annotations"] if a["yref"] == "paper" and a["y"] == 1
+              and low <= a["x"] <= high]  # fmt: skip
+    texts = {a["text"] for a in labels}
+    assert {"▸ load", "▸ heal", "▸ settle", "⚡ slow gateway database"} <= texts, texts
+    boxes = [(a["x"], a["x"] + (len(a["text"]) * 6.2 + 12) * px, a["yshift"]) for a in labels]
+    for i, (x0, x1, row) in enumerate(boxes):
+        for y0, y1, other in boxes[i + 1 :]:
+            assert row != other or x1 <= y0 or y1 <= x0, (labels[i]["text"], boxes)
+
+
+def test_the_settle_rounds_are_charted(sample_run: Callable[[str], Path]) -> None:
+    run = sample_run("failing-drop-on-overload")
+    results = as_run_now(run)
+    html = write_html(run).read_text()
+    figure = charts_of(html)["convergence"]
+    go.Figure(figure)
+    lines = {t["name"]: t for t in figure["data"]}
+    assert sorted(lines) == ["eventual_refund", "no_stuck_orders"]
+    stuck = lines["no_stuck_orders"]
+    assert stuck["y"][:4] == [290, 284, 279, 277]
+    assert stuck["y"][-1] == 276
+    assert len(stuck["y"]) == 31
+    assert lines["eventual_refund"]["y"] == [0]
+    assert figure["layout"]["xaxis"]["title"]["text"] == "seconds after the heal"
+    assert [s["x0"] for s in figure["layout"]["shapes"]] == [30.0]  # the deadline
+    assert results["settle"]["deadlines"] == {"no_stuck_orders": 30.0, "eventual_refund": 30.0}
+    caption = _text(html.split('id="convergence-heading"')[1].split('<div id="convergence"')[0])
+    assert "checked 32 time(s)" in caption
+    assert (
+        "no_stuck_orders still violated at the deadline (30 s); eventual_refund held after 0.4 s." in caption
+    )

@@ -39,7 +39,15 @@ def test_a_passing_run_is_one_passing_test_per_invariant(tmp_path: Path) -> None
     ]  # fmt: skip
     assert {c.get("classname") for c in cases} == {"paychaos.hello"}
     assert all(c.find("failure") is None and c.find("error") is None for c in cases)
-    assert cases[1].findtext("system-out") == "holds (1116 checked); converged 0.267s after the heal"
+    assert cases[1].findtext("system-out") == (
+        "promise: Every debit of a payment that did not succeed is refunded, in full.\n"
+        "holds, checked 1,116 posted debits; converged 0.267s after the heal"
+    )
+    promises = {c.get("name"): c.find("properties/property[@name='promise']") for c in cases}
+    assert all(p is not None for p in promises.values())
+    assert promises["slo"].get("value") == (  # type: ignore[union-attr]
+        "Error rate and latency percentiles stay within limits in each phase (steady, fault, recovery)."
+    )
     props = _properties(suite)
     assert props["status"] == "completed"
     assert props["verdict"] == "held"
@@ -58,6 +66,10 @@ def test_a_violated_invariant_is_a_failure_with_its_summary_and_first_examples(t
     assert failure is not None
     assert failure.get("message") == "64 violation(s): 64 order(s) debited wrongly"
     text = failure.text or ""
+    assert text.startswith(
+        "promise: No order has more than one net debit, and every payment that succeeded has one.\n"
+        "exactly_once_debit: 64 violation(s): 64 order(s) debited wrongly\nchecked 1,653 posted debits\n"
+    )
     # a double debit reads as both postings, with keys, amounts and times, and the operations behind them
     assert "example 1 of 64:" in text
     assert "order_id: order-0-1-57" in text
@@ -116,3 +128,15 @@ def test_text_xml_cannot_carry_is_replaced_not_written(tmp_path: Path) -> None:
     failure = suite.findall("testcase")[0].find("failure")
     assert failure is not None
     assert failure.get("message") == "276 violation(s): bad \ufffd byte \ufffd[31m & <tag>"
+
+
+def test_amounts_are_in_the_target_currency_when_the_run_recorded_it(tmp_path: Path) -> None:
+    results = sample_results("failing-retry-new-key")
+    results["target"]["currency"] = {"code": "CNY", "minor_unit": 2}
+    (suite,) = _write(results, tmp_path).findall("testsuite")
+    failure = suite.find("testcase[@name='exactly_once_debit']/failure")
+    assert failure is not None
+    assert "account=cust-00444, amount=387.25 CNY, at=2026-11-22T01:10:57.603299+00:00" in (
+        failure.text or ""
+    )
+    assert "net_debits: 3" in (failure.text or "")

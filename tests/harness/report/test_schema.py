@@ -36,6 +36,12 @@ from paychaos.run._guards import Trip
 from tests.harness.report.conftest import FIXTURES, SAMPLES, sample_results
 
 ROOT = Path(__file__).resolve().parents[3]
+# Fields a run writes that results.json version 1 gained later: optional, so older results still read.
+ADDED_SINCE = {
+    "Results": {"settle", "baseline", "violations"},
+    "TargetRecord": {"currency"},
+    "ExperimentRecord": set(),
+}
 
 
 def test_the_schema_is_a_valid_draft_2020_12_schema() -> None:
@@ -177,7 +183,8 @@ def test_the_models_have_every_field_the_runner_writes() -> None:
     returned = next(n.value for n in ast.walk(function) if isinstance(n, ast.Return))
     assert isinstance(returned, ast.Dict)
     assert _dict_keys(returned) | {"schema_version"} == _fields(Results)
-    assert set(results_schema()["required"]) == _fields(Results)
+    # Every field is required, but those added to version 1 since (absent from older results)
+    assert set(results_schema()["required"]) == _fields(Results) - ADDED_SINCE["Results"]
     nested = {
         k.value: v for k, v in zip(returned.keys, returned.values, strict=True) if isinstance(k, ast.Constant)
     }
@@ -185,6 +192,8 @@ def test_the_models_have_every_field_the_runner_writes() -> None:
         value = nested[field]
         assert isinstance(value, ast.Dict)
         assert _dict_keys(value) == _fields(model), field
+        required = set(results_schema()["$defs"][model.__name__]["required"])
+        assert required == _fields(model) - ADDED_SINCE[model.__name__], field
     faults = _method("_schedule.py", "FaultSchedule", "as_json")
     appended = next(n for n in ast.walk(faults) if isinstance(n, ast.Dict) and "applied_at" in _dict_keys(n))
     assert _dict_keys(appended) == _fields(FaultRecord)
