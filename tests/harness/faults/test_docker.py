@@ -8,13 +8,10 @@ one (.ci/run) and sets PAYCHAOS_REQUIRE_DOCKER=1, which turns the skip into a fa
 
 from __future__ import annotations
 
-import io
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import tarfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,50 +26,26 @@ from paychaos.faults import (
     ContainerFault,
     FaultInjector,
     FaultJournal,
-    docker_engine,
     heal_leftovers,
     start_backend,
 )
 from tests.conftest import ROOT
+from tests.support.docker import busybox_image, engine_or_skip
 from tests.support.wait import wait_until
 
 pytestmark = [pytest.mark.docker, pytest.mark.integration]
 
-IMAGE = "paychaos-test/busybox-httpd:1"
-
-
-def _unavailable(reason: str) -> None:
-    if os.environ.get("PAYCHAOS_REQUIRE_DOCKER") == "1":
-        pytest.fail(f"Docker is required here (PAYCHAOS_REQUIRE_DOCKER=1) but {reason}")
-    pytest.skip(reason)
-
 
 @pytest.fixture(scope="module")
 def engine() -> Iterator[Any]:
-    try:
-        client = docker_engine()
-    except InfrastructureError as exc:
-        _unavailable(f"no Docker engine: {exc}; .ci/run starts one")
+    client = engine_or_skip()
     yield client
     client.close()
 
 
 @pytest.fixture(scope="module")
 def image(engine: Any) -> str:
-    if any(IMAGE in i.tags for i in engine.images.list()):
-        return IMAGE
-    busybox = shutil.which("busybox")
-    if busybox is None:
-        _unavailable("busybox is not installed (Debian: busybox-static); .ci/run installs it")
-    rootfs = io.BytesIO()
-    with tarfile.open(fileobj=rootfs, mode="w") as tar:
-        tar.add(busybox, arcname="bin/busybox")
-        page = tarfile.TarInfo("www/index.html")
-        page.size = 6
-        tar.addfile(page, io.BytesIO(b"hello\n"))
-    repository, tag = IMAGE.split(":")
-    engine.api.import_image_from_data(rootfs.getvalue(), repository=repository, tag=tag)
-    return IMAGE
+    return busybox_image(engine)
 
 
 def _httpd(engine: Any, image: str, label: str) -> tuple[Any, str]:

@@ -7,27 +7,18 @@ Without a Docker engine (or Compose) these tests skip, saying why; where Docker 
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import NoReturn
 
 import pytest
 
-from paychaos.errors import InfrastructureError
-from paychaos.faults import docker_engine
 from paychaos_targets.walletpay import image as walletpay_image
 from tests.conftest import ROOT
+from tests.support.docker import engine_or_skip, unavailable
 
 pytestmark = [pytest.mark.docker, pytest.mark.integration, pytest.mark.slow]
-
-
-def _unavailable(reason: str) -> NoReturn:
-    if os.environ.get("PAYCHAOS_REQUIRE_DOCKER") == "1":
-        pytest.fail(f"Docker is required here (PAYCHAOS_REQUIRE_DOCKER=1) but {reason}")
-    pytest.skip(reason)
 
 
 def _compose_works() -> bool:
@@ -39,12 +30,9 @@ def _compose_works() -> bool:
 
 @pytest.fixture(scope="module")
 def image() -> str:
-    try:
-        docker_engine().close()
-    except InfrastructureError as exc:
-        _unavailable(f"no Docker engine: {exc}; .ci/run starts one")
+    engine_or_skip().close()
     if shutil.which("docker") is None:
-        _unavailable("the docker command is not installed")
+        unavailable("the docker command is not installed")
     walletpay_image.build(quiet=True)  # does nothing when an image of this content is there
     return walletpay_image.IMAGE
 
@@ -89,7 +77,7 @@ def test_a_build_of_the_same_content_is_skipped(image: str) -> None:
 def test_the_walletpay_matrix_comes_out_as_expected(image: str, tmp_path: Path) -> None:
     """Both experiments pass on the correct stack; each defect fails its experiment on its invariants."""
     if not _compose_works():
-        _unavailable("neither docker-compose nor `docker compose` is installed")
+        unavailable("neither docker-compose nor `docker compose` is installed")
     paychaos = Path(sys.executable).with_name("paychaos")
     command = (
         [str(paychaos)]
