@@ -16,9 +16,9 @@ run's HTTP hop, :mod:`paychaos.faults.httphop`, put in front of the links that n
 
 from __future__ import annotations
 
+from paychaos._docker import docker_engine
 from paychaos.faults._backends import Backend, start_backend
 from paychaos.faults._client import ToxiproxyClient, ToxiproxyError
-from paychaos.faults._docker import docker_engine
 from paychaos.faults._faults import Fault
 from paychaos.faults._hop import Hop, HopClient, start_hop
 from paychaos.faults._injector import FaultInjector

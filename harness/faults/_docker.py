@@ -3,26 +3,10 @@
 from __future__ import annotations
 
 import contextlib
-from typing import Any
 
+from paychaos._docker import docker_engine
 from paychaos._ownership import Stamp
 from paychaos.errors import InfrastructureError
-
-
-def docker_engine() -> Any:
-    """A client for the local Docker engine, or InfrastructureError saying why there is none."""
-    try:
-        import docker
-    except ImportError as exc:  # pragma: no cover - docker is a dependency
-        raise InfrastructureError("container faults need the docker package: pip install docker") from exc
-    try:
-        engine = docker.from_env(timeout=10)
-        engine.ping()
-    except Exception as exc:  # DockerException, requests' ConnectionError, FileNotFoundError, …
-        raise InfrastructureError(
-            f"no Docker engine reachable ({exc}); start dockerd or set DOCKER_HOST"
-        ) from exc
-    return engine
 
 
 def stop_orphaned_backends() -> list[str]:

@@ -31,6 +31,7 @@ from typing import Any
 
 import yaml
 
+from paychaos._docker import docker_engine
 from paychaos._ownership import record_compose
 from paychaos.errors import InfrastructureError
 from paychaos.system._model import ComposeSpec, Target
@@ -283,23 +284,10 @@ class ComposeProject:
 # -- through the Docker engine ------------------------------------------------------------------
 
 
-def _engine() -> Any:
-    try:
-        import docker
-
-        engine = docker.from_env(timeout=10)
-        engine.ping()
-    except Exception as exc:  # DockerException, requests' ConnectionError, FileNotFoundError, …
-        raise InfrastructureError(
-            f"no Docker engine reachable ({exc}); start dockerd or set DOCKER_HOST"
-        ) from exc
-    return engine
-
-
 def project_containers(project: str, service: str | None = None) -> list[Any]:
     """Every container (running or not) of a Compose project, or of one service of it."""
     labels = [f"{PROJECT_LABEL}={project}"] + ([f"{SERVICE_LABEL}={service}"] if service else [])
-    engine = _engine()
+    engine = docker_engine()
     try:
         return list(engine.containers.list(all=True, filters={"label": labels}))
     finally:
@@ -312,7 +300,7 @@ def missing_images(services: Mapping[str, Mapping[str, Any]]) -> list[str]:
     import docker.errors
 
     problems = []
-    engine = _engine()
+    engine = docker_engine()
     try:
         for name, service in services.items():
             image = service.get("image")
@@ -340,7 +328,7 @@ def remove_project(project: str, *, log_dir: Path | None = None) -> list[str]:
     import docker.errors
 
     label = f"{PROJECT_LABEL}={project}"
-    engine = _engine()
+    engine = docker_engine()
     removed = []
     try:
         for container in engine.containers.list(all=True, filters={"label": label}):

@@ -19,9 +19,9 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
+from paychaos._docker import docker_engine
 from paychaos.durations import Duration
 from paychaos.errors import InfrastructureError, InvalidInput, did_you_mean
-from paychaos.faults._docker import docker_engine
 from paychaos.faults._faults import Fault, Holder
 from paychaos.faults.kinds._spec import FaultContext, FaultSpec, Reached
 from paychaos.system import Target
