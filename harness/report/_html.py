@@ -1,7 +1,8 @@
 """report.html: one self-contained file (styles, plotly.js and the data inlined) that opens offline.
 
 plotly.js is its basic bundle, vendored (see :mod:`paychaos.report._bundle`): 1.2 MB of the page,
-which stays under 1.5 MB (MAX_REPORT_BYTES) even for an hour-long run.
+which stays under 1.5 MB (MAX_REPORT_BYTES) even for an hour-long run: the examples of what broke get
+what the rest of the page leaves (every violator is in violations.csv besides).
 
 Top to bottom: the verdict in one line, the experiment's story, the invariants;
 the timeline (throughput, outcomes, error rate and latency per kind, with the
@@ -103,24 +104,25 @@ def render(run: Run) -> str:
         charts["convergence"] = _compact(convergence_figure(results["settle"]))
     name = experiment.get("name") or results.get("run_id")
     title = f"paychaos: {name} — {verdict.upper()}"
-    body = "\n".join(
-        [
-            _header(run),
-            _shortfall(run),
-            _notes(run),
-            _story(run),
-            _invariants(run),
-            _coverage(run),
-            _timeline(run),
-            _violations(run),
-            _slo(run),
-            compare_section(run),
-            _faults(run),
-            _details(run),
-            f"<footer>Written by paychaos {escape(__version__)} at {_utc(datetime.now(UTC).timestamp())} "
-            f"from {escape(str(run.dir))}.</footer>",
-        ]
-    )
+    before = [_header(run), _shortfall(run), _notes(run), _story(run), _invariants(run), _coverage(run),
+              _timeline(run)]  # fmt: skip
+    after = [
+        _slo(run),
+        compare_section(run),
+        _faults(run),
+        _details(run),
+        f"<footer>Written by paychaos {escape(__version__)} at {_utc(datetime.now(UTC).timestamp())} "
+        f"from {escape(str(run.dir))}.</footer>",
+    ]
+    charts_json = _json_for_script(charts)
+    # The examples get what the rest of the page leaves of MAX_REPORT_BYTES (every violator is in
+    # violations.csv besides): measured on the page without them.
+    room = MAX_REPORT_BYTES - len(_page(title, verdict, "\n".join([*before, *after]), charts_json).encode())
+    body = "\n".join([*before, _violations(run, room), *after])
+    return _page(title, verdict, body, charts_json)
+
+
+def _page(title: str, verdict: str, body: str, charts_json: str) -> str:
     return f"""<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -136,7 +138,7 @@ def render(run: Run) -> str:
 {body}
 </main>
 <script>{plotly_js()}</script>
-<script type="application/json" id="paychaos-charts">{_json_for_script(charts)}</script>
+<script type="application/json" id="paychaos-charts">{charts_json}</script>
 <script>{_JS}</script>
 </body>
 </html>
@@ -362,7 +364,8 @@ def _timeline(run: Run) -> str:
 
 def _told_ok(run: Run) -> str:
     """Beside the chart, when its error rate reads about 0% while invariants were violated: the clients
-    were told all went well while the money went wrong, in one sentence with the count."""
+    were told all went well (or, as every example shows, that their payment failed: answered, not an
+    error) while the money went wrong, in one sentence with the count."""
     t = run.timeline
     wrong = [v for v in run.results.get("invariants") or []
              if v.get("status") == "violated" and v.get("invariant") != "slo"]  # fmt: skip
@@ -376,8 +379,13 @@ def _told_ok(run: Run) -> str:
     found = "; ".join(
         f"{v.get('invariant')}: {v.get('reason') or str(v.get('count')) + ' violation(s)'}" for v in wrong
     )
+    # what the violators' clients were told, as their examples show: "failed" alone is no success
+    examples = [e for v in wrong for e in v.get("examples") or [] if isinstance(e, dict)]
+    told = {str(op["told"]) for e in examples for op in e.get("client_operations") or []
+            if isinstance(op, dict) and op.get("told")}  # fmt: skip
+    saw = "were told their payments failed" if told == {"failed"} else "saw success"
     text = (
-        f"The clients saw success while the money went wrong: {errors}, as the error rate below shows, "
+        f"The clients {saw} while the money went wrong: {errors}, as the error rate below shows, "
         f"yet the invariants found {total:,} violation(s) ({found})."
     )
     return f'\n<p class="told-ok" id="client-saw-success" role="note">⚠ {escape(text)}</p>'
@@ -411,12 +419,19 @@ def _convergence(run: Run) -> str:
 """
 
 
-def _violations(run: Run) -> str:
+def _violations(run: Run, room: int = MAX_REPORT_BYTES) -> str:
+    """What broke: each invariant not held, with its examples, in at most ``room`` bytes (its first
+    example whatever its size): the bytes left are shared out among the invariants still to come."""
     at = _Shown(run.t0, currency_of(run.results))
-    sections = [_violation(v, at) for v in run.results.get("invariants") or [] if v.get("status") != "holds"]
+    files = run.results.get("violations") or {}  # every violator, beside the page (item 2 of issue 14)
+    broken = [v for v in run.results.get("invariants") or [] if v.get("status") != "holds"]
+    sections: list[str] = []
+    left = room - 2_000  # the section's heading and the files' line
+    for i, v in enumerate(broken):
+        sections.append(_violation(v, at, left // (len(broken) - i), bool(files.get("csv"))))
+        left -= len(sections[-1].encode())
     if not sections:
         return ""
-    files = run.results.get("violations") or {}  # every violator, beside the page (item 2 of issue 14)
     listed = (
         '<p class="files" id="violations-files">Every violator, with what would put it right: '
         f'<a href="{escape(files["csv"])}">{escape(files["csv"])}</a> ({int(files.get("rows") or 0):,} '
@@ -438,7 +453,11 @@ class _Shown:
     currency: CurrencySpec | None
 
 
-def _violation(verdict: dict[str, Any], at: _Shown) -> str:
+def _violation(
+    verdict: dict[str, Any], at: _Shown, room: int = MAX_REPORT_BYTES, listed: bool = False
+) -> str:
+    """One invariant not held; its examples while they fit in ``room`` bytes (the first always);
+    ``listed``: every violator is in violations.csv."""
     status = str(verdict.get("status"))
     name = str(verdict.get("invariant", "?"))
     examples = list(verdict.get("examples") or [])
@@ -453,12 +472,23 @@ def _violation(verdict: dict[str, Any], at: _Shown) -> str:
     if params:
         parts.append(f'<p class="params">parameters: {_kv_inline(params)}</p>')
     total = max(int(verdict.get("count") or 0), len(examples))
+    left, shown = room - len("".join(parts).encode()) - 600, 0  # 600: the closing lines
     for i, example in enumerate(examples, 1):
         body, heading = _example(example, at), f"example {i} of {total}"
         if i <= OPEN_EXAMPLES:
-            parts.append(f'<div class="example"><h4>{heading}</h4>{body}</div>')
+            part = f'<div class="example"><h4>{heading}</h4>{body}</div>'
         else:
-            parts.append(f'<details class="example"><summary>{heading}</summary>{body}</details>')
+            part = f'<details class="example"><summary>{heading}</summary>{body}</details>'
+        left -= len(part.encode())
+        if shown and left < 0:
+            break
+        parts.append(part)
+        shown += 1
+    if shown < len(examples):
+        where = "; every violator is in violations.csv" if listed else ""
+        parts.append(f'<p class="more" data-not-shown="{len(examples) - shown}">{len(examples) - shown} more '
+                     f"kept in results.json, not shown here to keep this page under "
+                     f"{MAX_REPORT_BYTES / 1e6:g} MB{where}.</p>")  # fmt: skip
     if examples and total > len(examples):
         kept = f"{total - len(examples)} more not kept (results keep the first {len(examples)})."
         parts.append(f'<p class="more">{kept}</p>')
@@ -469,11 +499,14 @@ def _violation(verdict: dict[str, Any], at: _Shown) -> str:
 def _example(example: Any, at: _Shown) -> str:
     if not isinstance(example, dict):
         return f'<p class="value">{_value(example, at)}</p>'
-    simple = {k: v for k, v in example.items() if not _is_records(v)}
-    nested = {k: v for k, v in example.items() if _is_records(v)}
+    # records (the order's story: its operations, postings, notifications…) under headings, in order;
+    # an empty list among them says so there ("notifications_received (0): none"), not as [] above
+    simple = {k: v for k, v in example.items() if not (_is_records(v) or v == [])}
+    nested = {k: v for k, v in example.items() if _is_records(v) or v == []}
     out = [_kv_table(simple, at)] if simple else []
     for key, rows in nested.items():
-        out.append(f"<h5>{escape(str(key))} ({len(rows)})</h5>{_records_table(rows, at)}")
+        shown = _records_table(rows, at) if rows else '<p class="none">none</p>'
+        out.append(f"<h5>{escape(str(key))} ({len(rows)})</h5>{shown}")
     return "".join(out)
 
 
@@ -510,6 +543,8 @@ def _value(value: Any, at: _Shown, key: str = "") -> str:
     if is_money(key, value):
         title = f"{value} in minor units"
         return f'<span class="money" title="{escape(title)}">{escape(money(value, at.currency))}</span>'
+    if isinstance(value, int | float) and key.lower().endswith("percent"):
+        return f'<span class="num">{value:g}%</span>'  # e.g. a promotion's cap_percent
     if isinstance(value, int | float):
         number = f"{value:.6g}" if isinstance(value, float) else str(value)
         return f'<span class="num">{escape(number)}</span>'
@@ -804,7 +839,8 @@ tr.limit td { color: var(--muted); font-style: italic; }
 .violation { border: 1px solid var(--line); border-left: 4px solid var(--violated); padding: 4px 14px 10px;
   margin: 12px 0; }
 .violation.could_not_check { border-left-color: var(--error); }
-.example { border-top: 1px dashed var(--line); padding: 8px 0; }
+.example { border-top: 1px dashed var(--line); padding: 8px 0; overflow-x: auto; }
+p.none { color: var(--muted); font-style: italic; margin: 2px 0 6px; }
 details.example summary { cursor: pointer; color: var(--muted); }
 .null { color: #8c959f; font-style: italic; }
 .nw { white-space: nowrap; }

@@ -1,17 +1,33 @@
-"""Sample runs (trimmed copies of real ones) copied into each test's tmp dir, so tests may write into them."""
+"""Sample runs (trimmed copies of real ones) copied into each test's tmp dir, so tests may write into them;
+and the headless Chromium the *_in_chromium tests share (one per test module), with how they open a
+report in it and check that it loaded cleanly."""
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.harness.report.chromium import CHROMIUM, Chromium, Page
+
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 SAMPLES = ("passing-hello", "failing-retry-new-key", "failing-drop-on-overload")
+# One real run of paystack per incident its defects stage (see fixtures/README.md), by defect.
+INCIDENTS = {
+    "failover-on-timeout": "failing-failover-on-timeout",
+    "notify-fire-and-forget": "failing-notify-fire-and-forget",
+    "uncapped-promo": "failing-uncapped-promo",
+    "credit-check-race": "failing-credit-check-race",
+    "webhook-accepts-unsigned": "failing-webhook-accepts-unsigned",
+    "webhook-not-idempotent": "failing-webhook-not-idempotent",
+    "timeout-as-failure": "failing-timeout-as-failure",
+}
+SCREENSHOTS = Path(__file__).resolve().parents[3] / "reports" / "screenshots"  # git-ignored
 
 
 def sample_results(name: str) -> dict[str, Any]:
@@ -105,3 +121,41 @@ def make_interrupted_while_settling(run: Path) -> dict[str, Any]:
                    error="interrupted (Ctrl-C or SIGTERM); every fault healed, everything stopped", coverage=[])  # fmt: skip
     (run / "results.json").write_text(json.dumps(results))
     return results
+
+
+# -- headless Chromium ---------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chromium]:
+    """Debian's Chromium, headless and offline; skipped (and said why) without it, unless
+    PAYCHAOS_REQUIRE_CHROMIUM=1 (as in CI), which makes its absence a failure."""
+    if not CHROMIUM.exists():
+        reason = f"{CHROMIUM} is absent; install Debian's chromium (apt-get install chromium) to run these"
+        if os.environ.get("PAYCHAOS_REQUIRE_CHROMIUM") == "1":
+            pytest.fail(f"Chromium is required here (PAYCHAOS_REQUIRE_CHROMIUM=1) but {reason}")
+        pytest.skip(reason)
+    with Chromium(tmp_path_factory.mktemp("chromium") / "profile") as chromium:
+        yield chromium
+
+
+def open_report(browser: Chromium, report: Path, shot: Path) -> Page:
+    """Open ``report`` (closing the pages opened before), wait until its charts are drawn, and take a
+    screenshot of the whole page into ``shot``, copied to reports/screenshots/ when that can be written."""
+    for earlier in list(browser.pages):
+        earlier.close()
+    page = browser.open(report.as_uri())
+    assert page.wait_for("document.body.dataset.ready !== 'false' && document.body.dataset.ready") == "true"
+    page.screenshot(shot)
+    assert shot.stat().st_size > 10_000
+    if SCREENSHOTS.parent.is_dir() and os.access(SCREENSHOTS.parent, os.W_OK):
+        SCREENSHOTS.mkdir(exist_ok=True)
+        shutil.copyfile(shot, SCREENSHOTS / shot.name)
+    return page
+
+
+def assert_clean(page: Page, report: Path) -> None:
+    """No console error, no failed request, and nothing fetched but the page itself."""
+    assert page.console_errors == []
+    assert page.failed_requests == []
+    assert page.requested_urls == [report.as_uri()]  # nothing else: no script, style, font or image fetched

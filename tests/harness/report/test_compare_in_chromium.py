@@ -5,9 +5,7 @@ follows: offline, clean, screenshots kept in reports/screenshots/ when that can 
 from __future__ import annotations
 
 import json
-import os
-import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,23 +15,10 @@ from paychaos.compare import baseline_record, check_gate, gate_reason, read_run
 from paychaos.report import rebuild
 from paychaos.report._compare import compare_section
 from paychaos.report._run import load_run
-from tests.harness.report.chromium import CHROMIUM, Chromium, Page
+from tests.harness.report.chromium import Chromium
+from tests.harness.report.conftest import open_report
 
 pytestmark = pytest.mark.integration
-
-ROOT = Path(__file__).resolve().parents[3]
-SCREENSHOTS = ROOT / "reports" / "screenshots"
-
-
-@pytest.fixture(scope="module")
-def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chromium]:
-    if not CHROMIUM.exists():
-        reason = f"{CHROMIUM} is absent; install Debian's chromium (apt-get install chromium) to run these"
-        if os.environ.get("PAYCHAOS_REQUIRE_CHROMIUM") == "1":
-            pytest.fail(f"Chromium is required here (PAYCHAOS_REQUIRE_CHROMIUM=1) but {reason}")
-        pytest.skip(reason)
-    with Chromium(tmp_path_factory.mktemp("chromium") / "profile") as chromium:
-        yield chromium
 
 
 def _compared(sample_run: Callable[[str], Path]) -> tuple[Path, Path, dict[str, Any]]:
@@ -60,19 +45,6 @@ def _compared(sample_run: Callable[[str], Path]) -> tuple[Path, Path, dict[str, 
     return run, baseline, results
 
 
-def _open(browser: Chromium, report: Path, shot: Path) -> Page:
-    for earlier in list(browser.pages):
-        earlier.close()
-    page = browser.open(report.as_uri())
-    assert page.wait_for("document.body.dataset.ready !== 'false' && document.body.dataset.ready") == "true"
-    page.screenshot(shot)
-    assert shot.stat().st_size > 10_000
-    if SCREENSHOTS.parent.is_dir() and os.access(SCREENSHOTS.parent, os.W_OK):
-        SCREENSHOTS.mkdir(exist_ok=True)
-        shutil.copyfile(shot, SCREENSHOTS / shot.name)
-    return page
-
-
 def test_a_run_without_a_baseline_shows_no_comparison(sample_run: Callable[[str], Path]) -> None:
     run = sample_run("passing-hello")
     assert compare_section(load_run(run)) == ""
@@ -87,7 +59,7 @@ def test_the_comparison_with_the_baseline_in_chromium(
     rebuild(run)
     rebuild(baseline)
     report = run / "report.html"
-    page = _open(browser, report, tmp_path / "report-baseline-comparison.png")
+    page = open_report(browser, report, tmp_path / "report-baseline-comparison.png")
     assert page.console_errors == []
     assert page.failed_requests == []
     assert page.requested_urls == [report.as_uri()]

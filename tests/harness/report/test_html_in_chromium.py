@@ -8,10 +8,9 @@ skip and say so; CI installs it and sets PAYCHAOS_REQUIRE_CHROMIUM=1, which turn
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,19 +18,18 @@ import pytest
 
 from paychaos.invariants import REGISTRY
 from paychaos.report import rebuild
-from tests.harness.report.chromium import CHROMIUM, Chromium, Page
+from tests.harness.report.chromium import Chromium, Page
 from tests.harness.report.conftest import (
     as_run_now,
+    assert_clean,
     make_interrupted_while_settling,
     make_not_exercised,
+    open_report,
     sample_results,
 )
 from tests.harness.report.test_open_loop import _open_loop_run
 
 pytestmark = pytest.mark.integration
-
-ROOT = Path(__file__).resolve().parents[3]
-SCREENSHOTS = ROOT / "reports" / "screenshots"
 
 # Per chart div: traces plotly.js drew (scatter and bar groups), line paths with points, bars, shapes.
 CHARTS = """
@@ -53,36 +51,6 @@ VERDICTS = """
 Array.from(document.querySelectorAll("#invariants tbody tr[data-invariant]")).map(tr => [
   tr.querySelector("td .name").innerText.trim(), tr.querySelector(".badge").innerText.trim(), tr.dataset.status])
 """
-
-
-@pytest.fixture(scope="module")
-def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chromium]:
-    if not CHROMIUM.exists():
-        reason = f"{CHROMIUM} is absent; install Debian's chromium (apt-get install chromium) to run these"
-        if os.environ.get("PAYCHAOS_REQUIRE_CHROMIUM") == "1":
-            pytest.fail(f"Chromium is required here (PAYCHAOS_REQUIRE_CHROMIUM=1) but {reason}")
-        pytest.skip(reason)
-    with Chromium(tmp_path_factory.mktemp("chromium") / "profile") as chromium:
-        yield chromium
-
-
-def _open(browser: Chromium, report: Path, shot: Path) -> Page:
-    for earlier in list(browser.pages):
-        earlier.close()
-    page = browser.open(report.as_uri())
-    assert page.wait_for("document.body.dataset.ready !== 'false' && document.body.dataset.ready") == "true"
-    page.screenshot(shot)
-    assert shot.stat().st_size > 10_000
-    if SCREENSHOTS.parent.is_dir() and os.access(SCREENSHOTS.parent, os.W_OK):
-        SCREENSHOTS.mkdir(exist_ok=True)
-        shutil.copyfile(shot, SCREENSHOTS / shot.name)
-    return page
-
-
-def _assert_clean(page: Page, report: Path) -> None:
-    assert page.console_errors == []
-    assert page.failed_requests == []
-    assert page.requested_urls == [report.as_uri()]  # nothing else: no script, style, font or image fetched
 
 
 def _assert_charts_drawn(page: Page, faults: int, *, convergence: bool = False) -> list[dict[str, Any]]:
@@ -108,8 +76,8 @@ def test_sample_reports_in_chromium(
     run = sample_run(name)
     rebuild(run)
     report = run / "report.html"
-    page = _open(browser, report, tmp_path / f"report-{name}.png")
-    _assert_clean(page, report)
+    page = open_report(browser, report, tmp_path / f"report-{name}.png")
+    assert_clean(page, report)
     results = sample_results(name)
     _assert_charts_drawn(page, faults=len(results["faults"]))
     words = {"holds": "holds", "violated": "violated", "could_not_check": "could not check"}
@@ -129,7 +97,7 @@ def test_the_double_debit_evidence_is_readable(browser: Chromium, sample_run: Ca
     run = sample_run("failing-retry-new-key")
     as_run_now(run)
     rebuild(run)
-    page = _open(browser, run / "report.html", tmp_path / "report-double-debit-evidence.png")
+    page = open_report(browser, run / "report.html", tmp_path / "report-double-debit-evidence.png")
     ledger = page.evaluate("""
       Array.from(document.querySelectorAll("#invariant-exactly-once-debit .example")[0]
         .querySelectorAll("table.records")[0].querySelectorAll("tbody tr"))
@@ -148,8 +116,8 @@ def test_a_rebuilt_interrupted_run_in_chromium(browser: Chromium, sample_run: Ca
     (run / "results.json").unlink()
     results = rebuild(run)
     report = run / "report.html"
-    page = _open(browser, report, tmp_path / "report-rebuilt-interrupted.png")
-    _assert_clean(page, report)
+    page = open_report(browser, report, tmp_path / "report-rebuilt-interrupted.png")
+    assert_clean(page, report)
     _assert_charts_drawn(page, faults=len(results["faults"]))
     assert page.evaluate("document.querySelector('#verdict .word').innerText") == "INTERRUPTED"
     assert "results.json is missing" in page.evaluate("document.querySelector('#notes').innerText")
@@ -170,8 +138,8 @@ def test_a_run_that_failed_before_the_load_has_no_chart_and_no_error(
     shutil.rmtree(run / "history")
     rebuild(run)
     report = run / "report.html"
-    page = _open(browser, report, tmp_path / "report-error-before-load.png")
-    _assert_clean(page, report)
+    page = open_report(browser, report, tmp_path / "report-error-before-load.png")
+    assert_clean(page, report)
     assert page.evaluate(CHARTS) == []
     assert page.evaluate("document.querySelector('#verdict .word').innerText") == "ERROR"
 
@@ -183,8 +151,8 @@ def test_a_run_whose_fault_never_acted_is_flagged_beside_the_verdict_in_chromium
     make_not_exercised(run)
     rebuild(run)
     report = run / "report.html"
-    page = _open(browser, report, tmp_path / "report-not-exercised.png")
-    _assert_clean(page, report)
+    page = open_report(browser, report, tmp_path / "report-not-exercised.png")
+    assert_clean(page, report)
     _assert_charts_drawn(page, faults=1)
     assert page.evaluate("document.querySelector('#verdict .word').innerText") == "NOT EXERCISED"
     flag = page.evaluate("""(() => {
@@ -321,8 +289,8 @@ def test_a_passing_run_says_what_each_invariant_promised_and_checked(
     results = as_run_now(run)
     rebuild(run)
     report = run / "report.html"
-    page = _open(browser, report, tmp_path / "report-passing-plain-words.png")
-    _assert_clean(page, report)
+    page = open_report(browser, report, tmp_path / "report-passing-plain-words.png")
+    assert_clean(page, report)
     _assert_charts_drawn(page, faults=len(results["faults"]), convergence=True)
     said = _said(page)
     _assert_plain_words(said, results)
@@ -339,8 +307,8 @@ def test_a_failing_run_shows_money_and_says_the_clients_were_told_ok(
     results = as_run_now(run)
     rebuild(run)
     report = run / "report.html"
-    page = _open(browser, report, tmp_path / "report-failing-plain-words.png")
-    _assert_clean(page, report)
+    page = open_report(browser, report, tmp_path / "report-failing-plain-words.png")
+    assert_clean(page, report)
     _assert_charts_drawn(page, faults=len(results["faults"]), convergence=True)
     said = _said(page)
     _assert_plain_words(said, results)
@@ -367,8 +335,8 @@ def test_a_failing_run_for_each_incident_shows_its_amounts_as_money(
     results = as_run_now(run)
     rebuild(run)
     report = run / "report.html"
-    page = _open(browser, report, tmp_path / "report-failing-money.png")
-    _assert_clean(page, report)
+    page = open_report(browser, report, tmp_path / "report-failing-money.png")
+    assert_clean(page, report)
     said = _said(page)
     _assert_plain_words(said, results)
     assert said["note"] is not None
@@ -392,8 +360,8 @@ def test_a_run_interrupted_while_settling_shows_the_rounds_it_got_to(
     results = make_interrupted_while_settling(run)
     rebuild(run)
     report = run / "report.html"
-    page = _open(browser, report, tmp_path / "report-interrupted-settling.png")
-    _assert_clean(page, report)
+    page = open_report(browser, report, tmp_path / "report-interrupted-settling.png")
+    assert_clean(page, report)
     assert page.evaluate("document.querySelector('#verdict .word').innerText") == "INTERRUPTED"
     _assert_charts_drawn(page, faults=len(results["faults"]), convergence=True)
     said = _said(page)
@@ -416,8 +384,8 @@ def test_a_run_killed_mid_load_still_has_a_readable_timeline(
     (run / "results.json").unlink()
     results = rebuild(run)
     report = run / "report.html"
-    page = _open(browser, report, tmp_path / "report-killed-readable.png")
-    _assert_clean(page, report)
+    page = open_report(browser, report, tmp_path / "report-killed-readable.png")
+    assert_clean(page, report)
     _assert_charts_drawn(page, faults=len(results["faults"]))
     said = _said(page)
     assert said["rows"] == []
@@ -435,8 +403,8 @@ def test_an_open_loop_run_charts_the_arrivals_offered_and_started_not_users(
     (run / "load.json").write_text(json.dumps(spec))
     rebuild(run)
     report = run / "report.html"
-    page = _open(browser, report, tmp_path / "report-open-loop.png")
-    _assert_clean(page, report)
+    page = open_report(browser, report, tmp_path / "report-open-loop.png")
+    assert_clean(page, report)
     said = _said(page)
     legend = set(said["legend"])
     assert {"arrivals offered (target)", "arrivals started", "arrivals dropped (every user busy)"} <= legend

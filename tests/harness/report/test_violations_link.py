@@ -4,15 +4,14 @@ in a real headless Chromium, where the link resolves to the file beside the page
 from __future__ import annotations
 
 import json
-import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from paychaos.report import rebuild
-from tests.harness.report.chromium import CHROMIUM, Chromium
+from tests.harness.report.chromium import Chromium
 
 pytestmark = pytest.mark.integration
 
@@ -54,17 +53,6 @@ def test_the_page_links_the_files_and_says_when_they_are_incomplete(
     plain = sample_run("failing-drop-on-overload")
     rebuild(plain)
     assert "violations-files" not in (plain / "report.html").read_text()
-
-
-@pytest.fixture(scope="module")
-def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chromium]:
-    if not CHROMIUM.exists():
-        reason = f"{CHROMIUM} is absent; install Debian's chromium (apt-get install chromium) to run these"
-        if os.environ.get("PAYCHAOS_REQUIRE_CHROMIUM") == "1":
-            pytest.fail(f"Chromium is required here (PAYCHAOS_REQUIRE_CHROMIUM=1) but {reason}")
-        pytest.skip(reason)
-    with Chromium(tmp_path_factory.mktemp("chromium") / "profile") as chromium:
-        yield chromium
 
 
 def test_the_page_links_violations_csv_in_chromium(
