@@ -16,9 +16,14 @@ receive, close) and over one kept-alive connection, p50 and p99, direct and thro
 server; and bulk throughput (backend → client). With the reference present, the table gives
 each measure of the embedded server as a ratio to the reference's.
 
+On a shared machine one run moves by ±20 µs from the next; ``--repeat N`` runs the whole
+measurement N times (fresh servers each time) and reports each figure's median over the runs,
+with the range of the added fresh-connection p50. The proxy's CPU time per fresh connection
+(user + system, from /proc) moves much less than its latency and is reported beside it.
+
     python bench/proxy_overhead.py                 # about 30 s on a 2-core machine
     python bench/proxy_overhead.py --json out.json --pin
-    python bench/proxy_overhead.py --only fresh --fresh 8000 --bulk-mb 0
+    python bench/proxy_overhead.py --only fresh --fresh 8000 --bulk-mb 0 --repeat 7
     python bench/proxy_overhead.py --server 'before=env PYTHONPATH=/tmp/old python -m old_tp --port {port}'
 """
 
@@ -294,12 +299,62 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def combined(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Several runs as one: each figure the median of its runs' figures (samples added up)."""
+    if len(runs) == 1:
+        return runs[0]
+    first = runs[0]
+    out: dict[str, Any] = {**first, "runs": len(runs)}
+    out["environment"] = {
+        **first["environment"],
+        "load_average_before": runs[0]["environment"]["load_average_before"],
+        "load_average_after": runs[-1]["environment"]["load_average_after"],
+    }
+    for key in ("fresh_connection_us", "keepalive_us"):
+        if first[key] is None:
+            continue
+        out[key] = {
+            path: {
+                stat: (
+                    sum(r[key][path][stat] for r in runs)
+                    if stat == "samples"
+                    else statistics.median(r[key][path][stat] for r in runs)
+                )
+                for stat in figures
+            }
+            for path, figures in first[key].items()
+        }
+        for path in first["servers"]:
+            added = [r[key][path]["added_p50"] for r in runs]
+            out[key][path]["added_p50_range"] = [min(added), max(added)]
+    if first["bulk_mb_s"] is not None:
+        out["bulk_mb_s"] = {
+            path: {
+                "median": statistics.median(r["bulk_mb_s"][path]["median"] for r in runs),
+                "runs": sum(r["bulk_mb_s"][path]["runs"] for r in runs),
+            }
+            for path in first["bulk_mb_s"]
+        }
+    out["each_run"] = runs
+    return out
+
+
 def markdown(result: dict[str, Any]) -> str:
     env = result["environment"]
     pinning = "pinned (proxies on their own core)" if env["pinned"] else "not pinned"
     servers = result["servers"]
     load = ", ".join(f"{x:.1f}" for x in env["load_average_before"])
-    rows = [f"Python {env['python']}, {env['cpus']} CPUs, {pinning}, load average before: {load}", ""]
+    rows = [f"Python {env['python']}, {env['cpus']} CPUs, {pinning}, load average before: {load}"]
+    if result.get("runs", 1) > 1:
+        fresh = result["fresh_connection_us"]
+        spread = ""
+        if fresh is not None:
+            spread = "; added fresh-connection p50 per run: " + ", ".join(
+                f"{path} {fresh[path]['added_p50_range'][0]:+.0f} to {fresh[path]['added_p50_range'][1]:+.0f}"
+                for path in servers
+            )
+        rows.append(f"Medians of {result['runs']} runs{spread}")
+    rows.append("")
     reference = "reference" in servers
     for label, key in (("fresh connection (µs)", "fresh_connection_us"), ("kept-alive (µs)", "keepalive_us")):
         r = result[key]
@@ -365,12 +420,15 @@ def main() -> int:
     )
     parser.add_argument("--no-reference", action="store_true", help="skip toxiproxy-server even if on PATH")
     parser.add_argument("--pin", action="store_true", help="give the proxies a CPU of their own")
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="run the whole measurement N times; report medians"
+    )
     parser.add_argument("--json", type=Path, help="also write the results as JSON here")
     args = parser.parse_args()
     if args.backend:
         run_backend()
         return 0
-    result = measure(args)
+    result = combined([measure(args) for _ in range(max(1, args.repeat))])
     print(markdown(result))
     if args.json:
         args.json.write_text(json.dumps(result, indent=2) + "\n")

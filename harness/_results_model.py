@@ -308,6 +308,45 @@ class BackendRecord(_Record):
     """The backends preferred over it, each with why it was not used."""
 
 
+class DirectionTraffic(_Record):
+    """One direction of a link's proxy: what it read from the sending side, what it wrote on."""
+
+    received: NonNegative
+    """Bytes the proxy read from the sending side (the client for upstream, the server for downstream)."""
+    sent: NonNegative
+    """Bytes it wrote to the receiving side, after its toxics (fewer when a toxic dropped or still held
+    some)."""
+
+
+class LinkTraffic(_Record):
+    """What one link's proxy carried, as its Toxiproxy's /metrics counted it."""
+
+    proxy: str
+    """The proxy's name on its Toxiproxy."""
+    api: str
+    """The Toxiproxy API whose /metrics was read."""
+    available: bool
+    """Whether that Toxiproxy serves proxy counters (the embedded server does; Toxiproxy only with
+    -proxy-metrics); if not, the counts are null and note says why."""
+    note: str | None
+    """Why the counts are missing or partial, in words; null when they are whole."""
+    connections: NonNegative | None
+    """Connections the proxy accepted; null if not available or not counted (Toxiproxy counts none)."""
+    upstream: DirectionTraffic | None
+    """From the link's client to its server; null if not available."""
+    downstream: DirectionTraffic | None
+    """From the server back to the client; null if not available."""
+
+
+class TrafficRecord(_Record):
+    """What went through each link's proxy during the run, read from /metrics at the end of the heal."""
+
+    at: float
+    """When /metrics was read (epoch seconds)."""
+    links: dict[str, LinkTraffic]
+    """Each link of the target with a proxy, by name."""
+
+
 class Versions(_OpenRecord):
     """Versions of what ran: always paychaos and python; postgresql and locust once the steady state
     was checked."""
@@ -469,6 +508,9 @@ class Results(_Record):
     run ended before verifying."""
     backend: BackendRecord | None
     """The Toxiproxy backend that injected network faults, or null if the run ended before one started."""
+    traffic: TrafficRecord | None = None
+    """What went through each link's proxy (bytes per direction, connections); null if the run ended
+    before the heal; absent in the results of a paychaos that did not record it."""
     versions: Versions
     """Versions of what ran: always paychaos and python; postgresql and locust once the steady state was
     checked."""

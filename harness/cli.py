@@ -515,7 +515,9 @@ def proxy() -> None:
 @click.option("--host", default="127.0.0.1", show_default=True, help="address of the HTTP API")
 @click.option("--port", default=8474, show_default=True, help="port of the HTTP API (0: any free one)")
 @click.option("--seed", type=int, help="seed for toxicity, jitter and slicing")
-def proxy_serve(host: str, port: int, seed: int | None) -> None:
+@click.option("--proxy-metrics", is_flag=True, help="serve per-proxy Prometheus metrics at /metrics")
+@click.option("--runtime-metrics", is_flag=True, help="serve the process's Prometheus metrics at /metrics")
+def proxy_serve(host: str, port: int, seed: int | None, proxy_metrics: bool, runtime_metrics: bool) -> None:
     """Serve Toxiproxy's HTTP API until Ctrl-C; any Toxiproxy client can drive it."""
     from paychaos.faults.toxiproxy_server import ToxiproxyServer, serve
 
@@ -523,7 +525,8 @@ def proxy_serve(host: str, port: int, seed: int | None) -> None:
         click.echo(f"Toxiproxy-compatible API on {server.url} (Ctrl-C stops it)")
 
     try:
-        serve(host, port, seed=seed, on_ready=ready)
+        metrics = {"proxy_metrics": proxy_metrics, "runtime_metrics": runtime_metrics}
+        serve(host, port, seed=seed, on_ready=ready, **metrics)
     except OSError as exc:
         raise InfrastructureError(f"cannot serve on {host}:{port}: {exc.strerror or exc}") from exc
     except ValueError as exc:

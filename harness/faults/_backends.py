@@ -9,6 +9,11 @@ In order of preference:
 
 Whichever runs, the harness talks to it through the same :class:`ToxiproxyClient`,
 and the run's results say which one it was and why the others were passed over.
+
+The embedded server runs with ``--proxy-metrics``; at the end of the load the run reads
+what each link's proxy carried from its API's ``/metrics`` (:func:`link_traffic`). A
+Toxiproxy that serves none (started without ``-proxy-metrics``, or too old) is
+recorded as not available, and the run goes on.
 """
 
 from __future__ import annotations
@@ -25,6 +30,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
+
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
 
 from paychaos._ownership import Stamp, record_process
 from paychaos._process import free_port, parent_death_signal, stop_child, tail
@@ -151,7 +159,7 @@ def _spawn_embedded(log_dir: Path) -> Backend:
     log = log_dir / "toxiproxy.log"
     with open(log, "ab") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "paychaos.faults.toxiproxy_server", "--port", "0"],
+            [sys.executable, "-m", "paychaos.faults.toxiproxy_server", "--port", "0", "--proxy-metrics"],
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=out,
             start_new_session=True, preexec_fn=parent_death_signal(signal.SIGTERM),
         )  # fmt: skip
@@ -219,3 +227,108 @@ def _run_container(engine: Any, image: str) -> Backend:
         stop()
         raise
     return Backend("docker", url, version, f"{image} (container {container.short_id})", _stop=stop)
+
+
+# -- what each link's proxy carried (/metrics) -----------------------------------------------------
+
+_RECEIVED = "toxiproxy_proxy_received_bytes_total"
+_SENT = "toxiproxy_proxy_sent_bytes_total"
+_CONNECTIONS = "toxiproxy_proxy_connections_total"
+_DIRECTIONS = ("upstream", "downstream")
+_OPEN_NOT_COUNTED = (
+    "bytes of connections still open are not counted (this Toxiproxy adds a connection's bytes when it ends)"
+)
+
+
+@dataclass(frozen=True)
+class ProxyTraffic:
+    """A ``/metrics`` scrape's proxy counters: per proxy, bytes per direction and connections."""
+
+    proxies: dict[str, dict[str, Any]]
+    """Per proxy: ``connections`` (None if not counted) and, per direction, ``received`` and ``sent``."""
+    counts_connections: bool
+    """The embedded server counts connections (and live connections' bytes); Toxiproxy does not."""
+
+    def of(self, proxy: str) -> dict[str, Any]:
+        """``proxy``'s entry as results.json's ``traffic.links`` has it (zeros if it carried nothing)."""
+        found = self.proxies.get(proxy)
+        entry = dict(found) if found is not None else _zero(self.counts_connections)
+        entry["note"] = None if self.counts_connections else _OPEN_NOT_COUNTED
+        return entry
+
+
+def _zero(counts_connections: bool) -> dict[str, Any]:
+    return {"connections": 0 if counts_connections else None, "upstream": {"received": 0, "sent": 0},
+            "downstream": {"received": 0, "sent": 0}}  # fmt: skip
+
+
+def parse_traffic(text: str) -> ProxyTraffic | None:
+    """The proxy counters of a ``/metrics`` scrape (Prometheus text); None if it has none.
+
+    Bytes received and sent per direction (``upstream``: from the client to the server), summed over
+    a proxy's other labels (a proxy given another listener or upstream keeps counting under its name);
+    connections counted once each (every connection has a link in both directions).
+    Raises ValueError if ``text`` is not Prometheus text.
+    """
+    proxies: dict[str, dict[str, Any]] = {}
+    names: set[str] = set()
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name not in (_RECEIVED, _SENT, _CONNECTIONS):
+                continue
+            proxy, direction = sample.labels.get("proxy"), sample.labels.get("direction")
+            if proxy is None or direction not in _DIRECTIONS:
+                continue
+            names.add(sample.name)
+            entry = proxies.setdefault(proxy, _zero(True))
+            if sample.name == _CONNECTIONS:
+                if direction == "upstream":
+                    entry["connections"] += int(sample.value)
+            else:
+                entry[direction]["received" if sample.name == _RECEIVED else "sent"] += int(sample.value)
+    if not names & {_RECEIVED, _SENT}:
+        return None
+    counts_connections = _CONNECTIONS in names
+    if not counts_connections:
+        for entry in proxies.values():
+            entry["connections"] = None
+    return ProxyTraffic(proxies, counts_connections)
+
+
+def link_traffic(links: Mapping[str, tuple[str, str]], *, timeout: float = 5.0) -> dict[str, Any]:
+    """What each link's proxy carried so far, read from its Toxiproxy's ``/metrics`` (results.json's
+    ``traffic``): ``links`` maps each link to ``(API URL, proxy name)``.
+
+    Each API is read once. One that serves no proxy metrics (no ``/metrics``, or one without
+    Toxiproxy's proxy counters) makes its links "not available", with why; nothing is raised.
+    """
+    scraped: dict[str, ProxyTraffic | str] = {}
+    for api, _ in links.values():
+        if api not in scraped:
+            scraped[api] = _scrape(api, timeout)
+    out: dict[str, Any] = {}
+    for link, (api, proxy) in links.items():
+        found = scraped[api]
+        if isinstance(found, str):
+            out[link] = {"proxy": proxy, "api": api, "available": False, "note": found,
+                         "connections": None, "upstream": None, "downstream": None}  # fmt: skip
+        else:
+            out[link] = {"proxy": proxy, "api": api, "available": True, **found.of(proxy)}
+    return {"at": time.time(), "links": out}
+
+
+def _scrape(api: str, timeout: float) -> ProxyTraffic | str:
+    """The API's proxy counters, or why there are none."""
+    try:
+        reply = httpx.get(f"{api.rstrip('/')}/metrics", timeout=timeout)
+    except httpx.HTTPError as exc:
+        return f"not available: GET /metrics failed ({type(exc).__name__}: {exc})"
+    if reply.status_code != 200:
+        return f"not available: GET /metrics answered {reply.status_code} (started without -proxy-metrics?)"
+    try:
+        found = parse_traffic(reply.text)
+    except ValueError as exc:
+        return f"not available: /metrics is not Prometheus text ({exc})"
+    if found is None:
+        return "not available: /metrics has no proxy counters (started without -proxy-metrics?)"
+    return found

@@ -29,6 +29,7 @@ from paychaos.faults import FaultWindow, fault_windows
 from paychaos.report._bundle import script_path
 from paychaos.report._charts import convergence_figure, timeline_figure
 from paychaos.report._compare import compare_section
+from paychaos.report._proxies import traffic_section
 from paychaos.report._run import Run, load_run
 from paychaos.report._text import run_summary, verdict_summary
 from paychaos.report._words import (
@@ -110,6 +111,7 @@ def render(run: Run) -> str:
         _slo(run),
         compare_section(run),
         _faults(run),
+        traffic_section(run),
         _details(run),
         f"<footer>Written by paychaos {escape(__version__)} at {_utc(datetime.now(UTC).timestamp())} "
         f"from {escape(str(run.dir))}.</footer>",

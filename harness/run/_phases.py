@@ -27,6 +27,7 @@ from paychaos.faults import (
     start_backend,
     start_hop,
 )
+from paychaos.faults._backends import link_traffic
 from paychaos.faults.kinds import FaultContext
 from paychaos.invariants import (
     Count,
@@ -212,6 +213,8 @@ def heal(wiring: Wiring, load: LoadRun) -> None:
     for error in wiring.injector.heal_all():
         raise InfrastructureError(error)
     load.healed_at = time.time()
+    load.traffic = link_traffic({link: (wiring.faults.proxies.client_for(link).url, name)
+                                 for link, name in wiring.faults.proxies.names.items()})  # fmt: skip
 
 
 def settle(plan: RunPlan, evidence: Evidence, load: LoadRun) -> dict[int, Verdict]:

@@ -69,6 +69,7 @@ class LoadRun:
     summary: dict[str, Any] = field(default_factory=dict)
     healed_at: float | None = None
     settle: SettleLog | None = None  # once the settle phase began
+    traffic: dict[str, Any] | None = None  # what each link's proxy carried, read at the heal
 
     def window(self) -> RunWindow:
         healed = self.healed_at or time.time()
@@ -116,6 +117,7 @@ class RunRecord:
             "settle": load.settle.as_json() if load and load.settle else None,
             "coverage": coverage,
             "backend": self.backend.describe() if self.backend else None,
+            "traffic": load.traffic if load else None,
             "versions": dict(self.versions),
             "baseline": None,  # _runner._finish compares with the plan's baseline, when it has one
         }

@@ -25,7 +25,6 @@ import random
 import socket
 import struct
 from collections.abc import Callable, Mapping, Sequence
-from typing import cast
 
 from paychaos.faults.toxiproxy_server._stages import End, Item, Outlet, Stage, make_stage
 from paychaos.faults.toxiproxy_server._toxics import Stream, Toxic
@@ -64,7 +63,7 @@ class Side(asyncio.Protocol):
         self.paused = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = cast(asyncio.Transport, transport)
+        self.transport = transport  # type: ignore[assignment]  # a stream transport: TCP only
         # Reading starts at once: a client's first bytes are read while its upstream is still
         # being dialled, and pausing then resuming would cost two system calls per socket.
         # No TCP_NODELAY here: uvloop and asyncio both set it on every TCP transport, and
