@@ -30,22 +30,9 @@ from paychaos.faults import (
     start_backend,
 )
 from tests.conftest import ROOT
-from tests.support.docker import busybox_image, engine_or_skip
 from tests.support.wait import wait_until
 
 pytestmark = [pytest.mark.docker, pytest.mark.integration]
-
-
-@pytest.fixture(scope="module")
-def engine() -> Iterator[Any]:
-    client = engine_or_skip()
-    yield client
-    client.close()
-
-
-@pytest.fixture(scope="module")
-def image(engine: Any) -> str:
-    return busybox_image(engine)
 
 
 def _httpd(engine: Any, image: str, label: str) -> tuple[Any, str]:

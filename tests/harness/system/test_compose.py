@@ -25,7 +25,7 @@ from paychaos.faults.toxiproxy_server import ServerThread, ToxiproxyServer
 from paychaos.system import Stack, load_target
 from paychaos.system._compose import compose_command, project_containers
 from paychaos.system._model import Target
-from tests.support.docker import busybox_image, engine_or_skip, unavailable
+from tests.support.docker import unavailable
 from tests.support.wait import wait_until
 
 pytestmark = [pytest.mark.docker, pytest.mark.integration]
@@ -70,18 +70,6 @@ compose: {file: compose.yaml, project: solo}
 services:
   api: {compose: SERVICE, port: 1, start_timeout: 20s, env: {PORT: "{port}"}}
 """
-
-
-@pytest.fixture(scope="module")
-def engine() -> Iterator[Any]:
-    client = engine_or_skip()
-    yield client
-    client.close()
-
-
-@pytest.fixture(scope="module")
-def image(engine: Any) -> str:
-    return busybox_image(engine)
 
 
 @pytest.fixture(scope="module")
