@@ -154,10 +154,11 @@ class FaultRecord(_Record):
     and the place (link, service, container, container_label or config) with its attributes (toxic,
     stream, toxicity, latency, …; action; set)."""
     applied_at: float | None
-    """Seconds since the load started; null if never applied."""
+    """Seconds since the load started, when its apply returned (it was in place from then on; a slow
+    apply or heal before it makes this later than spec.at); null if never applied."""
     healed_at: float | None
-    """Seconds since the load started; null if never healed by the schedule (the run's final heal still
-    undid it)."""
+    """Seconds since the load started, when its heal returned; null if never healed by the schedule
+    (the run's final heal still undid it)."""
 
 
 class TripRecord(_Record):

@@ -584,7 +584,8 @@ def prune(keep: int | None, older_than: str | None, out: Path, dry_run: bool) ->
     """Remove old run folders under --out: those the --keep N newest and --older-than AGE do not keep.
 
     Only run folders (holding experiment.yaml or results.json) are touched. A run that still runs is
-    left alone, and so is a dead one that left faults or processes behind (paychaos heal it first).
+    left alone, and so is a dead one that left faults or processes behind (paychaos heal it first),
+    and so is the baseline of a run that stays.
     Prints each run removed and the space freed; exits 3 if a folder could not be removed.
     """
     from paychaos.prune import human_size, parse_age

@@ -13,6 +13,9 @@ A run is removed holding its lock (:func:`paychaos._ownership.claimed`), so a ru
 is left alone, and so is a dead run that left something for ``paychaos heal`` to undo: a fault not
 healed, a process still running, a database directory, a Compose project up. Removing its folder
 would lose the journal that heal needs; heal it first.
+
+A run's baseline (``run --baseline``) stays as long as a run that links to it stays: the report's
+link to it would lead nowhere. It goes with the last run that links to it.
 """
 
 from __future__ import annotations
@@ -111,14 +114,46 @@ def prune(
     if keep is not None and keep < 0:
         raise InvalidInput(f"--keep {keep}: give a number of runs, 0 or more")
     now = time.time() if now is None else now
+    runs = runs_in(out)
+    going = [
+        run
+        for index, run in enumerate(runs)
+        if (keep is None or index >= keep) and (older_than is None or now - run.when > older_than)
+    ]
+    # The baselines of the runs that stay, and who links to each. Newest first, so a run that is
+    # left alone below is seen before the (older) baseline it links to.
+    needed: dict[Path, Path] = {}
+    for run in runs:
+        if run not in going:
+            _note_baseline(run.path, needed)
     done = []
-    for index, run in enumerate(runs_in(out)):
-        if keep is not None and index < keep:
-            continue
-        if older_than is not None and now - run.when <= older_than:
-            continue
-        done.append(_remove(run, dry_run=dry_run))
+    for run in going:
+        holder = needed.get(run.path.resolve())
+        if holder is not None:
+            pruned = Pruned(run, "left alone", f"the baseline of {holder.name}, which stays")
+        else:
+            pruned = _remove(run, dry_run=dry_run)
+        if pruned.status in ("left alone", "failed"):  # it stays, and so must its baseline
+            _note_baseline(run.path, needed)
+        done.append(pruned)
     return done
+
+
+def baseline_of(run_dir: Path) -> Path | None:
+    """The folder of the run's baseline, from its results.json; None if it had none."""
+    with contextlib.suppress(OSError, ValueError, TypeError, AttributeError):
+        record = json.loads((run_dir / RunDir.RESULTS).read_text(encoding="utf-8")).get("baseline")
+        if isinstance(record, dict):
+            link = record.get("link") or record.get("run_dir")
+            if isinstance(link, str) and link:
+                return (run_dir / link).resolve()
+    return None
+
+
+def _note_baseline(run_dir: Path, needed: dict[Path, Path]) -> None:
+    base = baseline_of(run_dir)
+    if base is not None:
+        needed.setdefault(base, run_dir)
 
 
 def _remove(run: RunFolder, *, dry_run: bool) -> Pruned:

@@ -22,7 +22,8 @@ from pydantic import ValidationError
 
 from paychaos import __version__
 from paychaos._results import VERDICT_WORDS
-from paychaos._results_model import SCHEMA_VERSION, Results
+from paychaos._results_model import SCHEMA_VERSION, FaultRecord, Results
+from paychaos.durations import parse_duration
 from paychaos.errors import ExitCode, InvalidInput
 from paychaos.experiment import Load
 from paychaos.faults import fault_windows
@@ -124,6 +125,8 @@ def load_run(run_dir: Path) -> Run:
             "rebuilt from the history, the fault journal and experiment.yaml; no invariant was checked, "
             "and the command and versions below are reconstructions."
         )
+    if run.results.get("status") == "completed":  # else a guard, or the user, cut every fault short
+        notes += [note for note in map(_ran_short, run.model.faults) if note]
     windows = fault_windows(journal)
     left = [w.applied for w in windows if w.settled is None]
     if left:
@@ -142,6 +145,36 @@ def load_run(run_dir: Path) -> Run:
                      "were left out.")  # fmt: skip
     run.notes = notes
     return run
+
+
+# A fault in place for less than this share of its scheduled duration, and this many seconds less,
+# is said to have run short: below both, it is the schedule's tick (0.1 s) and a toxic's API call.
+_SHORT_SHARE = 0.8
+_SHORT_SECONDS = 0.25
+
+
+def _ran_short(fault: FaultRecord) -> str:
+    """A note when a fault of a completed run was in place much less than scheduled; "" otherwise."""
+    duration = fault.spec.get("duration")
+    if fault.applied_at is None or fault.healed_at is None or not isinstance(duration, str):
+        return ""
+    try:
+        planned, at = parse_duration(duration), parse_duration(str(fault.spec.get("at")))
+    except ValueError:
+        return ""
+    in_place = fault.healed_at - fault.applied_at
+    if in_place >= planned * _SHORT_SHARE or planned - in_place < _SHORT_SECONDS:
+        return ""
+    late = fault.applied_at - at
+    if late >= _SHORT_SECONDS:
+        why = (f"it went in {late:.2f} s after its time ({fault.applied_at:.2f} s, scheduled {at:g} s), as "
+               "faults are applied and healed one at a time and what came before it took that long (a "
+               "restart waiting for its health check, or a machine too busy to answer)")  # fmt: skip
+    else:
+        why = "the load ended before its time was up"
+    return (f"Fault {fault.id} ({fault.label}) was in place {in_place:.2f} s of the {planned:g} s scheduled: "
+            f"{why}. What held, held over a shorter fault than the experiment states; give it more time, "
+            "or space the faults apart.")  # fmt: skip
 
 
 def _read_results(folder: RunDir) -> tuple[dict[str, Any] | None, Results | None, str]:

@@ -186,6 +186,7 @@ def drive_load(plan: RunPlan, wiring: Wiring, load: LoadRun, cleanups: ExitStack
             raise InfrastructureError(f"Locust did not start sending load; see {locust.log}")
         time.sleep(0.05)
     t0 = load.started_at = tail.started
+    load.schedule.clock = lambda: time.time() - t0
     stats, guards, total = LiveStats(), GuardWatch(list(exp.guards)), exp.load.total_duration
     while locust.running:
         now = time.time()

@@ -1,4 +1,10 @@
-"""The fault schedule: which fault to apply and heal at which second of the load."""
+"""The fault schedule: which fault to apply and heal at which second of the load.
+
+Applying and healing happen one at a time, in the loop that drives the load, so a slow one (a
+restart that waits for its health check, an API that answers late under load) delays the next.
+Each fault's ``applied_at`` and ``healed_at`` are therefore when its apply and its heal returned,
+as the journal has them, not when they were due: the report compares the two.
+"""
 
 from __future__ import annotations
 
@@ -34,6 +40,8 @@ class FaultSchedule:
     injector: FaultInjector
     stopped: bool = False
     events: list[dict[str, Any]] = field(default_factory=list)
+    #: Seconds since the load started, now; without it, the ``t`` given to tick() or stop() stands.
+    clock: Callable[[], float] | None = None
 
     @classmethod
     def of(
@@ -57,9 +65,10 @@ class FaultSchedule:
             return happened
         for entry in self.entries:
             if entry.applied_at is None and t >= entry.spec.at:
-                entry.applied_at = t
+                entry.applied_at = t  # tried: a failed apply ends the run, it is not tried again
                 entry.fault_id = self.injector.apply(self.build(entry.spec))
-                self.events.append({"event": "applied", "fault": entry.index, "t": round(t, 3)})
+                entry.applied_at = now = self._now(t)
+                self.events.append({"event": "applied", "fault": entry.index, "t": round(now, 3)})
                 happened.append(f"applied {entry.label()}")
         return happened
 
@@ -74,7 +83,11 @@ class FaultSchedule:
         assert entry.fault_id is not None
         entry.healed_at = t
         self.injector.heal(entry.fault_id)
-        self.events.append({"event": "healed", "fault": entry.index, "t": round(t, 3)})
+        entry.healed_at = self._now(t)
+        self.events.append({"event": "healed", "fault": entry.index, "t": round(entry.healed_at, 3)})
+
+    def _now(self, t: float) -> float:
+        return t if self.clock is None else max(t, self.clock())
 
     def as_json(self) -> list[dict[str, Any]]:
         """Each fault as results.json lists it: what it was, and when it was applied and healed."""

@@ -127,6 +127,37 @@ def test_a_dead_run_that_left_faults_or_processes_is_left_for_heal(out: Path) ->
     assert done["20261130-100000-d"].status == "removed"
 
 
+def _links_to(run: Path, baseline: Path) -> None:
+    """Record ``baseline`` as the run's baseline in its results.json, as a baseline run does."""
+    results = json.loads((run / "results.json").read_text())
+    results["baseline"] = {"run_dir": str(baseline), "link": os.path.relpath(baseline, run)}
+    (run / "results.json").write_text(json.dumps(results))
+
+
+def test_a_baseline_stays_while_a_run_that_links_to_it_stays(out: Path) -> None:
+    _links_to(out / "20261201-100000-e", out / "20261101-100000-a")  # kept, links to the oldest
+    _links_to(out / "20261126-100000-c", out / "20261120-100000-b")  # both go: so does its baseline
+    done = {d.path.name: d for d in prune(out, keep=2, now=NOW)}
+    assert (done["20261101-100000-a"].status, done["20261101-100000-a"].reason) == (
+        "left alone",
+        "the baseline of 20261201-100000-e, which stays",
+    )
+    assert done["20261120-100000-b"].status == done["20261126-100000-c"].status == "removed"
+    assert [p for p in _left(out) if p.startswith("2026")] == [
+        "20261101-100000-a", "20261130-100000-d", "20261201-100000-e"]  # fmt: skip
+
+
+def test_the_baseline_of_a_run_left_alone_stays_too(out: Path) -> None:
+    _links_to(out / "20261120-100000-b", out / "20261101-100000-a")
+    with RunLock(out / "20261120-100000-b"):
+        done = {d.path.name: d for d in prune(out, keep=0, now=NOW)}
+    assert done["20261120-100000-b"].status == "left alone"
+    assert done["20261101-100000-a"].reason == "the baseline of 20261120-100000-b, which stays"
+    # Unlocked, a dry run says what would happen: the run would go, and its baseline with it.
+    assert {d.path.name: d.status for d in prune(out, keep=0, dry_run=True, now=NOW)} == {
+        "20261120-100000-b": "would remove", "20261101-100000-a": "would remove"}  # fmt: skip
+
+
 def test_runs_are_dated_by_results_else_their_run_id_else_their_files(tmp_path: Path) -> None:
     out = tmp_path / "reports"
     _run(out, "20261122-101500-interrupted", days_ago=None)  # killed before results.json: its id's stamp

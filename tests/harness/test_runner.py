@@ -315,4 +315,6 @@ def test_two_runs_at_once_keep_their_faults_for_their_full_duration(tmp_path: Pa
     assert "by" not in events[1]  # healed by the run itself, at its end, by nobody else
     results = json.loads((journal.parent / "results.json").read_text())
     fault = results["faults"][0]
-    assert fault["healed_at"] - fault["applied_at"] >= 19.9  # all twenty seconds, not cut short
+    # All twenty seconds, not cut short by the other run or the heal (times are when apply and heal
+    # returned, so the toxic's API call can take a little off).
+    assert fault["healed_at"] - fault["applied_at"] >= 19.5

@@ -78,6 +78,45 @@ def test_faults_are_applied_when_due_and_healed_when_their_time_is_up(tmp_path: 
         (2.0, 6.0, "f1"), (3.5, 4.0, "f2"), (6.0, 1001.0, "f3")]  # fmt: skip
 
 
+class SlowFlag(Flag):
+    """A Flag whose apply and heal take ``takes`` seconds of the schedule's clock (a restart that
+    waits for its health check)."""
+
+    def __init__(self, board: dict[str, bool], name: str, clock: list[float], takes: float) -> None:
+        super().__init__(board, name)
+        self.clock, self.takes = clock, takes
+
+    def apply(self, fault_id: str) -> dict[str, Any]:
+        self.clock[0] += self.takes
+        return super().apply(fault_id)
+
+    def heal(self, undo: dict[str, Any]) -> str:
+        self.clock[0] += self.takes
+        return super().heal(undo)
+
+
+def test_times_are_when_apply_and_heal_returned_so_a_slow_heal_shows_the_next_fault_late(
+    tmp_path: Path,
+) -> None:
+    board: dict[str, bool] = {}
+    clock = [0.0]
+    slow = {"a": 0.9, "b": 0.05}
+    schedule = FaultSchedule.of(
+        [_link("a", "1s", "1s"), _link("b", "2s", "1s")],
+        lambda spec: SlowFlag(board, (name := spec.describe().split(":")[0]), clock, slow[name]),
+        FaultInjector(FaultJournal(tmp_path / "faults.jsonl")),
+    )
+    schedule.clock = lambda: clock[0]
+    for t in (1.0, 2.0, 3.0):
+        clock[0] = max(clock[0], t)  # the loop ticks again once the last tick returned
+        schedule.tick(clock[0])
+    a, b = schedule.entries
+    assert (a.applied_at, a.healed_at) == (1.9, 2.9)  # its heal at 2 s took 0.9 s...
+    assert b.applied_at == pytest.approx(2.95)  # ...so b, due at 2 s, went in at 2.95 s
+    assert b.healed_at == pytest.approx(3.05)
+    assert [e["t"] for e in schedule.events] == [1.9, 2.9, 2.95, 3.05]
+
+
 def test_faults_due_together_are_applied_in_the_order_written(tmp_path: Path) -> None:
     schedule, _ = _schedule([_link("late", "5s"), _link("first", "1s"), _link("second", "1s")], tmp_path)
     assert [line.split(":")[0] for line in schedule.tick(1.0)] == ["applied first", "applied second"]

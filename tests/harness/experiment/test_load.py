@@ -173,6 +173,14 @@ def test_quick_scales_load_and_faults_but_not_settling() -> None:
     assert small.settle.timeout == file.experiment.quick.settle
 
 
+def test_quick_durations_are_whole_milliseconds() -> None:
+    # 12 s × 0.3 is 3.5999999999999996 in floating point; the report and results.json show 3.6 s.
+    file = load_experiment(ROOT / "experiments" / "notification-outage.yaml", invariants=REGISTRY)
+    small = quick(file.experiment)
+    assert [f.duration for f in small.faults] == [3.6, 4.5]
+    assert [f.at for f in small.faults] == [1.5, 5.1]
+
+
 def test_the_json_schema_describes_the_file() -> None:
     schema = json_schema()
     assert schema["title"] == "paychaos experiment"

@@ -191,6 +191,24 @@ def test_a_violated_run_that_also_fell_short_says_both(sample_run: Callable[[str
     assert 'data-shortfall="voids"' in shortfall
 
 
+def test_a_fault_in_place_much_shorter_than_scheduled_is_noted(sample_run: Callable[[str], Path]) -> None:
+    run = sample_run("failing-retry-new-key")  # f1: at 2.4s for 6s
+    results = json.loads((run / "results.json").read_text())
+    fault = results["faults"][0]
+    for applied, noted in ((2.45, False), (3.0, False), (5.0, True)):  # 6 s, 5.5 s (>= 80%), 3.5 s
+        fault.update(applied_at=applied, healed_at=8.5)
+        (run / "results.json").write_text(json.dumps(results))
+        notes = write_html(run).read_text().split('id="notes"')[1:]
+        assert bool(notes) is noted, applied
+    note = notes[0].split("</section>")[0]
+    assert "Fault f1 (bank answers late)" in note
+    assert "was in place 3.50 s of the 6 s scheduled: it went in 2.60 s after its time (5.00 s, scheduled 2.4 s)" in note
+    # A guard that stopped the injection cut it short on purpose, and says so itself.
+    results.update(status="aborted")
+    (run / "results.json").write_text(json.dumps(results))
+    assert 'id="notes"' not in write_html(run).read_text()
+
+
 def test_text_from_the_run_is_shown_never_run(sample_run: Callable[[str], Path]) -> None:
     run = sample_run("failing-drop-on-overload")
     results = json.loads((run / "results.json").read_text())
