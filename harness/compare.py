@@ -30,6 +30,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
+from paychaos._results_model import ComparedFigures
 from paychaos.errors import InvalidInput
 from paychaos.rundir import RunDir
 
@@ -60,30 +61,18 @@ class Bounds:
         return "steady" if t < self.fault else "fault" if t <= self.recovery else "recovery"
 
 
-@dataclass(frozen=True)
-class Figures:
-    """One phase of one run."""
+class Figures(ComparedFigures):
+    """One phase of one run: the figures results.json records (:class:`ComparedFigures`), and the
+    phase they are of."""
 
     phase: str
-    operations: int
-    """Client operations started in the phase."""
-    seconds: float | None
-    """How long the phase lasted (within the load)."""
-    throughput: float | None
-    """Operations started per second."""
-    error_rate: float | None
-    """Failed or unknown, expected refusals excluded, as a fraction of all."""
-    p50: float | None
-    p95: float | None
-    p99: float | None
 
     def get(self, metric: str) -> float | None:
         value: float | None = getattr(self, metric)
         return value
 
     def as_json(self) -> dict[str, Any]:
-        return {"operations": self.operations, "seconds": self.seconds, "throughput": self.throughput,
-                "error_rate": self.error_rate, "p50": self.p50, "p95": self.p95, "p99": self.p99}  # fmt: skip
+        return self.model_dump(exclude={"phase"})
 
 
 def percentile(ordered: Sequence[float], q: float) -> float | None:
@@ -138,9 +127,10 @@ def _figures(phase: str, latencies: list[float], errors: int, seconds: float) ->
     latencies.sort()
     n = len(latencies)
     span = round(seconds, 3) if seconds > 0 else None
+    p50, p95, p99 = (percentile(latencies, q) for q in (0.5, 0.95, 0.99))
     return Figures(
-        phase, n, span, n / seconds if seconds > 0 else None, errors / n if n else None,
-        *(percentile(latencies, q) for q in (0.5, 0.95, 0.99)),
+        phase=phase, operations=n, seconds=span, throughput=n / seconds if seconds > 0 else None,
+        error_rate=errors / n if n else None, p50=p50, p95=p95, p99=p99,
     )  # fmt: skip
 
 
