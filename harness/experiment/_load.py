@@ -134,7 +134,8 @@ def _check(e: Experiment, t: Target, located: Located, invariants: Mapping[str, 
             except ValidationError as exc:
                 for err in exc.errors(include_url=False):
                     loc = ("invariants", i, spec.name, *err["loc"])
-                    name = format_loc(loc[:2]) + f".{spec.name}." + ".".join(str(p) for p in err["loc"])
+                    inside = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err["loc"])
+                    name = format_loc(loc[:2]) + f".{spec.name}{inside}"
                     message = "unknown parameter" if err["type"] == "extra_forbidden" else err["msg"]
                     message = message.removeprefix("Value error, ")
                     allowed = ", ".join(invariants[spec.name].params.model_fields) or "none"

@@ -392,22 +392,32 @@ class Guard(_Model):
 
     @property
     def threshold(self) -> float:
-        """Seconds for latency metrics, a fraction for error_rate, per second for rps."""
+        """Seconds for latency metrics, a fraction for error_rate, per second for rps. Raises
+        ValueError, saying how to write it, when the threshold does not suit the metric or could
+        never be crossed (an error rate of 50 is 5,000%)."""
         raw = self.above if self.above is not None else self.below
         assert raw is not None
+        percent = isinstance(raw, str) and raw.strip().endswith("%")
         if self.metric in ("p50", "p95", "p99"):
-            if isinstance(raw, int | float):
+            if not isinstance(raw, str) or percent:
                 raise ValueError(f"{self.metric} thresholds are durations, e.g. above: 2s")
             return parse_duration(raw)
-        if isinstance(raw, str):
-            return float(raw.rstrip("%")) / 100 if raw.endswith("%") else float(raw)
-        return float(raw)
-
-    @field_validator("above", "below")
-    @classmethod
-    def _parsable(cls, value: float | str | None) -> float | str | None:
-        if isinstance(value, str) and not value.endswith("%"):
-            parse_duration(value)  # raises with a hint if it is neither a duration nor a percentage
+        if self.metric == "rps":
+            if isinstance(raw, str):
+                raise ValueError(f"rps thresholds are operations per second, e.g. below: 50; got {raw!r}")
+            return float(raw)
+        how = "error_rate thresholds are a percentage or a fraction, e.g. above: 5%"
+        if isinstance(raw, str) and not percent:
+            raise ValueError(f"{how}; got {raw!r}")
+        try:
+            value = float(raw.strip().rstrip("%")) / 100 if isinstance(raw, str) else float(raw)
+        except ValueError:
+            raise ValueError(f"{how}; got {raw!r}") from None
+        if not 0 <= value <= 1:
+            shown = raw if isinstance(raw, str) else f"{raw:g}"
+            hint = "" if isinstance(raw, str) or value < 1 else f"; with %, it reads: above: {raw:g}%"
+            raise ValueError(f"error_rate is a share of operations, 0 to 1 (or 0% to 100%): {shown} could "
+                             f"never be crossed{hint}")  # fmt: skip
         return value
 
 

@@ -41,7 +41,8 @@ class Check:
         if not self.definition.eventual:
             return None
         within = getattr(self.definition.params.model_validate(dict(self.params)), "within", None)
-        return healed_at + min(within or timeout, timeout)
+        # ``within: 0s`` is a deadline too (hold as soon as the faults are healed), not "no limit".
+        return healed_at + (timeout if within is None else min(within, timeout))
 
 
 def check_one(one: Check, evidence: Evidence, definition: InvariantDef | None = None) -> Verdict:

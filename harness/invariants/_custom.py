@@ -88,6 +88,13 @@ class SloParams(BaseModel):
         description="set by the run, never in a file: the baseline run's folder, relative to this run's",
     )
 
+    @model_validator(mode="after")
+    def _limits_something(self) -> SloParams:
+        # An slo with no limit holds whatever happens: a pass nobody earned.
+        if (self.max_error_rate, self.p50, self.p95, self.p99, self.vs_baseline) == (None,) * 5:
+            raise ValueError("an slo needs a limit: max_error_rate, p50, p95, p99 or vs_baseline (p99: 1s)")
+        return self
+
 
 # steady: before the first fault; fault: from the first fault to the last heal; recovery: after it.
 # Latency counts from the intended start when the load is open-loop (no coordinated omission).

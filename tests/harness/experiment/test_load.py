@@ -129,6 +129,20 @@ def test_mistakes_are_located_and_explained(tmp_path: Path, old: str, new: str, 
     [
         ("guards: [{metric: p99, above: 2}]", "p99 thresholds are durations, e.g. above: 2s"),
         ("guards: [{metric: p99}]", "a guard needs exactly one of 'above' or 'below'"),
+        # A threshold that does not suit its metric, or could never be crossed, is refused: a guard
+        # that never trips protects nothing.
+        (
+            "guards: [{metric: error_rate, above: 50}]",
+            "50 could never be crossed; with %, it reads: above: 50%",
+        ),
+        (
+            "guards: [{metric: error_rate, above: 150%}]",
+            "0 to 1 (or 0% to 100%): 150% could never be crossed",
+        ),
+        ("guards: [{metric: error_rate, above: 2s}]", "error_rate thresholds are a percentage or a fraction"),
+        ("guards: [{metric: error_rate, above: x%}]", "e.g. above: 5%; got 'x%'"),
+        ("guards: [{metric: rps, below: 50%}]", "rps thresholds are operations per second, e.g. below: 50"),
+        ("guards: [{metric: p99, above: 5%}]", "p99 thresholds are durations, e.g. above: 2s"),
         ("guards: [{metric: p98, above: 2s}]", "did you mean 'p99'?"),
         ("quick: {scale: 2}", "quick.scale: Input should be less than or equal to 1"),
         ("seed: many", "seed: Input should be a valid integer"),
@@ -137,6 +151,21 @@ def test_mistakes_are_located_and_explained(tmp_path: Path, old: str, new: str, 
 def test_other_sections(tmp_path: Path, extra: str, message: str) -> None:
     with pytest.raises(InvalidInput, match=re.escape(message)):
         _load(tmp_path, BASE + extra + "\n")
+
+
+@pytest.mark.parametrize(
+    ("slo", "message"),
+    [
+        (
+            "{phases: [steady]}",
+            "invariants[0].slo: an slo needs a limit: max_error_rate, p50, p95, p99 or vs",
+        ),
+        ("{phases: [steady, nope], p99: 1s}", "invariants[0].slo.phases[1]: Input should be 'steady'"),
+    ],
+)
+def test_slo_parameters(tmp_path: Path, slo: str, message: str) -> None:
+    with pytest.raises(InvalidInput, match=re.escape(message)):
+        _load(tmp_path, BASE.replace("invariants: [exactly_once_debit]", f"invariants:\n  - slo: {slo}"))
 
 
 def test_a_container_grace_is_whole_seconds_never_shorter(tmp_path: Path) -> None:

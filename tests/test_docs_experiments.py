@@ -1,0 +1,67 @@
+"""docs/experiments.md stays complete and true: it names every key of the experiment file, and its
+complete examples load."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from paychaos.experiment import json_schema, load_experiment
+from paychaos.invariants import REGISTRY
+from tests.conftest import ROOT
+
+DOC = (ROOT / "docs" / "experiments.md").read_text()
+PAYSTACK = ROOT / "targets" / "paystack"
+# A complete experiment in the page: a ```yaml block whose first line is its name.
+EXAMPLES = re.findall(r"^```yaml\n(name:.*?)^```", DOC, re.DOTALL | re.MULTILINE)
+
+
+def keys(schema: dict[str, Any]) -> Iterator[str]:
+    """Every property name (as the file writes it: the alias) of the schema's top level and of every
+    model in ``$defs`` that it reaches, inline objects included."""
+    defs = schema.get("$defs", {})
+    seen: set[str] = set()
+    stack: list[Any] = [schema]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, list):
+            stack.extend(node)
+        elif isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#/$defs/"):
+                name = ref.removeprefix("#/$defs/")
+                if name not in seen:
+                    seen.add(name)
+                    stack.append(defs[name])
+            properties = node.get("properties")
+            if isinstance(properties, dict):
+                yield from properties
+            stack.extend(v for k, v in node.items() if k != "$defs")
+
+
+def test_every_key_of_the_file_is_documented() -> None:
+    found = set(keys(json_schema()))
+    assert {"name", "target", "for", "json", "toxic", "http", "stages"} <= found, "the walk missed keys"
+    assert "for_" not in found, "keys are named as a file writes them (aliases)"
+    missing = sorted(key for key in found if f"`{key}`" not in DOC)
+    assert not missing, f"docs/experiments.md does not name these keys as `key`: {', '.join(missing)}"
+
+
+def test_the_page_has_complete_examples() -> None:
+    assert len(EXAMPLES) >= 2, "the page lost its complete examples: ```yaml blocks that start with name:"
+
+
+@pytest.mark.parametrize(
+    "example", EXAMPLES, ids=[block.split("\n", 1)[0].removeprefix("name:").strip() for block in EXAMPLES]
+)
+def test_each_complete_example_loads(tmp_path: Path, example: str) -> None:
+    assert "../targets/paystack" in example, "examples run against the sample stack, ../targets/paystack"
+    path = tmp_path / "example.yaml"
+    path.write_text(example.replace("../targets/paystack", str(PAYSTACK)))
+    file = load_experiment(path, invariants=REGISTRY)
+    assert file.target.name == "paystack"
+    assert file.experiment.description, "an example tells its story"
