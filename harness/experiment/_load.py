@@ -82,6 +82,15 @@ def _check(e: Experiment, t: Target, located: Located, invariants: Mapping[str, 
     for service in e.target.args:
         if service not in t.services:
             yield _unknown(located, ("target", "args", service), "service", service, t.services)
+        elif (kind := t.services[service].kind) != "command":
+            where = located.where(("target", "args", service))
+            yield (f"{where}: target.args.{service}: {service} is a {kind} service; only services paychaos "
+                   "starts with a command take extra arguments")  # fmt: skip
+    for i, spec in enumerate(e.invariants):
+        if spec.name == "slo" and "baseline" in spec.params:
+            yield (f"{located.where(('invariants', i))}: invariants[{i}].slo.baseline: the run sets it; "
+                   "give the baseline as --baseline RUN_DIR or the experiment's baseline: (a run folder, "
+                   "or auto)")  # fmt: skip
     scenarios = t.load.scenarios if t.load else {}
     for name in e.load.scenarios or {}:
         if name not in scenarios:

@@ -216,7 +216,9 @@ class Load(_Model):
     scenarios: dict[str, Annotated[int, Field(ge=0)]] | None = Field(
         default=None, description="scenario weights; default: the target's"
     )
-    wait: Duration | tuple[Duration, Duration] = Field(default=0.0, description="pause between operations")
+    wait: Duration | tuple[Duration, Duration] = Field(
+        default=0.0, description="pause between a user's iterations: one duration, or [least, most]"
+    )
     timeout: PositiveDuration = Field(
         default=10.0, description="a client operation taking longer counts as timed out"
     )

@@ -132,13 +132,7 @@ def _baseline(file: ExperimentFile, experiment: Experiment, options: RunOptions)
     finished run. A vs_baseline gate without a baseline is refused (exit 2), naming where it is."""
     from paychaos.compare import read_run
 
-    for i, spec in enumerate(file.experiment.invariants):
-        if spec.name == "slo" and "baseline" in spec.params:
-            where = load_yaml(file.path).where(("invariants", i))
-            raise InvalidInput(
-                f"{where}: invariants[{i}].slo.baseline: the run sets it; give the baseline as --baseline "
-                "RUN_DIR or the experiment's baseline: (a run folder, or auto)"
-            )
+    # An slo's own baseline parameter, which only the run sets, is refused when the file loads.
     if not options.faults:
         if options.baseline is not None:
             raise InvalidInput("--no-faults makes a baseline run, compared with none: leave out --baseline")

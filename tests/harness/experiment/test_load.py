@@ -153,6 +153,15 @@ def test_other_sections(tmp_path: Path, extra: str, message: str) -> None:
         _load(tmp_path, BASE + extra + "\n")
 
 
+def test_extra_arguments_only_for_services_paychaos_starts_with_a_command(tmp_path: Path) -> None:
+    text = BASE.replace(str(PAYSTACK), str(ROOT / "targets" / "walletpay")).split("faults:")[0]
+    _load(tmp_path, text)  # walletpay's services are Compose services
+    with pytest.raises(
+        InvalidInput, match=re.escape("target.args.api: api is a compose service; only services")
+    ):
+        _load(tmp_path, text.replace("target: {path: ", "target: {args: {api: [--x]}, path: "))
+
+
 @pytest.mark.parametrize(
     ("slo", "message"),
     [
