@@ -284,8 +284,20 @@ class _Exit(Exception):
 @click.option("--full", is_flag=True, help="the experiments as written, not their --quick profile")
 @click.option("--out", type=click.Path(path_type=Path), default=Path("reports") / "matrix", show_default=True)
 @click.option("--markdown", type=click.Path(path_type=Path), help="also write the table here")
+@click.option(
+    "--jobs",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="runs at a time, each a process of its own in a folder of its own under --out",
+)
 def matrix(
-    target: Path | None, experiments: tuple[Path, ...], full: bool, out: Path, markdown: Path | None
+    target: Path | None,
+    experiments: tuple[Path, ...],
+    full: bool,
+    out: Path,
+    markdown: Path | None,
+    jobs: int,
 ) -> None:
     """Prove the detection matrix: experiments pass on the correct stack, each defect is caught.
 
@@ -297,10 +309,10 @@ def matrix(
     console = Console(soft_wrap=True)
     outcomes = []
     with interruptible():
-        for case in m.cases(spec, list(experiments)):
-            outcome = m.run_case(case, out=out, quick=not full, console=Console(quiet=True))
+        # In the table's order; with --jobs, the runs after a slow one finish meanwhile.
+        for outcome in m.run_all(m.cases(spec, list(experiments)), out=out, quick=not full, jobs=jobs):
             mark = "[green]as expected[/]" if outcome.as_expected else "[red]NOT as expected[/]"
-            console.print(f"{case.label:<50} {mark}  ({outcome.summary}; {outcome.seconds:.0f}s)",
+            console.print(f"{outcome.case.label:<50} {mark}  ({outcome.summary}; {outcome.seconds:.0f}s)",
                           highlight=False)  # fmt: skip
             outcomes.append(outcome)
     table = m.markdown(outcomes)
@@ -483,6 +495,8 @@ def stack_up(
             while True:
                 for name, code in running.exited().items():
                     if name not in reported:
+                        if running.compose is not None and spec.services[name].kind == "compose":
+                            running.compose.save_logs()  # a container's log is the engine's until saved
                         console.print(f"[red]{name} exited with code {code}[/]; see {running.log(name)}")
                         reported.add(name)
                 time.sleep(0.5)

@@ -7,12 +7,23 @@ invariants among the violated ones).
 
     paychaos matrix                      # the sample stack, quick profile
     paychaos matrix --markdown out.md    # the table for the README
+    paychaos matrix --jobs 2             # two runs at a time, each a process of its own
+
+With ``--jobs N`` above 1, each case is a ``paychaos run`` process of its own, N at a time, in a
+folder of its own under ``--out`` (``<experiment>+<defect>/``, with its output in ``run.log``).
+Runs at once share the machine: on 2 cores two runs still catch every defect of the sample stack
+and pass on the correct one (CI runs the matrix so), but each run's load gets fewer operations
+through, so a target whose coverage requirements are tight may need ``--jobs 1``.
 """
 
 from __future__ import annotations
 
+import re
+import subprocess
+import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -73,12 +84,74 @@ def run_case(case: Case, *, out: Path, quick: bool, console: Console) -> Outcome
     file = load_experiment(case.experiment, invariants=REGISTRY)
     options = RunOptions(out=out, defects=(case.defect,) if case.defect else (), quick=quick, quiet=True)
     result = run_experiment(file, options, console)
-    results = RunDir(result.run_dir).read_results_model()
+    return _outcome(case, result.run_dir, int(result.exit_code), started)
+
+
+def _outcome(case: Case, run_dir: Path, exit_code: int, started: float) -> Outcome:
+    results = RunDir(run_dir).read_results_model()
     violated = [v.invariant for v in results.invariants if v.status == "violated"]
     seconds = round(time.monotonic() - started, 1)
-    return Outcome(
-        case, int(result.exit_code), violated, seconds, result.run_dir, results.error, run_summary(results)
-    )
+    return Outcome(case, exit_code, violated, seconds, run_dir, results.error, run_summary(results))
+
+
+def folder_of(case: Case) -> str:
+    """A case's own folder name under ``--out`` when cases run at once: ``hello+slow-bank``."""
+    return re.sub(r"[^A-Za-z0-9_.+-]", "_", f"{case.experiment.stem}+{case.defect or 'correct'}")
+
+
+def run_apart(case: Case, *, out: Path, quick: bool) -> Outcome:
+    """Run one case as a ``paychaos run`` process of its own, in ``out/<case>/`` (its output in
+    ``run.log`` there). A run that left no results.json is an outcome with the run's exit code and
+    the end of its output as the error."""
+    started = time.monotonic()
+    folder = out / folder_of(case)
+    folder.mkdir(parents=True, exist_ok=True)
+    argv = [
+        sys.executable,
+        "-m",
+        "paychaos.cli",
+        "run",
+        str(case.experiment),
+        "--out",
+        str(folder),
+        "--quiet",
+    ]
+    argv += ["--quick"] if quick else []
+    argv += ["--defect", case.defect] if case.defect else []
+    log = folder / "run.log"
+    with open(log, "wb") as said:
+        code = subprocess.run(
+            argv, stdin=subprocess.DEVNULL, stdout=said, stderr=subprocess.STDOUT, check=False
+        )
+    runs = sorted(p.parent for p in folder.glob(f"*/{RunDir.RESULTS}"))
+    if not runs:
+        tail = log.read_text(encoding="utf-8", errors="replace").strip().splitlines()[-5:]
+        return Outcome(case, code.returncode, seconds=round(time.monotonic() - started, 1), run_dir=folder,
+                       error=f"no results.json ({' / '.join(tail) or 'no output'}); see {log}")  # fmt: skip
+    return _outcome(case, runs[-1], code.returncode, started)
+
+
+def run_all(cases: Iterable[Case], *, out: Path, quick: bool, jobs: int = 1) -> Iterator[Outcome]:
+    """Each case's outcome, in the cases' order, as soon as it (and every one before it) is done.
+
+    ``jobs`` 1: one after the other, in this process. More: that many at once, each a ``paychaos run``
+    process of its own (:func:`run_apart`). Closing the iterator early (Ctrl-C) starts no new run
+    and waits for the ones running, which stop and heal on the same Ctrl-C.
+    """
+    if jobs < 1:
+        raise ValueError(f"jobs must be 1 or more, got {jobs}")
+    if jobs == 1:
+        for case in cases:
+            yield run_case(case, out=out, quick=quick, console=Console(quiet=True))
+        return
+    with ThreadPoolExecutor(jobs, thread_name_prefix="matrix") as pool:
+        futures = [pool.submit(run_apart, case, out=out, quick=quick) for case in cases]
+        try:
+            for future in futures:
+                yield future.result()
+        finally:
+            for future in futures:
+                future.cancel()
 
 
 def markdown(outcomes: list[Outcome]) -> str:

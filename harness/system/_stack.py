@@ -301,8 +301,15 @@ class Stack:
         self._wait_healthy([service])
 
     def exited(self) -> dict[str, int]:
-        """Services whose process has ended, with their exit codes."""
-        return {n: code for n, r in self._running.items() if (code := r.process.poll()) is not None}
+        """Services that stopped, with their exit codes: commands whose process ended, and Compose
+        services whose container exited (-1 when the engine gives no code)."""
+        done = {n: code for n, r in self._running.items() if (code := r.process.poll()) is not None}
+        if self.compose is not None:
+            for name in self.target.services_of("compose"):
+                state = self.compose.state(self._compose_name(name))
+                if state is not None and state[0] in ("exited", "dead"):
+                    done[name] = -1 if state[1] is None else int(state[1])
+        return done
 
     def _compose_name(self, service: str) -> str:
         name = self.target.services[service].compose

@@ -195,6 +195,18 @@ def test_a_service_restarts_in_its_container_and_keep_leaves_the_project_up(
     assert heal_leftovers([run_dir]) == []
 
 
+def test_a_container_that_exits_after_the_start_is_reported_with_its_code(
+    engine: Any, image: str, compose: list[str], tmp_path: Path, project_names: list[str]
+) -> None:
+    stack = _stack(tmp_path, _target(tmp_path, image, ONE.replace("SERVICE", "back")), project_names)
+    with stack:
+        assert stack.exited() == {}
+        (container,) = project_containers(project_names[0])
+        container.kill()  # SIGKILL: as `paychaos stack up` would see an out-of-memory kill
+        wait_until(lambda: stack.exited() or None, timeout=30, what="the container to be seen exited")
+        assert stack.exited() == {"api": 137}
+
+
 def test_a_heal_removes_the_project_a_dead_run_left(
     engine: Any, image: str, compose: list[str], tmp_path: Path, project_names: list[str]
 ) -> None:

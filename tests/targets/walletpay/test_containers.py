@@ -78,17 +78,15 @@ def test_the_walletpay_matrix_comes_out_as_expected(image: str, tmp_path: Path) 
     """Both experiments pass on the correct stack; each defect fails its experiment on its invariants."""
     if not _compose_works():
         unavailable("neither docker-compose nor `docker compose` is installed")
-    paychaos = Path(sys.executable).with_name("paychaos")
-    command = (
-        [str(paychaos)]
-        if paychaos.exists()
-        else [sys.executable, "-c", "from paychaos.cli import main; main()"]
-    )
     answer = subprocess.run(
         [
-            *command,
+            sys.executable,
+            "-m",
+            "paychaos.cli",
             "matrix",
             str(ROOT / "targets" / "walletpay"),
+            "--jobs",
+            "2",
             "--out",
             str(tmp_path),
             "--markdown",
