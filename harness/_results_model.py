@@ -496,6 +496,10 @@ class Results(_Record):
     invariants: list[VerdictRecord]
     """One verdict per invariant of the experiment, in the experiment's order; empty if the run ended
     before verifying."""
+    not_checked: dict[str, str] = Field(default_factory=dict)
+    """The default invariants this run did not check, each with why: left out by the experiment (its
+    ``exclude`` reason), or needing evidence tables the target does not provide. What held says
+    nothing of these. Absent in the results of a paychaos that did not record it."""
     violations: ViolationsRecord | None = None
     """Where every violator is listed, with what would put it right; null if the run ended before
     verifying; absent in the results of a paychaos that did not record it."""

@@ -297,8 +297,24 @@ def _invariants(run: Run) -> str:
         rows.append(f'<tr class="none"><td colspan="6">No invariant was checked: {why}</td></tr>')
     headers = ["invariant: what it promises", "verdict", "violations", "checked", "after the heal", "reason"]
     return (
-        f'<section id="invariants-section"><h2>Invariants</h2>{_table("invariants", headers, rows)}</section>'
+        f'<section id="invariants-section"><h2>Invariants</h2>{_table("invariants", headers, rows)}'
+        f"{_not_checked(run)}</section>"
     )
+
+
+def _not_checked(run: Run) -> str:
+    """The default invariants the run did not check, and why: what held says nothing of them."""
+    skipped = run.results.get("not_checked") or {}
+    if not skipped:
+        return ""
+    items = []
+    for name, why in skipped.items():
+        said = promise(str(name))
+        what = f' <span class="promise">({_inline_code(said)})</span>' if said else ""
+        items.append(f'<li data-not-checked="{escape(str(name))}"><b>{escape(str(name))}</b>{what}: '
+                     f"{escape(str(why))}</li>")  # fmt: skip
+    return (f'<div class="not-checked" id="not-checked"><p>Not checked in this run ({len(skipped)}), so '
+            f"nothing above speaks for them:</p><ul>{''.join(items)}</ul></div>")  # fmt: skip
 
 
 def _coverage(run: Run) -> str:

@@ -8,7 +8,7 @@ the progress display.
 
 from __future__ import annotations
 
-from paychaos.run._plan import RunOptions, RunPlan, invariant_specs, plan_run, scenario_weights
+from paychaos.run._plan import RunOptions, RunPlan, invariant_specs, not_checked, plan_run, scenario_weights
 from paychaos.run._runner import RunResult, run_experiment
 
 __all__ = [
@@ -16,6 +16,7 @@ __all__ = [
     "RunPlan",
     "RunResult",
     "invariant_specs",
+    "not_checked",
     "plan_run",
     "run_experiment",
     "scenario_weights",

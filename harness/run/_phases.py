@@ -45,7 +45,7 @@ from paychaos.invariants import verify as verify_all
 from paychaos.load import HistoryTail, LiveStats, LocustProcess
 from paychaos.postgres import EmbeddedPostgres, Server, external
 from paychaos.run._guards import GuardWatch
-from paychaos.run._plan import RunPlan
+from paychaos.run._plan import RunPlan, not_checked
 from paychaos.run._progress import Progress, dropped_words
 from paychaos.run._record import LoadRun, SettleLog, Wiring
 from paychaos.run._schedule import FaultSchedule
@@ -237,6 +237,8 @@ def verify(
     verdicts = verify_all(checks, evidence, settled)
     for verdict in verdicts:
         progress.event(verdict_line(verdict))
+    for name, why in not_checked(plan.experiment, plan.target).items():
+        progress.event(f"{name:<22} not checked — {why}")
     coverage = count(evidence, dict(plan.target.coverage), dict(plan.experiment.coverage))
     coverage += _faults_acted(plan)
     progress.event(

@@ -17,7 +17,7 @@ from typing import Any, Literal
 from paychaos._yaml import load_yaml
 from paychaos.errors import InvalidInput
 from paychaos.experiment import Experiment, ExperimentFile, InvariantSpec, quick
-from paychaos.invariants import Check, defaults
+from paychaos.invariants import REGISTRY, Check, defaults
 from paychaos.rundir import RunDir
 from paychaos.system import Target, check_defects
 
@@ -189,6 +189,23 @@ def invariant_specs(experiment: Experiment, target: Target) -> list[InvariantSpe
     tuned = {spec.name: spec for spec in experiment.invariants if spec.name in names}
     added = [spec for spec in experiment.invariants if spec.name not in names]
     return [tuned.get(name, InvariantSpec(name=name)) for name in names] + added
+
+
+def not_checked(experiment: Experiment, target: Target) -> dict[str, str]:
+    """The default invariants a run of ``experiment`` leaves unchecked, each with why: left out by
+    the experiment (its reason), or needing evidence the target does not provide. A verdict of
+    "held" says nothing of these, so the run records them and the report shows them."""
+    tables = set(target.evidence.tables)
+    skipped: dict[str, str] = {}
+    for definition in REGISTRY.values():
+        if not definition.default:
+            continue
+        if definition.name in experiment.exclude:
+            skipped[definition.name] = f"left out by the experiment: {experiment.exclude[definition.name]}"
+        elif missing := [t for t in definition.needs if t not in tables]:
+            skipped[definition.name] = (f"the target's evidence has no {', '.join(missing)} "
+                                        f"table{'s' if len(missing) > 1 else ''}")  # fmt: skip
+    return skipped
 
 
 def _claim_run_id(out: Path, name: str) -> str:

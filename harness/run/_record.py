@@ -23,7 +23,7 @@ from paychaos.invariants._violations import summary as violations_summary
 from paychaos.load import arrival_totals
 from paychaos.postgres import Server
 from paychaos.run._guards import Trip
-from paychaos.run._plan import RunPlan
+from paychaos.run._plan import RunPlan, not_checked
 from paychaos.run._progress import Progress
 from paychaos.run._schedule import FaultSchedule
 from paychaos.system import Stack
@@ -113,6 +113,7 @@ class RunRecord:
             "faults": load.schedule.as_json() if load else [],
             "guard": load.trip.as_json() if load and load.trip else None,
             "invariants": [v.as_json() for v in self.verdicts],
+            "not_checked": not_checked(exp, plan.target),
             "violations": violations_summary(plan.folder, self.verdicts),
             "settle": load.settle.as_json() if load and load.settle else None,
             "coverage": coverage,

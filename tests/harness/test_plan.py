@@ -6,7 +6,7 @@ from pathlib import Path
 
 from paychaos.experiment import load_experiment
 from paychaos.invariants import REGISTRY, defaults
-from paychaos.run import invariant_specs, scenario_weights
+from paychaos.run import invariant_specs, not_checked, scenario_weights
 from tests.conftest import ROOT
 
 PAYSTACK = ROOT / "targets" / "paystack"
@@ -49,3 +49,22 @@ def test_the_targets_failure_paths_join_every_experiments_mix_unless_weighted_ze
     mix = _file(tmp_path, "load: {users: 1}\n")
     weights = scenario_weights(mix.experiment, mix.target)
     assert weights == {name: spec.weight for name, spec in mix.target.load.scenarios.items()}  # type: ignore[union-attr]
+
+
+def test_what_a_run_does_not_check_is_named_with_why(tmp_path: Path) -> None:
+    # walletpay gives no payout evidence: the payout invariants cannot be checked there.
+    crash = load_experiment(
+        ROOT / "targets" / "walletpay" / "experiments" / "worker-crash.yaml", invariants=REGISTRY
+    )
+    assert not_checked(crash.experiment, crash.target) == {
+        "no_double_payout": "the target's evidence has no payouts table",
+        "payouts_match_ledger": "the target's evidence has no payout_requests, payouts tables",
+    }
+    # An experiment that leaves a default invariant out says why; that is recorded too.
+    path = tmp_path / "x.yaml"
+    path.write_text(f"name: x\ntarget: {{path: {ROOT / 'targets' / 'paystack'}}}\nload: {{users: 1, duration: 5s}}\n"
+                    "exclude: {no_double_payout: this load sends no payouts}\n")  # fmt: skip
+    file = load_experiment(path, invariants=REGISTRY)
+    assert not_checked(file.experiment, file.target) == {
+        "no_double_payout": "left out by the experiment: this load sends no payouts"
+    }

@@ -191,6 +191,22 @@ def test_a_violated_run_that_also_fell_short_says_both(sample_run: Callable[[str
     assert 'data-shortfall="voids"' in shortfall
 
 
+def test_the_invariants_a_run_did_not_check_are_named_with_why(sample_run: Callable[[str], Path]) -> None:
+    run = sample_run("passing-hello")
+    html = write_html(run).read_text()
+    assert 'id="not-checked"' not in html  # every default invariant was checked
+    results = json.loads((run / "results.json").read_text())
+    results["not_checked"] = {"no_double_payout": "the target's evidence has no payouts table"}
+    (run / "results.json").write_text(json.dumps(results))
+    validate_results(results)
+    section = write_html(run).read_text().split('id="not-checked"')[1].split("</div>")[0]
+    assert "Not checked in this run (1), so nothing above speaks for them" in section
+    item = section.split('<li data-not-checked="no_double_payout">')[1].split("</li>")[0]
+    assert item.startswith("<b>no_double_payout</b>")
+    assert item.endswith(": the target&#x27;s evidence has no payouts table")
+    assert "No payout instruction was paid on more than one channel." in item  # its promise
+
+
 def test_a_fault_in_place_much_shorter_than_scheduled_is_noted(sample_run: Callable[[str], Path]) -> None:
     run = sample_run("failing-retry-new-key")  # f1: at 2.4s for 6s
     results = json.loads((run / "results.json").read_text())
@@ -202,7 +218,10 @@ def test_a_fault_in_place_much_shorter_than_scheduled_is_noted(sample_run: Calla
         assert bool(notes) is noted, applied
     note = notes[0].split("</section>")[0]
     assert "Fault f1 (bank answers late)" in note
-    assert "was in place 3.50 s of the 6 s scheduled: it went in 2.60 s after its time (5.00 s, scheduled 2.4 s)" in note
+    assert (
+        "was in place 3.50 s of the 6 s scheduled: it went in 2.60 s after its time (5.00 s, scheduled 2.4 s)"
+        in note
+    )
     # A guard that stopped the injection cut it short on purpose, and says so itself.
     results.update(status="aborted")
     (run / "results.json").write_text(json.dumps(results))

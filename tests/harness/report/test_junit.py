@@ -57,6 +57,20 @@ def test_a_passing_run_is_one_passing_test_per_invariant(tmp_path: Path) -> None
     assert float(suite.get("time", 0)) == pytest.approx(16.36, abs=0.01)
 
 
+def test_a_default_invariant_the_run_did_not_check_is_a_skipped_case(tmp_path: Path) -> None:
+    results = sample_results("passing-hello")
+    results["not_checked"] = {"payouts_match_ledger": "left out by the experiment: no payouts here"}
+    root = _write(results, tmp_path)
+    (suite,) = root.findall("testsuite")
+    assert _counts(suite) == (11, 0, 0)
+    assert root.get("skipped") == suite.get("skipped") == "1"
+    skipped = [c for c in suite.findall("testcase") if c.find("skipped") is not None]
+    assert [c.get("name") for c in skipped] == ["payouts_match_ledger"]
+    assert skipped[0].find("skipped").get("message") == (  # type: ignore[union-attr]
+        "not checked: left out by the experiment: no payouts here"
+    )
+
+
 def test_a_violated_invariant_is_a_failure_with_its_summary_and_first_examples(tmp_path: Path) -> None:
     root = _write(sample_results("failing-retry-new-key"), tmp_path, report="reports/run-1/report.html")
     (suite,) = root.findall("testsuite")

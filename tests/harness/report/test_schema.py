@@ -38,7 +38,7 @@ from tests.harness.report.conftest import FIXTURES, SAMPLES, sample_results
 ROOT = Path(__file__).resolve().parents[3]
 # Fields a run writes that results.json version 1 gained later: optional, so older results still read.
 ADDED_SINCE = {
-    "Results": {"settle", "baseline", "violations", "traffic"},
+    "Results": {"settle", "baseline", "violations", "traffic", "not_checked"},
     "TargetRecord": {"currency"},
     "ExperimentRecord": set(),
 }
