@@ -504,7 +504,11 @@ Reason = Annotated[
 
 
 class Report(_Model):
-    out: PathText = Field(default="reports", description="where runs write reports/<run-id>/")
+    out: PathText = Field(
+        default="reports",
+        description="the folder runs write <run-id>/ into, relative to the folder paychaos runs in (not to "
+        "this file)",
+    )
 
 
 class Quick(_Model):
