@@ -14,8 +14,9 @@ def quick(experiment: Experiment) -> Experiment:
     Settling is not scaled: eventual invariants need the same time after the
     heal however long the load lasted. ``quick.settle``, if given, replaces the
     settle timeout, which caps every invariant's ``within``. ``quick.users``
-    replaces a closed loop's users; ``quick.arrival_rate`` an open loop's rate,
-    and the shape's rates and max_users follow it in proportion.
+    replaces a closed loop's users, and a ramp's start or each stage's users follow
+    it in proportion; ``quick.arrival_rate`` an open loop's rate, and the shape's
+    rates and max_users follow it in proportion.
     """
     scale = experiment.quick.scale
 
@@ -34,7 +35,8 @@ def quick(experiment: Experiment) -> Experiment:
         shape = shape.model_copy(update={"stages": stages})
     load_update: dict[str, Any] = {"duration": k(load.duration), "shape": shape}
     if experiment.quick.users is not None:
-        load_update["users"] = experiment.quick.users
+        shape, users = _peopled(load, shape, experiment.quick.users)
+        load_update.update(users=users, shape=shape)
     if experiment.quick.arrival_rate is not None:
         shape, rates = _rated(load, shape, experiment.quick.arrival_rate)
         load_update.update(rates, shape=shape)
@@ -54,6 +56,21 @@ def quick(experiment: Experiment) -> Experiment:
             "settle": settle,
         }
     )
+
+
+def _peopled(load: Load, shape: Any, users: int) -> tuple[Any, int]:
+    """A closed loop's shape and users with its peak brought to ``users``, the rest in proportion: a
+    ramp's start, or each stage's users (a stages shape sets its own, so the load's users alone would
+    change nothing). Never below one user."""
+    if isinstance(shape, StagesShape):
+        peak = max(s.users or 0 for s in shape.stages) or 1
+        stages = [
+            s.model_copy(update={"users": max(1, round((s.users or 0) * users / peak))}) for s in shape.stages
+        ]
+        return shape.model_copy(update={"stages": stages}), users
+    if isinstance(shape, RampShape):
+        shape = shape.model_copy(update={"start": float(min(users, round(shape.start * users / load.users)))})
+    return shape, users
 
 
 def _rated(load: Load, shape: Any, rate: float) -> tuple[Any, dict[str, Any]]:

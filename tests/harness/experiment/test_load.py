@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from paychaos.errors import InvalidInput
 from paychaos.experiment import json_schema, load_experiment, quick
-from paychaos.experiment._model import ContainerFaultSpec, LinkFault, SpikeShape
+from paychaos.experiment._model import ContainerFaultSpec, LinkFault, RampShape, SpikeShape, StagesShape
 from paychaos.invariants import REGISTRY
 from tests.conftest import ROOT
 
@@ -209,6 +210,33 @@ def test_quick_scales_load_and_faults_but_not_settling() -> None:
     assert small.load.shape.at == pytest.approx(file.experiment.load.shape.at * k)
     assert small.faults[0].at == pytest.approx(file.experiment.faults[0].at * k)
     assert small.settle.timeout == file.experiment.quick.settle
+
+
+@pytest.mark.parametrize(
+    ("load", "users", "shape"),
+    [
+        # A ramp's start follows the users down, so the quick ramp still climbs.
+        ("{users: 40, duration: 30s, shape: {type: ramp, start: 20, over: 10s}}", 8, {"start": 4.0}),
+        # A stages shape sets its own users: each stage follows the peak.
+        ("{duration: 30s, shape: {type: stages, stages: [{duration: 10s, users: 50}, {duration: 10s, users: 10}]}}",
+         5, {"stages": [5, 1]}),
+    ],
+)  # fmt: skip
+def test_quick_users_bring_the_shape_along(
+    tmp_path: Path, load: str, users: int, shape: dict[str, Any]
+) -> None:
+    path = tmp_path / "x.yaml"
+    path.write_text(
+        BASE.replace("load: {users: 5, duration: 30s}", f"load: {load}") + f"quick: {{users: {users}}}\n"
+    )
+    small = quick(load_experiment(path, invariants=REGISTRY).experiment)
+    assert small.load.users == users
+    if "start" in shape:
+        assert isinstance(small.load.shape, RampShape)
+        assert small.load.shape.start == shape["start"]
+    else:
+        assert isinstance(small.load.shape, StagesShape)
+        assert [s.users for s in small.load.shape.stages] == shape["stages"]
 
 
 def test_quick_durations_are_whole_milliseconds() -> None:
