@@ -119,6 +119,13 @@ FROM ops GROUP BY phase ORDER BY min(array_position(ARRAY['steady', 'fault', 're
 def slo(ev: Evidence, params: Any) -> Verdict:
     """Error rate and latency percentiles of the client operations stay within limits, per phase."""
     stats = ev.sql(_PHASE_STATS, params.kind)
+    if not any(row["phase"] in params.phases for row in stats):
+        # No operation to judge: an slo over nothing would hold whatever happened (a misspelt kind).
+        kinds = [r["kind"] for r in ev.sql("SELECT DISTINCT kind FROM history ORDER BY kind")]
+        which = f" of kind {params.kind!r}" if params.kind else ""
+        there = ", ".join(kinds) or "none"
+        return Verdict("slo", "could_not_check", reason=f"no client operation{which} started in the phases "
+                       f"{', '.join(params.phases)}; the run's operations are of kinds: {there}")  # fmt: skip
     limits = {"error_rate": params.max_error_rate, "p50": params.p50, "p95": params.p95, "p99": params.p99}
     rows = []
     for row in stats:

@@ -112,14 +112,20 @@ def plan_run(file: ExperimentFile, options: RunOptions) -> RunPlan:
     return plan.with_baseline(baseline.path) if baseline and baseline.path else plan
 
 
+_SLO_LIMITS = ("max_error_rate", "p50", "p95", "p99")
+
+
 def without_faults(experiment: Experiment) -> Experiment:
     """The experiment with its faults left out: a baseline of itself, so compared with none (its
-    vs_baseline gates go too)."""
-    invariants = [
-        InvariantSpec(name=s.name, params={k: v for k, v in s.params.items() if k != "vs_baseline"})
-        if s.name == "slo" else s
-        for s in experiment.invariants
-    ]  # fmt: skip
+    vs_baseline gates go too, and an slo that had no other limit with them)."""
+    invariants = []
+    for spec in experiment.invariants:
+        if spec.name == "slo":
+            params = {k: v for k, v in spec.params.items() if k != "vs_baseline"}
+            if not any(params.get(limit) is not None for limit in _SLO_LIMITS):
+                continue
+            spec = InvariantSpec(name=spec.name, params=params)
+        invariants.append(spec)
     return experiment.model_copy(update={"faults": [], "invariants": invariants, "baseline": None})
 
 

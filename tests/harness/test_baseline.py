@@ -56,7 +56,8 @@ def test_baseline_auto_plans_a_run_without_faults_first(tmp_path: Path) -> None:
     assert base.experiment.load == plan.experiment.load
     assert base.experiment.seed == plan.experiment.seed
     assert base.baseline is None
-    assert "vs_baseline" not in _slo(base)  # a baseline is compared with none
+    # A baseline is compared with none: an slo whose only limit was its gate has nothing left to check.
+    assert [c.name for c in base.checks if c.name == "slo"] == []
     assert base.run_id.endswith("-t-baseline")
     assert base.rerun_command() == f"paychaos run {file.path} --quick --no-faults"
     later = plan.with_baseline(base.folder.path)
@@ -107,6 +108,12 @@ def test_the_run_sets_the_slo_baseline_a_file_may_not(tmp_path: Path) -> None:
     # Refused when the file loads, so `paychaos validate` says it too.
     with pytest.raises(InvalidInput, match=r"x.yaml:\d+:\d+: invariants\[0\].slo.baseline: the run sets it"):
         _file(tmp_path, FAULT + "invariants:\n  - slo: {vs_baseline: {p99: 2x}, baseline: ../old}\n")
+
+
+def test_a_baseline_run_keeps_an_slos_own_limits_without_its_gate(tmp_path: Path) -> None:
+    both = "invariants:\n  - slo: {p99: 3s, vs_baseline: {p99: 2x}}\n"
+    base = plan_run(_file(tmp_path, FAULT + both), RunOptions(out=tmp_path / "reports", faults=False))
+    assert _slo(base) == {"p99": "3s"}
 
 
 def test_no_faults_is_a_baseline_and_takes_none(tmp_path: Path) -> None:

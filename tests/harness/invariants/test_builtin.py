@@ -172,6 +172,13 @@ def test_slo_per_phase(planted: Planted) -> None:
     assert phases["fault"]["error_rate"] == pytest.approx(0.25)
     assert phases["recovery"]["error_rate"] == 0  # the one failure was an expected refusal
     assert planted.check("slo", phases=["steady", "recovery"], max_error_rate=0.05).status == "holds"
+    # An slo over no operation at all (a misspelt kind, a phase the run never had) judges nothing.
+    typo = planted.check("slo", kind="pya", p99="1s")
+    assert typo.status == "could_not_check"
+    assert typo.reason == (
+        "no client operation of kind 'pya' started in the phases steady, fault, recovery; the run's "
+        "operations are of kinds: pay"
+    )
 
 
 def test_custom_sql_and_python(planted: Planted) -> None:
