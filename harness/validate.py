@@ -296,10 +296,20 @@ def _python_invariants(file: ExperimentFile, located: Located, importer: Importe
 
 def _sql_invariants(file: ExperimentFile, located: Located) -> Iterator[str]:
     for i, spec in enumerate(file.experiment.invariants):
-        if spec.name != "sql" or spec.params.get("database") is not None:
-            continue  # with a database, it reads the target's own tables: those validate cannot know
+        if spec.name != "sql":
+            continue
+        database = spec.params.get("database")
+        known = file.target.postgres.databases if file.target.postgres else []
+        if database is not None and database not in known:
+            at, said = _param(located, i, spec.name, "database")
+            listed = ", ".join(known) or "none (it declares no postgres databases)"
+            yield (f"{at}: {said}: unknown database {database!r}; the target's: {listed}"
+                   f"{did_you_mean(str(database), known)}")  # fmt: skip
         where, name = _param(located, i, spec.name, "query")
-        for problem in sql_problems(str(spec.params["query"]), tables=EVIDENCE):
+        # With a database, it reads the target's own tables, which validate cannot know: the query
+        # is still checked to be one SELECT that parses and writes nothing.
+        tables = EVIDENCE if database is None else None
+        for problem in sql_problems(str(spec.params["query"]), tables=tables):
             yield f"{where}: {name}: {problem}"
 
 

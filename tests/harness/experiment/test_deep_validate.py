@@ -168,6 +168,21 @@ def test_a_target_query_reads_tables_validate_cannot_know() -> None:
     assert sql_problems("SELEC id FROM shop_payments") != []
 
 
+def test_an_sql_invariant_on_a_target_database_is_checked_too(tmp_path: Path) -> None:
+    # A query on the target's own tables cannot be matched to them, but it must still be one SELECT,
+    # on a database the target has.
+    path = tmp_path / "x.yaml"
+    path.write_text(f"name: x\ntarget: {{path: {ROOT / 'targets' / 'paystack'}}}\nload: {{users: 1, duration: 5s}}\n"
+                    "invariants:\n  - sql: {query: DELETE FROM payments, database: bnk}\n"
+                    "  - sql: {query: SELECT id FROM payments WHERE amount < 0, database: gateway}\n")  # fmt: skip
+    problems = deep_check(load_experiment(path, invariants=REGISTRY))
+    assert [p.split(": ", 1)[1] for p in problems] == [
+        "invariants[0].sql.database: unknown database 'bnk'; the target's: bank, gateway, merchant, notifier, "
+        "reconciler; did you mean 'bank'?",
+        "invariants[0].sql.query: is DELETE …, not a SELECT; write one SELECT (or WITH … SELECT): it only reads",
+    ]
+
+
 # -- the scenario module (a child process imports it) --------------------------------------------
 
 
