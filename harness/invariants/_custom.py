@@ -40,6 +40,17 @@ def _points(value: Any) -> Any:
     return value
 
 
+def _share(value: Any) -> Any:
+    """``5%`` (or 0.05): a share of operations, as guards write it too."""
+    if isinstance(value, str) and value.strip().endswith("%"):
+        try:
+            return float(value.strip()[:-1]) / 100
+        except ValueError:
+            said = f"got {value[:40]!r}"
+            raise ValueError(f"an error rate is a percentage or a fraction, e.g. 5%; {said}") from None
+    return value
+
+
 Factor = Annotated[float, BeforeValidator(_factor), Field(gt=0)]
 Points = Annotated[float, BeforeValidator(_points), Field(ge=0, le=1)]
 
@@ -70,8 +81,8 @@ class SloParams(BaseModel):
     phases: list[Phase] = Field(
         default=["steady", "fault", "recovery"], description="phases the limits apply to"
     )
-    max_error_rate: float | None = Field(
-        default=None, ge=0, le=1, description="failed or unknown, as a fraction"
+    max_error_rate: Annotated[float, BeforeValidator(_share), Field(ge=0, le=1)] | None = Field(
+        default=None, description="failed or unknown, as a fraction (0.05) or a percentage (5%)"
     )
     p50: Duration | None = None
     p95: Duration | None = None
