@@ -319,7 +319,8 @@ def validate_located(located: Located, model: type[M], *, context: dict[str, Any
     try:
         return model.model_validate(located.data, context=context)
     except ValidationError as exc:
-        lines = (_describe(located, model, err) for err in exc.errors(include_url=False))
+        keys = _discriminators(model)
+        lines = (_describe(located, model, err, keys) for err in exc.errors(include_url=False))
         raise InvalidInput(problems(lines)) from None
 
 
@@ -343,9 +344,9 @@ def format_loc(loc: Sequence[str | int]) -> str:
     return out or "(top level)"
 
 
-def _describe(located: Located, model: type[BaseModel], err: Any) -> str:
+def _describe(located: Located, model: type[BaseModel], err: Any, discriminators: Iterable[str] = ()) -> str:
     model_loc: Loc = tuple(err["loc"])
-    loc = _data_loc(located.data, model_loc)
+    loc = _data_loc(located.data, model_loc, discriminators)
     kind = err["type"]
     if kind == "extra_forbidden":
         name = loc[-1]
@@ -378,22 +379,65 @@ def _suggestion(err: Any) -> str:
     return did_you_mean(given, expected)
 
 
-def _data_loc(data: Any, loc: Loc) -> Loc:
+def _data_loc(data: Any, loc: Loc, discriminators: Iterable[str] = ()) -> Loc:
     """The part of pydantic's ``loc`` that exists in the document.
 
     pydantic inserts the names of union members and validators into ``loc``;
     those are not keys of the file, so they are dropped. The last part is kept
     even when absent: it is the missing (or unknown) key the error is about.
+
+    A discriminated union's tag is the value of its discriminator key (``discriminators``:
+    ``type`` for ``shape: {type: stages, stages: []}``), and pydantic puts it first in ``loc``
+    under the mapping it chose a member for: there it is dropped, even when the mapping also has
+    a key of that name (``('load', 'shape', 'stages', 'stages')`` is ``load.shape.stages``).
     """
+    keys = tuple(discriminators)
     path: list[str | int] = []
     node = data
+    tagged = False  # the tag of ``node``'s union member was dropped already: what follows is keys
     for i, part in enumerate(loc):
+        if not tagged and isinstance(node, dict) and any(node.get(key) == part for key in keys):
+            tagged = True
+            continue
         if _has(node, part):
             node = node[part]
+            tagged = False
         elif i < len(loc) - 1 or _is_union_tag(part):
             continue
         path.append(part)
     return tuple(path)
+
+
+def _discriminators(tp: Any, seen: set[type[BaseModel]] | None = None) -> set[str]:
+    """The discriminator keys of the tagged unions in ``tp``'s models: the keys whose value is a
+    union member's tag (``type`` for a load's shape)."""
+    seen = set() if seen is None else seen
+    found: set[str] = set()
+    if isinstance(tp, type) and issubclass(tp, BaseModel):
+        if tp in seen:
+            return found
+        seen.add(tp)
+        for field in tp.model_fields.values():
+            found |= _discriminator_keys(field)
+            found |= _discriminators(field.annotation, seen)
+            for meta in field.metadata:
+                found |= _discriminator_keys(meta)
+        return found
+    if typing.get_origin(tp) is typing.Annotated:
+        inner, *metadata = typing.get_args(tp)
+        for meta in metadata:
+            found |= _discriminator_keys(meta)
+        return found | _discriminators(inner, seen)
+    for arg in typing.get_args(tp):
+        found |= _discriminators(arg, seen)
+    return found
+
+
+def _discriminator_keys(info: Any) -> set[str]:
+    # Field(discriminator="type") or Discriminator("type"); a callable one names its tags itself
+    key = getattr(info, "discriminator", None)
+    key = getattr(key, "discriminator", key)
+    return {key} if isinstance(key, str) else set()
 
 
 def _has(node: Any, part: str | int) -> bool:

@@ -145,8 +145,9 @@ def _check(e: Experiment, t: Target, located: Located, invariants: Mapping[str, 
                     loc = ("invariants", i, spec.name, *err["loc"])
                     inside = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err["loc"])
                     name = format_loc(loc[:2]) + f".{spec.name}{inside}"
-                    message = "unknown parameter" if err["type"] == "extra_forbidden" else err["msg"]
-                    message = message.removeprefix("Value error, ")
+                    # worded as the experiment's own keys are (paychaos._yaml)
+                    said = {"extra_forbidden": "unknown parameter", "missing": "required key is missing"}
+                    message = said.get(err["type"], err["msg"]).removeprefix("Value error, ")
                     allowed = ", ".join(invariants[spec.name].params.model_fields) or "none"
                     hint = f"; {spec.name} takes: {allowed}" if err["type"] == "extra_forbidden" else ""
                     yield f"{located.where(loc)}: {name}: {message}{hint}"

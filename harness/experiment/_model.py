@@ -126,13 +126,17 @@ def _target_mapping(value: Any) -> Any:
 
 
 class ConstantShape(_Model):
-    type: Literal["constant"] = "constant"
+    type: Literal["constant"] = Field(
+        default="constant", description="constant: the level (users or arrival_rate) for the whole duration"
+    )
 
 
 class RampShape(_Model):
     """From ``start`` to the load's level over ``over``, then hold: users, or arrivals/s in an open loop."""
 
-    type: Literal["ramp"]
+    type: Literal["ramp"] = Field(
+        description="ramp: the level climbs from start over the time over gives, then holds"
+    )
     start: Annotated[float, Field(ge=0, le=MAX_RATE)] = Field(
         default=0.0, description="users (closed loop, a whole number) or arrivals/s (open loop) at the start"
     )
@@ -142,9 +146,14 @@ class RampShape(_Model):
 class SpikeShape(_Model):
     """The load's level, and ``multiple`` times that for ``for`` from ``at``: a sale's first second."""
 
-    type: Literal["spike"]
+    type: Literal["spike"] = Field(
+        description="spike: the level, multiplied by multiple from at for as long as for gives"
+    )
     at: Duration
-    multiple: Annotated[float, Field(gt=1)]
+    multiple: Annotated[float, Field(gt=1)] = Field(
+        description="how many times the level the spike is, a number above 1; the peak is at most "
+        f"{MAX_USERS:,} users or arrivals per second"
+    )
     for_: PositiveDuration = Field(alias="for")
 
 
@@ -152,9 +161,13 @@ class Stage(_Model):
     """One stage: ``users`` in a closed loop, ``arrival_rate`` in an open loop (every stage the same)."""
 
     duration: PositiveDuration
-    users: Users | None = None
+    users: Users | None = Field(default=None, description="closed loop: users in this stage")
     arrival_rate: ArrivalRate | None = Field(default=None, description="open loop: arrivals per second")
-    spawn_rate: Rate | None = None
+    spawn_rate: Rate | None = Field(
+        default=None,
+        description="closed loop: users started per second to reach this stage's users "
+        "(default: the load's spawn_rate)",
+    )
 
     @model_validator(mode="after")
     def _one_level(self) -> Stage:
@@ -170,8 +183,13 @@ class Stage(_Model):
 class StagesShape(_Model):
     """Explicit stages, one after the other; the load lasts as long as they do."""
 
-    type: Literal["stages"]
-    stages: Annotated[list[Stage], Field(min_length=1)]
+    type: Literal["stages"] = Field(
+        description="stages: one stage after another; the load lasts as long as they do"
+    )
+    stages: Annotated[list[Stage], Field(min_length=1)] = Field(
+        description="the stages, in order, at least one; every stage gives users (closed loop) or every "
+        "stage gives arrival_rate (open loop)"
+    )
 
 
 def _shape_shorthand(value: Any) -> Any:
@@ -210,9 +228,17 @@ class Load(_Model):
         description="open loop: most iterations in flight at once; an arrival that finds every one busy "
         f"is dropped and counted (default: 10 × the peak arrival rate, at most {MAX_USERS:,})",
     )
-    spawn_rate: Rate = 10.0
+    spawn_rate: Rate = Field(
+        default=10.0,
+        description="closed loop: users started per second to reach the level (a spike's extra users "
+        "start within one second)",
+    )
     duration: PositiveDuration = 30.0
-    shape: Shape = ConstantShape()
+    shape: Shape = Field(
+        default=ConstantShape(),
+        description="how the level (users, or arrivals per second) changes over time: constant (the "
+        "default), ramp, spike or stages; a mapping with type, or the name constant alone",
+    )
     scenarios: dict[str, Annotated[int, Field(ge=0)]] | None = Field(
         default=None, description="scenario weights; default: the target's"
     )
@@ -222,7 +248,9 @@ class Load(_Model):
     timeout: PositiveDuration = Field(
         default=10.0, description="a client operation taking longer counts as timed out"
     )
-    processes: Annotated[int, Field(ge=1, le=256)] = 1
+    processes: Annotated[int, Field(ge=1, le=256)] = Field(
+        default=1, description="Locust processes on this machine (not with workers)"
+    )
     workers: Annotated[int, Field(ge=0, le=10_000)] = Field(
         default=0, description="Locust workers on other machines to wait for (docs/distributed.md)"
     )
@@ -377,7 +405,10 @@ Threshold = Annotated[
 class Guard(_Model):
     """Stop injecting when ``metric`` stays above (or below) a threshold for ``for``."""
 
-    metric: GuardMetric
+    metric: GuardMetric = Field(
+        description="what to watch, over the last second of operations: error_rate (a share of "
+        "operations), p50, p95, p99 (latency percentiles) or rps (operations per second)"
+    )
     above: Threshold = None
     below: Threshold = None
     for_: Duration = Field(default=5.0, alias="for")
@@ -438,8 +469,8 @@ def _invariant_item(value: Any) -> Any:
 
 
 class InvariantSpec(_Model):
-    name: str
-    params: dict[str, Any] = {}
+    name: str = Field(description="the invariant's name: a built-in one, or slo, sql or python")
+    params: dict[str, Any] = Field(default={}, description="the invariant's parameters, by name")
 
 
 # What a file writes: the name alone, {name: {params}}, or the full {name, params}.
@@ -514,7 +545,9 @@ class Report(_Model):
 class Quick(_Model):
     """How ``--quick`` shrinks the experiment for CI: load and fault times by ``scale``."""
 
-    scale: Annotated[float, Field(gt=0, le=1)] = 0.25
+    scale: Annotated[float, Field(gt=0, le=1)] = Field(
+        default=0.25, description="the factor for the load's and the faults' times: above 0, at most 1"
+    )
     users: Annotated[int, Field(ge=1, le=MAX_USERS)] | None = Field(
         default=None, description="the users under --quick (a closed-loop load)"
     )
@@ -529,14 +562,35 @@ class Quick(_Model):
 
 
 class Experiment(_Model):
-    name: Name
-    description: str = ""
-    seed: int = 1
-    target: Annotated[TargetRef, BeforeValidator(_target_mapping)]
-    load: Load = Load()
-    faults: list[Fault] = []
-    guards: list[Guard] = []
-    settle: Settle = Settle()
+    name: Name = Field(
+        description=f"the experiment's name: lower-case letters, digits, '-' and '_', a letter first, at "
+        f"most {MAX_NAME} characters; it is part of the run folder's name"
+    )
+    description: str = Field(
+        default="", description="the story for people: the incident and what must hold; the report shows it"
+    )
+    seed: int = Field(
+        default=1,
+        description="every random choice of the load (scenarios, amounts, accounts) and of http: faults "
+        "comes from it; the same seed makes the same choices",
+    )
+    target: Annotated[TargetRef, BeforeValidator(_target_mapping)] = Field(
+        description="the target and how to start it"
+    )
+    load: Load = Field(default=Load(), description="the traffic (default: 10 users for 30s)")
+    faults: list[Fault] = Field(
+        default=[],
+        description="what to break, and when; the key that names a fault's place (link, service, "
+        "container, container_label or config) says which kind of fault it is",
+    )
+    guards: list[Guard] = Field(
+        default=[],
+        description="when to stop injecting: once a guard trips, every fault in place is healed and no "
+        "later one is applied",
+    )
+    settle: Settle = Field(
+        default=Settle(), description="how long eventual invariants may take to hold after the heal"
+    )
     invariants: list[Invariant] = Field(
         default=[],
         description="invariants to add (sql, python, slo) or to tune; every default invariant the "
@@ -551,8 +605,8 @@ class Experiment(_Model):
         description="counts the run must reach, e.g. voids: '>= 1'; short of one: 'did not exercise' "
         "(exit code 3), never a pass",
     )
-    report: Report = Report()
-    quick: Quick = Quick()
+    report: Report = Field(default=Report(), description="where runs are written")
+    quick: Quick = Field(default=Quick(), description="what --quick does: a shorter run, for CI")
     baseline: Literal["auto"] | PathText | None = Field(
         default=None,
         description="a run to compare with (paychaos compare, the report, the slo invariant's vs_baseline): "

@@ -86,7 +86,11 @@ class FaultSpec(BaseModel):
     duration: PositiveDuration | None = Field(
         default=None, description="how long it lasts; absent: until the load ends"
     )
-    label: str | None = None
+    label: str | None = Field(
+        default=None,
+        description="how the fault is named in the progress lines, the fault journal, http-faults.jsonl "
+        "and the report (default: made from the fault's keys)",
+    )
 
     def check(self, target: Target) -> Iterator[Unknown]:
         """The names this fault uses that ``target`` does not have."""

@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 import httpx
+from pydantic import Field
 
 from paychaos._ownership import Stamp, listener, serving
 from paychaos.errors import InfrastructureError
@@ -106,8 +107,11 @@ class ConfigFaultSpec(FaultSpec):
     places: ClassVar[tuple[str, ...]] = ("config",)
     fault_classes: ClassVar[tuple[type[Fault], ...]] = (ConfigFault,)
 
-    config: str
-    set: dict[str, Any]
+    config: str = Field(description="the config endpoint to set (config: in target.yaml)")
+    set: dict[str, Any] = Field(
+        description="the bad value, sent as the JSON body with the endpoint's method; the value read "
+        "before is sent back when the fault heals"
+    )
 
     def check(self, target: Target) -> Iterator[Unknown]:
         if self.config not in target.config:

@@ -142,7 +142,7 @@ class ContainerFaultSpec(FaultSpec):
         description="a container name, or a compose service of the target (its container in the run)",
     )
     container_label: str | None = Field(default=None, description="key=value: every container labelled so")
-    action: ContainerAction
+    action: ContainerAction = Field(description="kill, stop, pause or restart, through the Docker SDK")
     grace: Duration | None = Field(
         default=None,
         description="stop and restart: time between the stop signal and SIGKILL, whole seconds "

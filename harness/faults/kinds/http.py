@@ -76,11 +76,25 @@ class HttpMatch(_Strict):
 class HttpRule(_Strict):
     """What the ``http:`` key of a fault holds: which requests, what happens to them, how many."""
 
-    match: HttpMatch = HttpMatch()
-    action: Action
-    probability: Annotated[float, Field(ge=0, le=1)] | None = None
-    first: Annotated[int, Field(ge=1)] | None = None
-    every: Annotated[int, Field(ge=1)] | None = None
+    match: HttpMatch = Field(
+        default=HttpMatch(),
+        description="which requests the rule looks at; every key given must match (default: every request)",
+    )
+    action: Action = Field(
+        description="what happens to a chosen request: delay, abort, lose_request, lose_response, "
+        "duplicate or reorder"
+    )
+    probability: Annotated[float, Field(ge=0, le=1)] | None = Field(
+        default=None,
+        description="choose each matching request with this chance, 0 to 1 (not with first or every; "
+        "none of the three: every matching request)",
+    )
+    first: Annotated[int, Field(ge=1)] | None = Field(
+        default=None, description="choose the first N matching requests, N 1 or more"
+    )
+    every: Annotated[int, Field(ge=1)] | None = Field(
+        default=None, description="choose every Nth matching request, N 1 or more"
+    )
     # the actions' parameters (ACTION_PARAMETERS says which action takes which)
     delay: Duration | None = Field(default=None, description="delay: how long")
     of: Literal["request", "response"] | None = Field(
@@ -204,7 +218,7 @@ class HttpFaultSpec(FaultSpec):
     fault_classes: ClassVar[tuple[type[Fault], ...]] = (HttpFault,)
 
     link: str = Field(description="the link whose HTTP requests the rule acts on")
-    http: HttpRule
+    http: HttpRule = Field(description="the rule: which requests, what happens to them, how many")
 
     def check(self, target: Target) -> Iterator[Unknown]:
         carriers = http_links(target)

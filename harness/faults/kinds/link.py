@@ -227,18 +227,51 @@ class LinkFault(FaultSpec):
     places: ClassVar[tuple[str, ...]] = ("link",)
     fault_classes: ClassVar[tuple[type[Fault], ...]] = (ToxicFault, LinkDown)
 
-    link: str
-    toxic: ToxicName
-    stream: Literal["upstream", "downstream"] = "downstream"
-    toxicity: Annotated[float, Field(ge=0, le=1)] = 1.0
-    latency: Duration | None = None
-    jitter: Duration | None = None
-    rate: Annotated[ToxicInt, Field(description="KB/s")] | None = None
-    delay: Duration | None = None
-    timeout: Duration | None = None
-    average_size: Annotated[ToxicInt, Field(ge=1)] | None = None
-    size_variation: ToxicInt | None = None
-    bytes: ToxicInt | None = None
+    link: str = Field(description="the link to act on (links: in target.yaml)")
+    toxic: ToxicName = Field(
+        description="the toxic: latency, bandwidth, slow_close, timeout, reset_peer, slicer or limit_data; "
+        "down disables the link's proxy instead"
+    )
+    stream: Literal["upstream", "downstream"] = Field(
+        default="downstream",
+        description="downstream: what the peer sends back to the caller; upstream: what the caller sends "
+        "to the peer, before it reaches the peer",
+    )
+    toxicity: Annotated[float, Field(ge=0, le=1)] = Field(
+        default=1.0, description="the share of connections the toxic acts on, 0 to 1"
+    )
+    latency: Duration | None = Field(
+        default=None,
+        description="latency toxic (required): how long every piece of data is held, a duration such as "
+        "500ms",
+    )
+    jitter: Duration | None = Field(
+        default=None,
+        description="latency toxic: how much more or less than latency each piece is held, a duration such "
+        "as 100ms (default 0ms)",
+    )
+    rate: Annotated[ToxicInt, Field(description="KB/s")] | None = Field(
+        default=None, description="bandwidth toxic (required): data flows at most this many KB per second"
+    )
+    delay: Duration | None = Field(
+        default=None,
+        description="slow_close: how long the connection's close is held; slicer: the pause between "
+        "pieces; a duration such as 10ms (default 0ms)",
+    )
+    timeout: Duration | None = Field(
+        default=None,
+        description="timeout toxic: data stops, and the connection is closed after this (0ms, the default: "
+        "never); reset_peer: the connection is reset after this (0ms: at once); a duration such as 5s",
+    )
+    average_size: Annotated[ToxicInt, Field(ge=1)] | None = Field(
+        default=None, description="slicer (required): the size of the pieces data is cut into, in bytes"
+    )
+    size_variation: ToxicInt | None = Field(
+        default=None, description="slicer: how many bytes a piece may be larger or smaller (default 0)"
+    )
+    bytes: ToxicInt | None = Field(
+        default=None, description="limit_data (required): the connection is closed after this many bytes"
+    )
 
     @model_validator(mode="after")
     def _attributes_fit_the_toxic(self) -> LinkFault:

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 import psutil
+from pydantic import Field
 
 from paychaos._ownership import Stamp
 from paychaos.errors import InfrastructureError, InvalidInput
@@ -131,8 +132,13 @@ class ProcessFaultSpec(FaultSpec):
     places: ClassVar[tuple[str, ...]] = ("service",)
     fault_classes: ClassVar[tuple[type[Fault], ...]] = (ProcessFault,)
 
-    service: str
-    action: ProcessAction
+    service: str = Field(
+        description="the service whose process group gets the signal: one the target starts with a command"
+    )
+    action: ProcessAction = Field(
+        description="kill: SIGKILL; terminate: SIGTERM; pause: SIGSTOP, and SIGCONT when the fault heals; "
+        "restart: the service stopped and started again with its command"
+    )
 
     def check(self, target: Target) -> Iterator[Unknown]:
         if self.service not in target.services:

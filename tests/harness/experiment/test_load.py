@@ -83,6 +83,12 @@ def test_hello_is_small_and_complete() -> None:
             "[{eventual_refund: {wthin: 1s}}]",
             "unknown parameter; eventual_refund takes: within",
         ),
+        # an invariant's missing parameter is worded as every other missing key, not as pydantic says
+        (
+            "[exactly_once_debit]",
+            "[{sql: {description: no huge overdraft}}]",
+            "6:20: invariants[0].sql.query: required key is missing",
+        ),
         (f"{PAYSTACK}", "/nowhere", "target.path: no target at /nowhere"),
         (
             "invariants:",
@@ -105,6 +111,12 @@ def test_hello_is_small_and_complete() -> None:
             "is longer than 168h (7 days), the longest paychaos accepts",
         ),
         ("duration: 30s}", "duration: .inf}", "load.duration: durations need a unit"),
+        # a discriminated union's tag (the shape's type) is no key, even when the shape has a key so named
+        (
+            "{users: 5, duration: 30s}",
+            "{shape: {type: stages, stages: []}}",
+            "3:38: load.shape.stages: List should have at least 1 item",
+        ),
         ("users: 5", "users: 1000000", "load.users: Input should be less than or equal to 100000"),
         ("latency: 300ms}", "latency: .nan}", "faults[0].latency: durations need a unit"),
         (
