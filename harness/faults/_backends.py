@@ -317,6 +317,33 @@ def link_traffic(links: Mapping[str, tuple[str, str]], *, timeout: float = 5.0) 
     return {"at": time.time(), "links": out}
 
 
+def proxy_counters(client: ToxiproxyClient, proxy: str) -> dict[str, int] | None:
+    """What ``proxy`` has carried so far: ``bytes`` received in both directions and ``connections``
+    opened, from its server's ``/metrics`` (read on ``client``'s connection: a fault's apply and
+    heal wait for it). None where that cannot tell: no proxy metrics, or Toxiproxy's, which count a
+    connection's bytes only once it closes (a connection open across a fault would show nothing of
+    what went through it meanwhile)."""
+    text = client.metrics()
+    found = parse_traffic(text) if text else None
+    if found is None or not found.counts_connections:
+        return None
+    entry = found.of(proxy)
+    received = entry["upstream"]["received"] + entry["downstream"]["received"]
+    return {"bytes": int(received), "connections": int(entry["connections"] or 0)}
+
+
+def carried_while_in_place(events: list[dict[str, Any]]) -> dict[str, int]:
+    """For each fault whose ``applied`` and ``healed`` journal events both carry what its link had
+    carried (``measured``): the bytes its link carried while it was in place, by fault id."""
+    before = {e["id"]: e["measured"] for e in events if e.get("event") == "applied" and e.get("measured")}
+    carried = {}
+    for event in events:
+        if event.get("event") == "healed" and event.get("id") in before and event.get("measured"):
+            start, end = before[event["id"]], event["measured"]
+            carried[str(event["id"])] = max(0, int(end.get("bytes", 0)) - int(start.get("bytes", 0)))
+    return carried
+
+
 def _scrape(api: str, timeout: float) -> ProxyTraffic | str:
     """The API's proxy counters, or why there are none."""
     try:

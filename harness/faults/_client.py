@@ -38,6 +38,12 @@ class ToxiproxyClient(JsonApiClient):
             return False
         return True
 
+    def metrics(self) -> str | None:
+        """The ``/metrics`` page (Prometheus text), on this client's connection; None if it serves
+        none (a server started without metrics answers 404)."""
+        reply = self._http.get("/metrics")
+        return reply.text if reply.status_code == 200 else None
+
     # -- proxies -----------------------------------------------------------------------
     def proxies(self) -> dict[str, dict[str, Any]]:
         return dict(self._call("GET", "/proxies"))

@@ -58,6 +58,12 @@ class Fault(ABC):
         """Undo the fault in a live run; returns what was done."""
         return type(self).revert(undo)
 
+    def measure(self, undo: dict[str, Any]) -> dict[str, int] | None:
+        """What the fault's target has carried so far (counters that only grow), read right after
+        the fault is applied and right before it is healed; the difference tells whether the fault
+        ever had anything to act on. None when the kind, or its backend, cannot tell."""
+        return None
+
     @classmethod
     @abstractmethod
     def revert(cls, undo: dict[str, Any]) -> str:

@@ -58,7 +58,10 @@ class FaultInjector:
                 first = min(_ids(shared), key=lambda other: self._active[other].order)
                 undo = fault.on_top(undo, self._active[first].undo)
             self._active[fault_id] = _Active(fault, undo, holds, self._count)
-            extra = {"overlaps": _ids(shared)} if shared else {}
+            extra: dict[str, Any] = {"overlaps": _ids(shared)} if shared else {}
+            measured = _measure(fault, undo)
+            if measured is not None:
+                extra["measured"] = measured
             self.journal.write(
                 "applied", id=fault_id, kind=fault.kind, target=fault.target, action=fault.action,
                 params=fault.params, undo=undo, **extra,
@@ -76,6 +79,7 @@ class FaultInjector:
             if active is None:
                 return "already healed"
             shared = self._holders(active.holds, newer_than=active.order)
+            measured = _measure(active.fault, active.undo)  # before the heal: what it had in place
             try:
                 done = (
                     active.fault.heal_shared(active.undo, shared)
@@ -85,7 +89,9 @@ class FaultInjector:
             except Exception as exc:
                 self.journal.write("heal_failed", id=fault_id, error=str(exc))
                 raise InfrastructureError(f"could not heal {active.fault.describe()}: {exc}") from exc
-            extra = {"kept_by": _ids(shared)} if shared else {}
+            extra: dict[str, Any] = {"kept_by": _ids(shared)} if shared else {}
+            if measured is not None:
+                extra["measured"] = measured
             self.journal.write("healed", id=fault_id, outcome=done, **extra)
             return done
 
@@ -130,3 +136,11 @@ class FaultInjector:
 
 def _ids(holders: dict[str, list[Holder]]) -> list[str]:
     return list(dict.fromkeys(h.fault_id for group in holders.values() for h in group))
+
+
+def _measure(fault: Fault, undo: dict[str, Any]) -> dict[str, int] | None:
+    """The fault's :meth:`~Fault.measure`; None if reading it failed (it never stops a fault)."""
+    try:
+        return fault.measure(undo)
+    except Exception:  # a counter that cannot be read leaves the fault unjudged, never broken
+        return None

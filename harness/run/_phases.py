@@ -121,15 +121,14 @@ def _http_hop(plan: RunPlan, stack: Stack, cleanups: ExitStack, progress: Progre
 
 
 def _faults_acted(plan: RunPlan) -> list[Count]:
-    """For faults that may match nothing (an HTTP rule): one count per fault applied, at least one
-    act required, so a fault that never fired makes the run "not exercised"."""
+    """For faults that may act on nothing (an HTTP rule that matched no request, a toxic on a link
+    nothing used while it was on): one count per fault applied, at least one required, so a fault
+    that never acted makes the run "not exercised"."""
     counts = []
     for kind in dict.fromkeys(type(f) for f in plan.experiment.faults):
         acted = kind.acted(plan.folder.path)
         for fault_id, n in (acted or {}).items():
-            counts.append(
-                Count(f"fault {fault_id} acted", f"times the {kind.kind} fault {fault_id} acted", n, 1)
-            )
+            counts.append(Count(f"fault {fault_id} acted", f"fault {fault_id}: {kind.acts}", n, 1))
     return counts
 
 

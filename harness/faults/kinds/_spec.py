@@ -106,6 +106,9 @@ class FaultSpec(BaseModel):
         """The link this fault needs the run's HTTP hop on (set up before the stack starts), if any."""
         return None
 
+    acts: ClassVar[str] = "times it acted"
+    """What :meth:`acted` counts, after "fault f1:": its coverage counter's description."""
+
     @classmethod
     def acted(cls, run_dir: Path) -> dict[str, int] | None:
         """How many times each fault of this kind that the run applied acted (by fault id), for kinds

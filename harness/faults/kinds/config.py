@@ -7,6 +7,7 @@ In an experiment (``promotion`` is one of the target's ``config:`` endpoints)::
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
@@ -36,9 +37,9 @@ class ConfigFault(Fault):
 
     def apply(self, fault_id: str) -> dict[str, Any]:
         try:
-            previous = httpx.get(self._url, timeout=10)
+            previous = _http().get(self._url)
             previous.raise_for_status()
-            changed = httpx.request(self._method, self._url, json=self._body, timeout=10)
+            changed = _http().request(self._method, self._url, json=self._body)
         except httpx.HTTPError as exc:
             raise InfrastructureError(f"cannot change config {self.target} at {self._url}: {exc}") from exc
         if changed.status_code >= 400:
@@ -89,9 +90,16 @@ class ConfigFault(Fault):
         return f"put back {newest.fault_id}'s value; the original is restored when {they_end(holders)}"
 
 
+@functools.cache
+def _http() -> httpx.Client:
+    """One client for every config call: making one costs tens of milliseconds (its TLS context),
+    which each apply and heal would add to the fault schedule."""
+    return httpx.Client(timeout=10)
+
+
 def _send(method: str, url: str, body: Any) -> str:
     try:
-        reply = httpx.request(method, url, json=body, timeout=10)
+        reply = _http().request(method, url, json=body)
     except httpx.HTTPError as exc:
         raise InfrastructureError(f"cannot restore config at {url}: {exc}") from exc
     if reply.status_code >= 400:

@@ -217,6 +217,8 @@ class HttpFaultSpec(FaultSpec):
     places: ClassVar[tuple[str, ...]] = ("http",)
     fault_classes: ClassVar[tuple[type[Fault], ...]] = (HttpFault,)
 
+    acts: ClassVar[str] = "requests its rule acted on"
+
     link: str = Field(description="the link whose HTTP requests the rule acts on")
     http: HttpRule = Field(description="the rule: which requests, what happens to them, how many")
 

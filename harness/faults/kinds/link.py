@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from abc import abstractmethod
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
@@ -30,6 +31,7 @@ from paychaos.errors import InvalidInput
 from paychaos.faults._client import ToxiproxyClient, ToxiproxyError
 from paychaos.faults._faults import Fault, Holder, holder_ids, owner_gone, owner_record, they_end
 from paychaos.faults.kinds._spec import FaultContext, FaultSpec, Unknown
+from paychaos.rundir import RunDir
 from paychaos.system import Target
 
 # The attributes each toxic takes (its YAML keys), beside at/duration/link/toxic/stream/toxicity.
@@ -148,6 +150,13 @@ class ToxicFault(_ProxyFault):
     def _gone(why: str) -> str:
         return f"{why}, and its toxics with it"
 
+    def measure(self, undo: dict[str, Any]) -> dict[str, int] | None:
+        # What the link's proxy carried so far: read after the toxic went on and before it comes off,
+        # the difference is what went through while it was in place (nothing: it acted on nothing).
+        from paychaos.faults._backends import proxy_counters  # the backends use these faults' client
+
+        return proxy_counters(self._client, self.target)
+
     @staticmethod
     def _take_back(client: ToxiproxyClient, undo: dict[str, Any]) -> str:
         removed = client.remove_toxic(undo["proxy"], undo["toxic"])
@@ -226,6 +235,7 @@ class LinkFault(FaultSpec):
     kind: ClassVar[str] = "link"
     places: ClassVar[tuple[str, ...]] = ("link",)
     fault_classes: ClassVar[tuple[type[Fault], ...]] = (ToxicFault, LinkDown)
+    acts: ClassVar[str] = "bytes its link carried while the toxic was in place"
 
     link: str = Field(description="the link to act on (links: in target.yaml)")
     toxic: ToxicName = Field(
@@ -314,6 +324,18 @@ class LinkFault(FaultSpec):
     def check(self, target: Target) -> Iterator[Unknown]:
         if self.link not in target.links:
             yield Unknown("link", "link", self.link, target.links)
+
+    @classmethod
+    def acted(cls, run_dir: Path) -> dict[str, int] | None:
+        # A toxic on a link nothing used while it was on (a link no scenario goes through, a fault
+        # timed for a quiet stretch) delayed or broke nothing: the run did not exercise it. Judged
+        # only where the proxy's counters say so (the embedded server's /metrics); None elsewhere.
+        from paychaos.faults._backends import carried_while_in_place
+
+        events = RunDir(run_dir).read_journal()
+        toxics = {str(e.get("id")) for e in events if (e.get("event"), e.get("kind")) == ("applied", "toxic")}
+        carried = {fid: n for fid, n in carried_while_in_place(events).items() if fid in toxics}
+        return carried or None
 
     def build(self, context: FaultContext) -> Fault:
         proxies = context.proxies

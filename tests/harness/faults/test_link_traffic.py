@@ -260,3 +260,35 @@ def test_a_run_records_what_each_link_carried(tmp_path: Path) -> None:
     html = (run_dir / "report.html").read_text()
     assert '<section id="traffic-section">' in html
     assert '<tr data-link="gateway_bank">' in html
+
+
+@pytest.mark.integration
+def test_a_toxic_knows_whether_its_link_carried_anything_while_it_was_in_place(
+    metered: ServerThread, upstream: Upstream, tmp_path: Path
+) -> None:
+    from paychaos.faults import FaultInjector, FaultJournal, ToxiproxyClient, read_journal
+    from paychaos.faults._backends import carried_while_in_place
+    from paychaos.faults.kinds.link import ToxicFault
+
+    api = Api(metered.url)
+    bank = api.create_proxy("bank", upstream.addr)
+    api.create_proxy("quiet", upstream.addr)
+    client = ToxiproxyClient(metered.url)
+    before_any, _ = open_pair(bank, upstream)  # carried before the fault: not the fault's
+    before_any.sendall(b"x" * 100)
+    journal = FaultJournal(tmp_path / "faults.jsonl")
+    with FaultInjector(journal) as injector:
+        busy = injector.apply(ToxicFault(client, "bank", "latency", {"latency": 1}))
+        idle = injector.apply(ToxicFault(client, "quiet", "latency", {"latency": 1}))
+        sent, its_server = open_pair(bank, upstream)
+        sent.sendall(b"y" * 250)
+        assert recv_exactly(its_server, 250) == b"y" * 250
+        its_server.sendall(b"z" * 50)
+        assert recv_exactly(sent, 50) == b"z" * 50
+        injector.heal(busy)
+        injector.heal(idle)
+    carried = carried_while_in_place(read_journal(journal.path))
+    assert carried[busy] >= 300  # what went through while the toxic was on (the 100 before may count too)
+    assert carried[idle] == 0  # nothing ever used its link: the fault had nothing to act on
+    for sock in (before_any, sent, its_server):
+        sock.close()
