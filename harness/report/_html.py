@@ -207,8 +207,11 @@ def _shortfall(run: Run) -> str:
         if c.get("value") is None:
             said = f": its acts could not be counted ({escape(str(c.get('error') or ''))})"
         else:
-            said = f" never acted: {escape(str(c['value']))} time(s), at least {required} required. It "
-            said += "matched nothing the load sent, so the stack never met this fault"
+            said = f" never acted: {escape(_acts(c))}, at least {required} required. "
+            nothing = "Its link carried nothing while it was on"
+            if not _in_bytes(c):
+                nothing = "It matched nothing the load sent"
+            said += f"{nothing}, so the stack never met this fault"
         items.append(f'<li data-shortfall="{escape(str(c.get("name")))}"><b>fault {escape(fid)}</b>{label}'
                      f"{said}.</li>")  # fmt: skip
     for c in r.get("coverage") or []:
@@ -707,8 +710,19 @@ def _acted_cell(counter: dict[str, Any] | None) -> str:
         return '<span class="null">—</span>'
     if counter.get("value") is None:
         return f'<span class="null">could not count: {escape(str(counter.get("error") or ""))}</span>'
-    count = f"{escape(str(counter['value']))} time(s)"
+    count = escape(_acts(counter))
     return count + (f" {_badge('violated', 'never acted')}" if counter.get("met") is False else "")
+
+
+def _in_bytes(counter: dict[str, Any]) -> bool:
+    """A toxic's counter counts the bytes its link carried; an HTTP fault's, the requests it acted on."""
+    return "bytes" in str(counter.get("description") or "")
+
+
+def _acts(counter: dict[str, Any]) -> str:
+    value = counter.get("value")
+    shown = f"{value:,}" if isinstance(value, int) else str(value)
+    return f"{shown} bytes carried" if _in_bytes(counter) else f"{shown} time(s)"
 
 
 def _heal_outcome(window: FaultWindow | None) -> str:
