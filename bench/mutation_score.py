@@ -28,7 +28,7 @@ walletpay's services run in containers of a locally built image, so the mutant's
 code must get into an image: for each copy the bench builds one from the copy
 (``python -m paychaos_targets.walletpay.image``, which takes the code of the
 package it is imported from) under a tag of that copy's own
-(``paychaos/walletpay:mutant-<pid>-<mutant>``), points the copy's
+(``paychaos/walletpay:mutant-<copy>-<mutant>``), points the copy's
 ``compose.yaml`` at that tag, and removes the image when the copy is done. The
 repository's own image (``paychaos/walletpay:dev``) is never rebuilt or
 retagged, so it is left as it was, and mutants do not share an image.
@@ -158,11 +158,16 @@ def imports_itself(tree: Path, env: dict[str, str]) -> str | None:
     return f"the copy imports code from outside it: {', '.join(wrong)}" if wrong else None
 
 
-def image_tag(stack: Stack, patch: Path | None) -> str:
-    """A tag of this copy's own for the stack's image: ``paychaos/walletpay:mutant-<pid>-<mutant>``."""
+def image_tag(stack: Stack, patch: Path | None, scratch: Path) -> str:
+    """A tag of this copy's own for the stack's image: ``paychaos/walletpay:mutant-<copy>-<mutant>``.
+
+    ``<copy>`` is the end of the copy's folder name, unique on this machine while the copy exists
+    (the same patch judged twice at once gets two tags).
+    """
     assert stack.image is not None
-    name = re.sub(r"[^a-z0-9_.-]", "-", (patch.stem if patch else "baseline").lower())
-    return f"{stack.image.rpartition(':')[0]}:{f'mutant-{os.getpid()}-{name}'[:128]}"
+    copy = scratch.name.rpartition("-")[2].lower()
+    name = re.sub(r"[^a-z0-9_.-]", "-", f"mutant-{copy}-{patch.stem if patch else 'baseline'}".lower())
+    return f"{stack.image.rpartition(':')[0]}:{name[:128]}"
 
 
 def build_image(stack: Stack, tree: Path, env: dict[str, str], tag: str) -> str | None:
@@ -227,7 +232,7 @@ def judge(
     name = patch.name if patch else "(none: the correct stack)"
     outcome = Outcome(name, describe(patch) if patch else "baseline")
     scratch = Path(tempfile.mkdtemp(prefix="paychaos-mutant-"))
-    tag = image_tag(stack, patch) if stack.image else None
+    tag = image_tag(stack, patch, scratch) if stack.image else None
     try:
         tree = scratch / "tree"
         shutil.copytree(base, tree, symlinks=True)
