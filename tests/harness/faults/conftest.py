@@ -25,6 +25,13 @@ def toxiproxy() -> Iterator[ServerThread]:
 
 
 @pytest.fixture
+def metered() -> Iterator[ServerThread]:
+    """The embedded server with its /metrics on (--proxy-metrics)."""
+    with ToxiproxyServer(port=0, seed=1, proxy_metrics=True).run_in_thread() as handle:
+        yield handle
+
+
+@pytest.fixture
 def client(toxiproxy: ServerThread) -> Iterator[ToxiproxyClient]:
     with ToxiproxyClient(toxiproxy.url) as api:
         yield api

@@ -61,12 +61,6 @@ def upstream() -> Iterator[Upstream]:
     up.close()
 
 
-@pytest.fixture
-def metered() -> Iterator[ServerThread]:
-    with ToxiproxyServer(port=0, seed=1, proxy_metrics=True).run_in_thread() as handle:
-        yield handle
-
-
 def _scrape(url: str) -> str:
     with urllib.request.urlopen(f"{url}/metrics", timeout=WAIT) as reply:
         return str(reply.read().decode())

@@ -7,7 +7,6 @@ import socket
 import subprocess
 import sys
 import urllib.request
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -42,12 +41,6 @@ def scrape(url: str) -> tuple[Sample, str]:
 
 def of(samples: Sample, name: str, **labels: str) -> float:
     return samples[(name, tuple(sorted(labels.items())))]
-
-
-@pytest.fixture
-def metered() -> Iterator[ServerThread]:
-    with ToxiproxyServer(port=0, seed=1, proxy_metrics=True).run_in_thread() as handle:
-        yield handle
 
 
 def test_no_metrics_unless_enabled(server: ServerThread) -> None:
