@@ -38,6 +38,7 @@ from paychaos._ownership import Stamp, record_process
 from paychaos._process import free_port, parent_death_signal, stop_child, tail
 from paychaos.errors import InfrastructureError
 from paychaos.faults._client import ToxiproxyClient
+from paychaos.faults._journal import fault_windows
 
 BackendKind = Literal["external", "binary", "docker", "embedded"]
 BINARY = "toxiproxy-server"
@@ -335,12 +336,12 @@ def proxy_counters(client: ToxiproxyClient, proxy: str) -> dict[str, int] | None
 def carried_while_in_place(events: list[dict[str, Any]]) -> dict[str, int]:
     """For each fault whose ``applied`` and ``healed`` journal events both carry what its link had
     carried (``measured``): the bytes its link carried while it was in place, by fault id."""
-    before = {e["id"]: e["measured"] for e in events if e.get("event") == "applied" and e.get("measured")}
     carried = {}
-    for event in events:
-        if event.get("event") == "healed" and event.get("id") in before and event.get("measured"):
-            start, end = before[event["id"]], event["measured"]
-            carried[str(event["id"])] = max(0, int(end.get("bytes", 0)) - int(start.get("bytes", 0)))
+    for window in fault_windows(events):
+        start, healed = window.applied.get("measured"), window.healed
+        end = healed.get("measured") if healed else None
+        if start and end:
+            carried[window.id] = max(0, int(end.get("bytes", 0)) - int(start.get("bytes", 0)))
     return carried
 
 
